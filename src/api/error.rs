@@ -1,0 +1,132 @@
+//! `ApiError`: the one place where errors of every layer become the OCI error JSON
+//! (`{"errors":[{"code","message","detail"}]}`) with the spec's status and headers.
+//! 5xx bodies say only "internal error"; the cause rides along as a response extension and is
+//! logged once by the request-logging middleware.
+
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::oci::{ErrorBody, ErrorCode, NameError};
+use crate::registry;
+
+/// The internal cause of a 5xx, for the request log only.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorCause(pub(crate) String);
+
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    status: StatusCode,
+    message: String,
+    detail: Option<serde_json::Value>,
+    headers: Vec<(HeaderName, String)>,
+    cause: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self { code, status, message: message.into(), detail: None, headers: Vec::new(), cause: None }
+    }
+
+    /// An internal failure: the client learns nothing of `cause`.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(ErrorCode::Unknown, "internal error");
+        e.cause = Some(cause.to_string());
+        e
+    }
+
+    fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub(crate) fn with_status_bad_request(self) -> Self {
+        self.status(StatusCode::BAD_REQUEST)
+    }
+
+    /// For a path that names no endpoint: 404, whatever the code's usual status.
+    pub(crate) fn with_status_not_found(self) -> Self {
+        self.status(StatusCode::NOT_FOUND)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn code_str(&self) -> &'static str {
+        self.code.as_str()
+    }
+
+    pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// A repository-name error, reported as `NAME_INVALID` with what is wrong.
+    pub fn name(e: NameError) -> Self {
+        Self::new(ErrorCode::NameInvalid, format!("invalid repository name: {e}"))
+    }
+
+    /// A reference error: a bad digest is `DIGEST_INVALID`, a bad tag `TAG_INVALID`.
+    pub fn reference(e: NameError) -> Self {
+        match e {
+            NameError::Digest(d) => Self::new(ErrorCode::DigestInvalid, d.to_string()),
+            other => Self::new(ErrorCode::TagInvalid, other.to_string()),
+        }
+    }
+}
+
+impl From<registry::Error> for ApiError {
+    fn from(e: registry::Error) -> Self {
+        use registry::Error as E;
+        let message = e.to_string();
+        match e {
+            E::BlobUnknown(d) => Self::new(ErrorCode::BlobUnknown, message).detail(serde_json::json!({ "digest": d })),
+            E::BlobUploadUnknown => Self::new(ErrorCode::BlobUploadUnknown, message),
+            E::BlobUploadInvalid(_) => Self::new(ErrorCode::BlobUploadInvalid, message),
+            E::DigestInvalid { expected, actual } => Self::new(ErrorCode::DigestInvalid, message)
+                .detail(serde_json::json!({ "expected": expected, "actual": actual })),
+            E::RangeNotContinuing { size } => {
+                Self::new(ErrorCode::RangeInvalid, message).header(header::RANGE, upload_range(size))
+            }
+            E::RangeNotSatisfiable { size } => {
+                Self::new(ErrorCode::RangeInvalid, message).header(header::CONTENT_RANGE, format!("bytes */{size}"))
+            }
+            E::ManifestInvalid(_) => Self::new(ErrorCode::ManifestInvalid, message),
+            E::ManifestBlobUnknown { digest, .. } => {
+                Self::new(ErrorCode::ManifestBlobUnknown, message).detail(serde_json::json!({ "digest": digest }))
+            }
+            E::ManifestUnknown(_) => Self::new(ErrorCode::ManifestUnknown, message),
+            E::ManifestTooLarge => Self::new(ErrorCode::SizeInvalid, message).status(StatusCode::PAYLOAD_TOO_LARGE),
+            E::NameUnknown(_) => Self::new(ErrorCode::NameUnknown, message),
+            E::Meta(cause) => Self::internal(cause),
+            E::Blob(cause) => Self::internal(cause),
+        }
+    }
+}
+
+/// The `Range` an upload session reports: the bytes it holds, `0-<last>` (`0-0` when empty,
+/// as CNCF Distribution does and clients expect).
+pub(crate) fn upload_range(size: u64) -> String {
+    format!("0-{}", size.saturating_sub(1))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody::one(self.code, self.message, self.detail);
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut res = (self.status, [(header::CONTENT_TYPE, "application/json")], json).into_response();
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                res.headers_mut().insert(name, v);
+            }
+        }
+        if let Some(cause) = self.cause {
+            res.extensions_mut().insert(ErrorCause(cause));
+        }
+        res
+    }
+}

@@ -1,0 +1,62 @@
+//! The HTTP edge: routes, the request log, and headers every response carries. Handlers parse
+//! requests into typed values, call `registry::`, and build responses; nothing else.
+
+mod error;
+mod v2;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::HttpBody as _;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{any, get};
+
+pub use error::ApiError;
+
+use crate::app::AppState;
+use error::ErrorCause;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v2", get(v2::base))
+        .route("/v2/", get(v2::base))
+        .route("/v2/{*path}", any(v2::dispatch))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// Logs one line per request (method, path, status, bytes in and out, duration, request id) and
+/// adds the headers every response carries. 5xx causes are logged here, once.
+async fn log_request(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+    let method = req.method().clone();
+    // The path only: query strings may one day carry credentials.
+    let path = req.uri().path().to_owned();
+    let bytes_in = content_length(req.headers()).unwrap_or(0);
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    headers.insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert("x-request-id", v);
+    }
+    let status = res.status().as_u16();
+    let bytes_out = res.body().size_hint().exact().or_else(|| content_length(res.headers())).unwrap_or(0);
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    match res.extensions().get::<ErrorCause>() {
+        Some(ErrorCause(cause)) => {
+            tracing::warn!(request_id = %id, %method, path, status, bytes_in, bytes_out, ms, cause, "request failed")
+        }
+        None => {
+            tracing::info!(request_id = %id, %method, path, status, bytes_in, bytes_out, ms, "request")
+        }
+    }
+    res
+}
+
+fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}

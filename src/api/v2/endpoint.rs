@@ -1,0 +1,125 @@
+//! Parses `/v2/<path>` into an [`Endpoint`]. Repository names contain slashes, so the endpoint
+//! is recognised from the right-hand end of the path, and the rest is the name.
+
+use crate::api::ApiError;
+use crate::oci::{Digest, ErrorCode, Reference, RepoName};
+
+#[derive(Debug, PartialEq)]
+pub(super) enum Endpoint {
+    /// `/v2/_catalog`
+    Catalog,
+    /// `/v2/<name>/tags/list`
+    Tags { name: RepoName },
+    /// `/v2/<name>/manifests/<reference>`
+    Manifest { name: RepoName, reference: Reference },
+    /// `/v2/<name>/blobs/<digest>`
+    Blob { name: RepoName, digest: Digest },
+    /// `/v2/<name>/blobs/uploads/`
+    Uploads { name: RepoName },
+    /// `/v2/<name>/blobs/uploads/<id>`
+    Upload { name: RepoName, id: uuid::Uuid },
+    /// `/v2/<name>/referrers/<digest>`
+    Referrers { name: RepoName, digest: Digest },
+}
+
+impl Endpoint {
+    /// `rest` is the path after `/v2/`, still percent-encoded (names and references never
+    /// need encoding; an encoded character is simply invalid).
+    pub(super) fn parse(rest: &str) -> Result<Self, ApiError> {
+        if rest == "_catalog" {
+            return Ok(Self::Catalog);
+        }
+        if let Some(name) = rest.strip_suffix("/tags/list") {
+            return Ok(Self::Tags { name: repo(name)? });
+        }
+        if let Some(name) = rest.strip_suffix("/blobs/uploads/").or_else(|| rest.strip_suffix("/blobs/uploads")) {
+            return Ok(Self::Uploads { name: repo(name)? });
+        }
+        let not_found = || ApiError::new(ErrorCode::NameUnknown, "no such endpoint").with_status_not_found();
+        let (head, last) = rest.rsplit_once('/').ok_or_else(not_found)?;
+        let (name, kind) = head.rsplit_once('/').ok_or_else(not_found)?;
+        match kind {
+            "manifests" => Ok(Self::Manifest {
+                name: repo(name)?,
+                reference: Reference::parse(last).map_err(ApiError::reference)?,
+            }),
+            "blobs" => Ok(Self::Blob { name: repo(name)?, digest: digest(last)? }),
+            "referrers" => Ok(Self::Referrers { name: repo(name)?, digest: digest(last)? }),
+            "uploads" => {
+                let name = name.strip_suffix("/blobs").ok_or_else(not_found)?;
+                let name = repo(name)?;
+                let id = uuid::Uuid::parse_str(last)
+                    .map_err(|_| ApiError::new(ErrorCode::BlobUploadUnknown, "upload session is unknown"))?;
+                Ok(Self::Upload { name, id })
+            }
+            _ => Err(not_found()),
+        }
+    }
+}
+
+fn repo(name: &str) -> Result<RepoName, ApiError> {
+    RepoName::parse(name).map_err(ApiError::name)
+}
+
+pub(super) fn digest(s: &str) -> Result<Digest, ApiError> {
+    Digest::parse(s).map_err(|e| ApiError::new(ErrorCode::DigestInvalid, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::Tag;
+
+    fn n(s: &str) -> RepoName {
+        RepoName::parse(s).expect("valid name")
+    }
+
+    #[test]
+    fn parses_every_endpoint() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let dg = Digest::parse(&d).expect("digest");
+        let id = uuid::Uuid::new_v4();
+        let cases = [
+            ("_catalog".to_owned(), Endpoint::Catalog),
+            ("a/b/tags/list".to_owned(), Endpoint::Tags { name: n("a/b") }),
+            (
+                "a/manifests/latest".to_owned(),
+                Endpoint::Manifest { name: n("a"), reference: Reference::Tag(Tag::parse("latest").expect("tag")) },
+            ),
+            (
+                format!("a/b/c/manifests/{d}"),
+                Endpoint::Manifest { name: n("a/b/c"), reference: Reference::Digest(dg.clone()) },
+            ),
+            (format!("x/blobs/{d}"), Endpoint::Blob { name: n("x"), digest: dg.clone() }),
+            ("x/blobs/uploads/".to_owned(), Endpoint::Uploads { name: n("x") }),
+            ("x/blobs/uploads".to_owned(), Endpoint::Uploads { name: n("x") }),
+            (format!("x/y/blobs/uploads/{id}"), Endpoint::Upload { name: n("x/y"), id }),
+            (format!("x/referrers/{d}"), Endpoint::Referrers { name: n("x"), digest: dg.clone() }),
+            // Names may contain the words the parser looks for.
+            ("blobs/manifests/tags/list".to_owned(), Endpoint::Tags { name: n("blobs/manifests") }),
+            (format!("manifests/blobs/{d}"), Endpoint::Blob { name: n("manifests"), digest: dg.clone() }),
+        ];
+        for (path, want) in cases {
+            assert_eq!(Endpoint::parse(&path).expect(&path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_paths_with_the_right_code() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let cases = [
+            ("Upper/tags/list".to_owned(), "NAME_INVALID"),
+            (format!("../etc/blobs/{d}"), "NAME_INVALID"),
+            ("a/manifests/-bad".to_owned(), "TAG_INVALID"),
+            ("a/manifests/sha256:123".to_owned(), "DIGEST_INVALID"),
+            ("a/blobs/latest".to_owned(), "DIGEST_INVALID"),
+            ("a/blobs/uploads/not-a-uuid".to_owned(), "BLOB_UPLOAD_UNKNOWN"),
+            ("a/unknown/thing".to_owned(), "NAME_UNKNOWN"),
+            ("nothing".to_owned(), "NAME_UNKNOWN"),
+        ];
+        for (path, code) in cases {
+            let err = Endpoint::parse(&path).expect_err(&path);
+            assert_eq!(err.code_str(), code, "{path}");
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Manifests — spec "Pulling manifests", "Pushing manifests", "Deleting tags/manifests".
+//! Manifests are served from the metadata store: a GET never touches the blob store.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Limited};
+
+use super::empty;
+use crate::api::ApiError;
+use crate::oci::{Reference, RepoName};
+use crate::registry::{self, MAX_MANIFEST_SIZE, Registry};
+
+/// GET|HEAD /v2/<name>/manifests/<reference>: the exact bytes pushed, with their media type.
+pub(super) async fn get_manifest(
+    reg: &Registry,
+    name: &RepoName,
+    reference: &Reference,
+    head: bool,
+) -> Result<Response, ApiError> {
+    let m = reg.get_manifest(name, reference).await?;
+    let len = m.content.len();
+    let body = if head { Body::empty() } else { Body::from(m.content) };
+    let mut res = (StatusCode::OK, body).into_response();
+    let h = res.headers_mut();
+    for (k, v) in [
+        (header::CONTENT_TYPE, m.media_type),
+        (header::CONTENT_LENGTH, len.to_string()),
+        (header::ETAG, format!("\"{}\"", m.digest)),
+        (header::HeaderName::from_static("docker-content-digest"), m.digest.to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+    Ok(res)
+}
+
+/// PUT /v2/<name>/manifests/<reference>: 201 with `Location`, `Docker-Content-Digest`, and
+/// `OCI-Subject` when the manifest has a subject.
+pub(super) async fn put_manifest(
+    reg: &Registry,
+    name: &RepoName,
+    reference: &Reference,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_MANIFEST_SIZE as u64) {
+        return Err(registry::Error::ManifestTooLarge.into());
+    }
+    let bytes = match Limited::new(body, MAX_MANIFEST_SIZE).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(registry::Error::ManifestTooLarge.into());
+        }
+        Err(e) => {
+            return Err(registry::Error::BlobUploadInvalid(format!("request body failed: {e}")).into());
+        }
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let stored = reg.put_manifest(name, reference, content_type, &bytes).await?;
+    let mut out = vec![
+        ("location", format!("/v2/{name}/manifests/{}", stored.digest)),
+        ("docker-content-digest", stored.digest.to_string()),
+    ];
+    if let Some(subject) = stored.subject {
+        out.push(("oci-subject", subject.to_string()));
+    }
+    Ok(empty(StatusCode::CREATED, &out))
+}
+
+/// DELETE /v2/<name>/manifests/<reference>: a tag removes only the tag; a digest removes the
+/// manifest and its tags. 202 either way.
+pub(super) async fn delete_manifest(
+    reg: &Registry,
+    name: &RepoName,
+    reference: &Reference,
+) -> Result<Response, ApiError> {
+    reg.delete_manifest(name, reference).await?;
+    Ok(empty(StatusCode::ACCEPTED, &[]))
+}

@@ -1,0 +1,125 @@
+//! The OCI distribution API under `/v2/`: one catch-all route, parsed into an [`Endpoint`] and
+//! dispatched by (method, endpoint) to small handlers, one module per area.
+
+mod blobs;
+mod endpoint;
+mod manifests;
+mod referrers;
+mod tags;
+mod uploads;
+
+use std::io;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+
+use super::ApiError;
+use crate::app::AppState;
+use crate::blob::ByteStream;
+use crate::oci::ErrorCode;
+use endpoint::Endpoint;
+
+/// Query parameters any `/v2/` endpoint may take.
+#[derive(Debug, Default, Deserialize)]
+struct Params {
+    digest: Option<String>,
+    mount: Option<String>,
+    from: Option<String>,
+    n: Option<String>,
+    last: Option<String>,
+    #[serde(rename = "artifactType")]
+    artifact_type: Option<String>,
+}
+
+/// GET /v2/ — spec "Determining support".
+pub(super) async fn base() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+}
+
+/// Every other `/v2/…` request.
+pub(super) async fn dispatch(
+    State(app): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let rest = uri.path().strip_prefix("/v2/").unwrap_or_default();
+    let result = match (Endpoint::parse(rest), Query::<Params>::try_from_uri(&uri)) {
+        (Err(e), _) => Err(e),
+        (_, Err(e)) => {
+            Err(ApiError::new(ErrorCode::Unsupported, format!("bad query string: {e}")).with_status_bad_request())
+        }
+        (Ok(endpoint), Ok(Query(params))) => route(&app, method, endpoint, params, &headers, body).await,
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn route(
+    app: &AppState,
+    method: Method,
+    endpoint: Endpoint,
+    q: Params,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let reg = &app.registry;
+    match (method, endpoint) {
+        (Method::GET, Endpoint::Catalog) => tags::catalog(reg, &q).await,
+        (Method::GET, Endpoint::Tags { name }) => tags::list_tags(reg, &name, &q).await,
+        (Method::GET, Endpoint::Manifest { name, reference }) => {
+            manifests::get_manifest(reg, &name, &reference, false).await
+        }
+        (Method::HEAD, Endpoint::Manifest { name, reference }) => {
+            manifests::get_manifest(reg, &name, &reference, true).await
+        }
+        (Method::PUT, Endpoint::Manifest { name, reference }) => {
+            manifests::put_manifest(reg, &name, &reference, headers, body).await
+        }
+        (Method::DELETE, Endpoint::Manifest { name, reference }) => {
+            manifests::delete_manifest(reg, &name, &reference).await
+        }
+        (Method::GET, Endpoint::Blob { name, digest }) => blobs::get_blob(reg, &name, &digest, headers, false).await,
+        (Method::HEAD, Endpoint::Blob { name, digest }) => blobs::get_blob(reg, &name, &digest, headers, true).await,
+        (Method::DELETE, Endpoint::Blob { name, digest }) => blobs::delete_blob(reg, &name, &digest).await,
+        (Method::POST, Endpoint::Uploads { name }) => uploads::start_upload(reg, &name, &q, headers, body).await,
+        (Method::GET, Endpoint::Upload { name, id }) => uploads::upload_status(reg, &name, &id).await,
+        (Method::PATCH, Endpoint::Upload { name, id }) => uploads::patch_upload(reg, &name, &id, headers, body).await,
+        (Method::PUT, Endpoint::Upload { name, id }) => uploads::put_upload(reg, &name, &id, &q, headers, body).await,
+        (Method::DELETE, Endpoint::Upload { name, id }) => uploads::cancel_upload(reg, &name, &id).await,
+        (Method::GET, Endpoint::Referrers { name, digest }) => referrers::list_referrers(reg, &name, &digest, &q).await,
+        (method, _) => {
+            Err(ApiError::new(ErrorCode::Unsupported, format!("method {method} is not supported on this endpoint")))
+        }
+    }
+}
+
+/// The request body as a stream of chunks; never collected whole.
+fn body_stream(body: Body) -> ByteStream {
+    body.into_data_stream().map_err(io::Error::other).boxed()
+}
+
+/// Whether the request announces a body (a non-zero `Content-Length`, or chunked encoding).
+fn has_body(headers: &HeaderMap) -> bool {
+    match headers.get(header::CONTENT_LENGTH) {
+        Some(v) => v.to_str().ok().and_then(|s| s.parse::<u64>().ok()).is_some_and(|n| n > 0),
+        None => headers.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+/// A response with no body and the given headers.
+fn empty(status: StatusCode, headers: &[(&'static str, String)]) -> Response {
+    let mut res = (status, Body::empty()).into_response();
+    let map = res.headers_mut();
+    map.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            map.insert(*name, v);
+        }
+    }
+    res
+}

@@ -1,0 +1,134 @@
+//! Blob uploads — spec "Pushing blobs": POST (new session, monolithic with `?digest=`, or
+//! cross-repository mount), PATCH chunks, PUT to finish, GET status, DELETE to cancel.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+
+use super::endpoint::digest;
+use super::{Params, body_stream, empty, has_body};
+use crate::api::ApiError;
+use crate::api::error::upload_range;
+use crate::oci::{Digest, ErrorCode, RepoName};
+use crate::registry::{Registry, UploadStatus};
+
+/// POST /v2/<name>/blobs/uploads/ — `?mount=&from=` mounts (201) or falls back to a session;
+/// `?digest=` stores the body as the whole blob (201); otherwise opens a session (202).
+pub(super) async fn start_upload(
+    reg: &Registry,
+    name: &RepoName,
+    q: &Params,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if let Some(mount) = &q.mount {
+        let mount = digest(mount)?;
+        if let Some(from) = &q.from {
+            let from = RepoName::parse(from).map_err(ApiError::name)?;
+            if reg.mount_blob(name, &from, &mount).await? {
+                return Ok(created(name, &mount));
+            }
+        }
+    } else if let Some(d) = &q.digest {
+        let d = digest(d)?;
+        reg.put_blob(name, &d, body_stream(body)).await?;
+        return Ok(created(name, &d));
+    } else if has_body(headers) {
+        return Err(ApiError::new(ErrorCode::BlobUploadInvalid, "a POST with a body needs ?digest="));
+    }
+    let status = reg.start_upload(name).await?;
+    Ok(session(StatusCode::ACCEPTED, name, &status))
+}
+
+/// GET /v2/<name>/blobs/uploads/<id>: 204 with the bytes received so far in `Range`.
+pub(super) async fn upload_status(reg: &Registry, name: &RepoName, id: &uuid::Uuid) -> Result<Response, ApiError> {
+    let status = reg.upload_status(name, id).await?;
+    Ok(session(StatusCode::NO_CONTENT, name, &status))
+}
+
+/// PATCH /v2/<name>/blobs/uploads/<id>: appends a chunk. With `Content-Range`, the chunk must
+/// start where the upload stands (else 416 with the current `Range`).
+pub(super) async fn patch_upload(
+    reg: &Registry,
+    name: &RepoName,
+    id: &uuid::Uuid,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let range = match headers.get(header::CONTENT_RANGE) {
+        Some(v) => Some(parse_content_range(v.to_str().unwrap_or_default())?),
+        None => None,
+    };
+    let status = reg.append_chunk(name, id, range, body_stream(body)).await?;
+    Ok(session(StatusCode::ACCEPTED, name, &status))
+}
+
+/// PUT /v2/<name>/blobs/uploads/<id>?digest=: appends the final chunk if any, verifies the
+/// digest and makes the blob visible (201).
+pub(super) async fn put_upload(
+    reg: &Registry,
+    name: &RepoName,
+    id: &uuid::Uuid,
+    q: &Params,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let d = q.digest.as_deref().ok_or_else(|| ApiError::new(ErrorCode::DigestInvalid, "PUT needs ?digest="))?;
+    let d = digest(d)?;
+    let last_chunk = has_body(headers).then(|| body_stream(body));
+    reg.finish_upload(name, id, &d, last_chunk).await?;
+    Ok(created(name, &d))
+}
+
+/// DELETE /v2/<name>/blobs/uploads/<id>: cancels the session (204).
+pub(super) async fn cancel_upload(reg: &Registry, name: &RepoName, id: &uuid::Uuid) -> Result<Response, ApiError> {
+    reg.cancel_upload(name, id).await?;
+    Ok(empty(StatusCode::NO_CONTENT, &[]))
+}
+
+fn session(status: StatusCode, name: &RepoName, s: &UploadStatus) -> Response {
+    empty(
+        status,
+        &[
+            ("location", format!("/v2/{name}/blobs/uploads/{}", s.id)),
+            ("range", upload_range(s.size)),
+            ("docker-upload-uuid", s.id.to_string()),
+        ],
+    )
+}
+
+fn created(name: &RepoName, digest: &Digest) -> Response {
+    empty(
+        StatusCode::CREATED,
+        &[("location", format!("/v2/{name}/blobs/{digest}")), ("docker-content-digest", digest.to_string())],
+    )
+}
+
+/// `Content-Range: <first>-<last>` as the spec writes it; `bytes ` and `/<total>` are tolerated.
+fn parse_content_range(v: &str) -> Result<(u64, u64), ApiError> {
+    let bad = || ApiError::new(ErrorCode::BlobUploadInvalid, format!("Content-Range {v:?} is not <first>-<last>"));
+    let v = v.trim();
+    let v = v.strip_prefix("bytes ").unwrap_or(v);
+    let v = v.split_once('/').map_or(v, |(r, _)| r);
+    let (a, b) = v.split_once('-').ok_or_else(bad)?;
+    let (a, b) = (a.trim().parse::<u64>().map_err(|_| bad())?, b.trim().parse::<u64>().map_err(|_| bad())?);
+    if b < a {
+        return Err(bad());
+    }
+    Ok((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_forms() {
+        assert_eq!(parse_content_range("0-99").ok(), Some((0, 99)));
+        assert_eq!(parse_content_range("bytes 100-199/*").ok(), Some((100, 199)));
+        assert_eq!(parse_content_range(" 5-5 ").ok(), Some((5, 5)));
+        for bad in ["", "5", "a-b", "9-3", "-3", "1-"] {
+            assert!(parse_content_range(bad).is_err(), "{bad}");
+        }
+    }
+}

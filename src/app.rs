@@ -1,0 +1,49 @@
+//! The application state every handler shares, and how it is built from a [`Config`].
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::blob::{self, BlobStore};
+use crate::config::{Config, ConfigError};
+use crate::meta::{self, MetaStore};
+use crate::registry::Registry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot create data directory: {0}")]
+    DataDir(std::io::Error),
+    #[error("metadata store: {0}")]
+    Meta(#[from] meta::Error),
+    #[error("blob store: {0}")]
+    Blob(#[from] blob::Error),
+}
+
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub registry: Registry,
+}
+
+/// Cheap to clone; what axum hands to handlers.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl App {
+    /// Opens the stores the configuration names (creating them on first start).
+    pub async fn build(config: Config) -> Result<AppState, BuildError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(BuildError::DataDir)?;
+        let meta = MetaStore::open_url(&config.database_url()?).await?;
+        let blobs = BlobStore::filesystem(&config.storage_root()?)?;
+        Ok(AppState(Arc::new(App { config, registry: Registry::new(meta, blobs) })))
+    }
+}

@@ -1,0 +1,25 @@
+//! Errors of the blob store.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("object not found")]
+    NotFound,
+    /// The request body failed while it was being stored (client went away, bad framing).
+    #[error("request body failed: {0}")]
+    Body(std::io::Error),
+    #[error("object store: {0}")]
+    Store(object_store::Error),
+    #[error("file i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<object_store::Error> for Error {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => Self::NotFound,
+            other => Self::Store(other),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

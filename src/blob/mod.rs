@@ -1,0 +1,233 @@
+//! The blob store: content-addressed blobs and upload parts over `object_store`. All object keys
+//! are made here, only from validated digests and upload ids, so no client input reaches a path.
+//!
+//! Keys: `blobs/<algorithm>/<first 2 hex>/<hex>` for blobs, `uploads/<id>/<part>` for the parts
+//! of an upload session. A blob key is written only by [`BlobStore::commit`], after the caller
+//! verified the digest, so whatever sits at a blob key is complete and correct.
+
+mod error;
+
+use std::io;
+use std::ops::Range;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::buffered::BufWriter;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+pub use error::{Error, Result};
+
+use crate::oci::{Algorithm, Digest, Hasher};
+
+/// A stream of bytes in or out of the store; errors are I/O errors.
+pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
+
+/// Buffer of a streaming write: parts of this size go to the store while the next one fills.
+const WRITE_BUFFER: usize = 4 << 20;
+/// Chunk size of filesystem reads.
+const READ_CHUNK: usize = 256 << 10;
+
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    /// Set for the filesystem backend: reads go straight to the file (no per-chunk task hop).
+    local_root: Option<PathBuf>,
+}
+
+impl BlobStore {
+    /// Blobs as files under `root` (created if missing).
+    pub fn filesystem(root: &FsPath) -> Result<Self> {
+        std::fs::create_dir_all(root)?;
+        let root = root.canonicalize()?;
+        let store = LocalFileSystem::new_with_prefix(&root)?;
+        Ok(Self { store: Arc::new(store), local_root: Some(root) })
+    }
+
+    /// Blobs in memory, for tests.
+    pub fn in_memory() -> Self {
+        Self { store: Arc::new(InMemory::new()), local_root: None }
+    }
+
+    fn blob_key(digest: &Digest) -> Path {
+        let hex = digest.hex();
+        Path::from(format!("blobs/{}/{}/{}", digest.algorithm().as_str(), &hex[..2], hex))
+    }
+
+    fn part_key(upload: &uuid::Uuid, part: &str) -> Path {
+        Path::from(format!("uploads/{upload}/{part}"))
+    }
+
+    /// A fresh part name: every append writes under its own name, so two racing appends to one
+    /// session never touch each other's bytes.
+    pub fn new_part_name() -> String {
+        uuid::Uuid::new_v4().simple().to_string()
+    }
+
+    /// Streams `body` into the part `part` of an upload, feeding every byte to `hasher` on the
+    /// way. Returns the number of bytes stored.
+    pub async fn write_part(
+        &self,
+        upload: &uuid::Uuid,
+        part: &str,
+        mut body: ByteStream,
+        hasher: &mut Hasher,
+    ) -> Result<u64> {
+        let mut writer = BufWriter::with_capacity(self.store.clone(), Self::part_key(upload, part), WRITE_BUFFER);
+        let mut written = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(Error::Body(e));
+                }
+            };
+            hasher.update(&chunk);
+            written += chunk.len() as u64;
+            if let Err(e) = writer.write_all(&chunk).await {
+                let _ = writer.abort().await;
+                return Err(e.into());
+            }
+        }
+        writer.shutdown().await?;
+        Ok(written)
+    }
+
+    /// Makes the `parts` of an upload the blob `digest` (already verified by the caller) and
+    /// removes the parts. One part is renamed into place; several are concatenated.
+    pub async fn commit(&self, upload: &uuid::Uuid, parts: &[String], digest: &Digest) -> Result<()> {
+        let target = Self::blob_key(digest);
+        match parts {
+            [] => {
+                self.store.put(&target, Bytes::new().into()).await?;
+            }
+            [only] => self.store.rename(&Self::part_key(upload, only), &target).await?,
+            _ => {
+                let mut writer = BufWriter::with_capacity(self.store.clone(), target, WRITE_BUFFER);
+                let mut parts_stream = self.read_parts(upload, parts);
+                while let Some(chunk) = parts_stream.next().await {
+                    writer.write_all(&chunk?).await?;
+                }
+                writer.shutdown().await?;
+                self.discard(upload, parts).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the stored parts of an upload (missing parts are fine).
+    pub async fn discard(&self, upload: &uuid::Uuid, parts: &[String]) -> Result<()> {
+        for part in parts {
+            match self.store.delete(&Self::part_key(upload, part)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Hashes the stored parts of an upload with `algorithm` (for digests the session did not
+    /// hash as it went, i.e. SHA-512).
+    pub async fn hash_parts(&self, upload: &uuid::Uuid, parts: &[String], algorithm: Algorithm) -> Result<Digest> {
+        let mut hasher = Hasher::new(algorithm);
+        let mut stream = self.read_parts(upload, parts);
+        while let Some(chunk) = stream.next().await {
+            hasher.update(&chunk?);
+        }
+        Ok(hasher.finish())
+    }
+
+    fn read_parts(&self, upload: &uuid::Uuid, parts: &[String]) -> BoxStream<'static, Result<Bytes>> {
+        let store = self.store.clone();
+        let upload = *upload;
+        futures_util::stream::iter(parts.to_vec())
+            .then(move |part| {
+                let store = store.clone();
+                async move {
+                    Ok::<_, Error>(store.get(&Self::part_key(&upload, &part)).await?.into_stream().map_err(Error::from))
+                }
+            })
+            .try_flatten()
+            .boxed()
+    }
+
+    /// Streams `range` of a stored blob (the caller knows the size from the metadata).
+    pub async fn read(&self, digest: &Digest, range: Range<u64>) -> Result<ByteStream> {
+        let key = Self::blob_key(digest);
+        if let Some(root) = &self.local_root {
+            let path = key.parts().fold(root.clone(), |p, part| p.join(part.as_ref()));
+            let mut file = tokio::fs::File::open(path).await.map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => Error::NotFound,
+                _ => Error::Io(e),
+            })?;
+            file.seek(io::SeekFrom::Start(range.start)).await?;
+            let reader = file.take(range.end - range.start);
+            return Ok(tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK).boxed());
+        }
+        let opts = GetOptions { range: Some(GetRange::Bounded(range)), ..GetOptions::default() };
+        let result = self.store.get_opts(&key, opts).await?;
+        Ok(result.into_stream().map_err(io::Error::other).boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(chunks: &[&'static [u8]]) -> ByteStream {
+        futures_util::stream::iter(chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect::<Vec<_>>()).boxed()
+    }
+
+    async fn read_all(store: &BlobStore, digest: &Digest, range: Range<u64>) -> Vec<u8> {
+        let chunks: Vec<Bytes> = store.read(digest, range).await.expect("read").try_collect().await.expect("stream");
+        chunks.concat()
+    }
+
+    async fn suite(store: BlobStore) {
+        let id = uuid::Uuid::new_v4();
+        let parts = [BlobStore::new_part_name(), BlobStore::new_part_name()];
+        let mut hasher = Hasher::new(Algorithm::Sha256);
+        assert_eq!(store.write_part(&id, &parts[0], body(&[b"hello ", b"wor"]), &mut hasher).await.expect("part 0"), 9);
+        assert_eq!(store.write_part(&id, &parts[1], body(&[b"ld"]), &mut hasher).await.expect("part 1"), 2);
+        let digest = hasher.finish();
+        assert_eq!(digest, Digest::sha256_of(b"hello world"));
+        assert_eq!(store.hash_parts(&id, &parts, Algorithm::Sha256).await.expect("rehash"), digest);
+        store.commit(&id, &parts, &digest).await.expect("commit");
+        assert_eq!(read_all(&store, &digest, 0..11).await, b"hello world");
+        assert_eq!(read_all(&store, &digest, 6..9).await, b"wor");
+        assert!(matches!(store.hash_parts(&id, &parts, Algorithm::Sha256).await, Err(Error::NotFound)));
+
+        // A single part is moved into place rather than copied.
+        let single = [BlobStore::new_part_name()];
+        let mut hasher = Hasher::new(Algorithm::Sha256);
+        store.write_part(&id, &single[0], body(&[b"one part"]), &mut hasher).await.expect("single");
+        let one = hasher.finish();
+        store.commit(&id, &single, &one).await.expect("commit single");
+        assert_eq!(read_all(&store, &one, 0..8).await, b"one part");
+
+        let failing: ByteStream =
+            futures_util::stream::iter(vec![Ok(Bytes::from_static(b"x")), Err(io::Error::other("cut"))]).boxed();
+        let mut h = Hasher::new(Algorithm::Sha256);
+        assert!(matches!(store.write_part(&id, "cut", failing, &mut h).await, Err(Error::Body(_))));
+        let missing = Digest::sha256_of(b"missing");
+        assert!(matches!(store.read(&missing, 0..1).await, Err(Error::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn in_memory_store_passes_the_suite() {
+        suite(BlobStore::in_memory()).await;
+    }
+
+    #[tokio::test]
+    async fn filesystem_store_passes_the_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        suite(BlobStore::filesystem(dir.path()).expect("fs store")).await;
+    }
+}

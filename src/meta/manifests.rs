@@ -1,0 +1,236 @@
+//! Repositories, manifests, their references, and tags.
+
+use sqlx::Row;
+
+use super::{Error, MetaStore, Result, now_ms};
+use crate::oci::{Digest, ManifestRef, RefKind, RepoName, Tag};
+
+/// A manifest to store: its exact bytes and what was read from them.
+#[derive(Debug)]
+pub struct NewManifest<'a> {
+    pub digest: &'a Digest,
+    pub media_type: &'a str,
+    pub artifact_type: Option<&'a str>,
+    pub content: &'a [u8],
+    pub config_digest: Option<&'a Digest>,
+    pub subject: Option<&'a Digest>,
+    pub annotations: Option<&'a str>,
+    pub references: &'a [ManifestRef],
+}
+
+/// A stored manifest, as served by GET.
+#[derive(Debug, Clone)]
+pub struct ManifestRow {
+    pub digest: Digest,
+    pub media_type: String,
+    pub content: Vec<u8>,
+    pub subject: Option<Digest>,
+}
+
+/// A manifest whose `subject` is the digest asked about, as the referrers API lists it.
+#[derive(Debug, Clone)]
+pub struct ReferrerRow {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+}
+
+fn parse_digest(s: &str) -> Result<Digest> {
+    Digest::parse(s).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+fn manifest_row(r: &sqlx::sqlite::SqliteRow) -> Result<ManifestRow> {
+    Ok(ManifestRow {
+        digest: parse_digest(r.get(0))?,
+        media_type: r.get(1),
+        content: r.get(2),
+        subject: r.get::<Option<&str>, _>(3).map(parse_digest).transpose()?,
+    })
+}
+
+impl MetaStore {
+    /// Stores a manifest, replaces its reference list and points `tag` at it, in one transaction,
+    /// after checking inside that transaction that every blob and child manifest it needs is in
+    /// the repository (`Error::MissingReference` otherwise; nothing is written then).
+    pub async fn put_manifest(&self, repo: &RepoName, m: &NewManifest<'_>, tag: Option<&Tag>) -> Result<()> {
+        let now = now_ms();
+        let digest = m.digest.to_string();
+        let mut tx = self.writer.begin().await?;
+        for r in m.references {
+            let sql = match r.kind {
+                RefKind::Blob => "SELECT 1 FROM repository_blobs WHERE repository = $1 AND digest = $2",
+                RefKind::Child => "SELECT 1 FROM manifests WHERE repository = $1 AND digest = $2",
+                RefKind::ForeignLayer | RefKind::Subject => continue,
+            };
+            let found =
+                sqlx::query(sql).bind(repo.as_str()).bind(r.digest.to_string()).fetch_optional(&mut *tx).await?;
+            if found.is_none() {
+                return Err(Error::MissingReference { digest: r.digest.clone(), kind: r.kind });
+            }
+        }
+        sqlx::query(
+            "INSERT INTO repositories (name, created_at, updated_at) VALUES ($1, $2, $2)
+             ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at",
+        )
+        .bind(repo.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO manifests (repository, digest, media_type, artifact_type, content, size, config_digest,
+                                    subject_digest, annotations, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+             ON CONFLICT (repository, digest) DO UPDATE SET media_type = excluded.media_type,
+                 artifact_type = excluded.artifact_type, updated_at = excluded.updated_at",
+        )
+        .bind(repo.as_str())
+        .bind(&digest)
+        .bind(m.media_type)
+        .bind(m.artifact_type)
+        .bind(m.content)
+        .bind(m.content.len() as i64)
+        .bind(m.config_digest.map(Digest::to_string))
+        .bind(m.subject.map(Digest::to_string))
+        .bind(m.annotations)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM manifest_refs WHERE repository = $1 AND manifest_digest = $2")
+            .bind(repo.as_str())
+            .bind(&digest)
+            .execute(&mut *tx)
+            .await?;
+        for r in m.references {
+            sqlx::query(
+                "INSERT INTO manifest_refs (repository, manifest_digest, ref_digest, kind) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(repo.as_str())
+            .bind(&digest)
+            .bind(r.digest.to_string())
+            .bind(r.kind.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(tag) = tag {
+            sqlx::query(
+                "INSERT INTO tags (repository, name, manifest_digest, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+                 ON CONFLICT (repository, name) DO UPDATE SET manifest_digest = excluded.manifest_digest,
+                     updated_at = excluded.updated_at",
+            )
+            .bind(repo.as_str())
+            .bind(tag.as_str())
+            .bind(&digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRow>> {
+        let row = sqlx::query(
+            "SELECT digest, media_type, content, subject_digest FROM manifests WHERE repository = $1 AND digest = $2",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(manifest_row).transpose()
+    }
+
+    pub async fn tagged_manifest(&self, repo: &RepoName, tag: &Tag) -> Result<Option<ManifestRow>> {
+        let row = sqlx::query(
+            "SELECT m.digest, m.media_type, m.content, m.subject_digest FROM tags t
+             JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest_digest
+             WHERE t.repository = $1 AND t.name = $2",
+        )
+        .bind(repo.as_str())
+        .bind(tag.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(manifest_row).transpose()
+    }
+
+    /// Deletes a manifest with its tags and reference list. False if it was not there.
+    pub async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM manifests WHERE repository = $1 AND digest = $2")
+            .bind(repo.as_str())
+            .bind(digest.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a tag only; the manifest stays. False if the tag was not there.
+    pub async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM tags WHERE repository = $1 AND name = $2")
+            .bind(repo.as_str())
+            .bind(tag.as_str())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn repository_exists(&self, repo: &RepoName) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM repositories WHERE name = $1")
+            .bind(repo.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Up to `limit` tags of `repo` sorted bytewise, starting after `last`.
+    pub async fn tags(&self, repo: &RepoName, last: &str, limit: u32) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM tags WHERE repository = $1 AND name > $2 ORDER BY name LIMIT $3")
+            .bind(repo.as_str())
+            .bind(last)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Up to `limit` repository names sorted bytewise, starting after `last`.
+    pub async fn repositories(&self, last: &str, limit: u32) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2")
+            .bind(last)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Manifests of `repo` whose subject is `subject`, optionally only those of `artifact_type`.
+    pub async fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ReferrerRow>> {
+        let rows = sqlx::query(
+            "SELECT digest, media_type, size, artifact_type, annotations FROM manifests
+             WHERE repository = $1 AND subject_digest = $2 AND ($3 IS NULL OR artifact_type = $3)
+             ORDER BY created_at, digest",
+        )
+        .bind(repo.as_str())
+        .bind(subject.to_string())
+        .bind(artifact_type)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReferrerRow {
+                    digest: parse_digest(r.get(0))?,
+                    media_type: r.get(1),
+                    size: r.get::<i64, _>(2) as u64,
+                    artifact_type: r.get(3),
+                    annotations: r.get(4),
+                })
+            })
+            .collect()
+    }
+}

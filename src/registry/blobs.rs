@@ -1,0 +1,35 @@
+//! Reading, mounting and deleting blobs — spec "Pulling blobs", "Mounting a blob from another
+//! repository", "Deleting blobs".
+
+use std::ops::Range;
+
+use super::{Error, Registry, Result};
+use crate::blob::ByteStream;
+use crate::oci::{Digest, RepoName};
+
+impl Registry {
+    /// Size of a blob `repo` may read.
+    pub async fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<u64> {
+        self.meta.linked_blob_size(repo, digest).await?.ok_or_else(|| Error::BlobUnknown(digest.clone()))
+    }
+
+    /// Streams `range` of a blob, after checking it lies inside the blob's `size`.
+    pub async fn read_blob(&self, digest: &Digest, size: u64, range: Range<u64>) -> Result<ByteStream> {
+        if range.start > range.end || range.end > size {
+            return Err(Error::RangeNotSatisfiable { size });
+        }
+        Ok(self.blobs.read(digest, range).await?)
+    }
+
+    /// Gives `repo` access to a blob `from` holds. False (and nothing changed) if `from` does
+    /// not hold it; the client then uploads the blob normally.
+    pub async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool> {
+        Ok(self.meta.mount_blob(repo, from, digest).await?)
+    }
+
+    /// Removes the blob from `repo`; its bytes are freed by garbage collection once nothing
+    /// references them.
+    pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
+        if self.meta.unlink_blob(repo, digest).await? { Ok(()) } else { Err(Error::BlobUnknown(digest.clone())) }
+    }
+}

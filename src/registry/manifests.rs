@@ -1,0 +1,118 @@
+//! Manifests, tags, listings and referrers — spec "Pushing manifests", "Pulling manifests",
+//! "Listing tags", "Listing referrers", "Deleting tags/manifests", and the `_catalog` extension.
+
+use super::{Error, MAX_MANIFEST_SIZE, Registry, Result};
+use crate::meta::{ManifestRow, NewManifest, ReferrerRow};
+use crate::oci::{Digest, Hasher, ManifestInfo, Reference, RepoName};
+
+pub type StoredManifest = ManifestRow;
+
+/// What a manifest push stored.
+#[derive(Debug)]
+pub struct PushedManifest {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+/// One page of a listing, and whether more follows.
+#[derive(Debug)]
+pub struct Page {
+    pub items: Vec<String>,
+    pub more: bool,
+}
+
+impl Registry {
+    /// Validates and stores a manifest; a tag reference moves the tag to it in the same
+    /// transaction.
+    pub async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<PushedManifest> {
+        if bytes.len() > MAX_MANIFEST_SIZE {
+            return Err(Error::ManifestTooLarge);
+        }
+        let info = ManifestInfo::parse(bytes, content_type)?;
+        let digest = match reference {
+            Reference::Digest(expected) => {
+                let mut hasher = Hasher::new(expected.algorithm());
+                hasher.update(bytes);
+                let actual = hasher.finish();
+                if &actual != expected {
+                    return Err(Error::DigestInvalid { expected: expected.clone(), actual });
+                }
+                actual
+            }
+            Reference::Tag(_) => Digest::sha256_of(bytes),
+        };
+        let tag = match reference {
+            Reference::Tag(t) => Some(t),
+            Reference::Digest(_) => None,
+        };
+        let new = NewManifest {
+            digest: &digest,
+            media_type: info.media_type.as_str(),
+            artifact_type: info.artifact_type.as_deref(),
+            content: bytes,
+            config_digest: info.config_digest.as_ref(),
+            subject: info.subject.as_ref(),
+            annotations: info.annotations.as_deref(),
+            references: &info.references,
+        };
+        self.meta.put_manifest(repo, &new, tag).await?;
+        Ok(PushedManifest { digest, subject: info.subject })
+    }
+
+    pub async fn get_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<StoredManifest> {
+        let found = match reference {
+            Reference::Digest(d) => self.meta.manifest(repo, d).await?,
+            Reference::Tag(t) => self.meta.tagged_manifest(repo, t).await?,
+        };
+        found.ok_or_else(|| Error::ManifestUnknown(reference.to_string()))
+    }
+
+    /// By tag: removes the tag only. By digest: removes the manifest and every tag on it.
+    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
+        let deleted = match reference {
+            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
+            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+        };
+        if deleted { Ok(()) } else { Err(Error::ManifestUnknown(reference.to_string())) }
+    }
+
+    /// Tags of `repo` in lexical order, `n` at most (all if `None`), after `last`.
+    pub async fn list_tags(&self, repo: &RepoName, n: Option<u32>, last: Option<&str>) -> Result<Page> {
+        if !self.meta.repository_exists(repo).await? {
+            return Err(Error::NameUnknown(repo.clone()));
+        }
+        let limit = n.unwrap_or(u32::MAX - 1);
+        let items = self.meta.tags(repo, last.unwrap_or(""), limit + 1).await?;
+        Ok(page(items, limit))
+    }
+
+    /// Repository names in lexical order, `n` at most (all if `None`), after `last`.
+    pub async fn catalog(&self, n: Option<u32>, last: Option<&str>) -> Result<Page> {
+        let limit = n.unwrap_or(u32::MAX - 1);
+        let items = self.meta.repositories(last.unwrap_or(""), limit + 1).await?;
+        Ok(page(items, limit))
+    }
+
+    /// Manifests in `repo` whose subject is `subject`, optionally of one artifact type only.
+    pub async fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ReferrerRow>> {
+        Ok(self.meta.referrers(repo, subject, artifact_type).await?)
+    }
+}
+
+/// Cuts a listing fetched with one extra row down to `limit`, noting whether more follows.
+fn page(mut items: Vec<String>, limit: u32) -> Page {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    Page { items, more }
+}
