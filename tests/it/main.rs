@@ -1,1 +1,8 @@
+#![allow(unreachable_pub)]
+//! The one integration-test binary: every test talks to a real Berth server over TCP on
+//! 127.0.0.1:0, through raw HTTP or through a client that nobody here wrote.
 
+mod support;
+
+mod oci;
+mod process;

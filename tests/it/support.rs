@@ -1,0 +1,226 @@
+//! Test harness: `TestApp::spawn()` runs the server in-process on 127.0.0.1:0 over a temporary
+//! data directory (SQLite + filesystem blobs, the embedded defaults); `BerthProcess` runs the
+//! real `berth` binary. Plus helpers to push blobs and manifests over plain HTTP.
+
+#![allow(dead_code)] // each test module uses its own subset of the helpers
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use berth::{App, Config};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// A server running in this process. Dropping it stops the server and removes its data.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (addr, stop, task) = start(dir.path()).await;
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Self { addr, client, dir, stop: Some(stop), task: Some(task) }
+    }
+
+    /// Stops the server (letting requests in flight finish) and starts a new one over the same
+    /// data directory, on a new port.
+    pub async fn restart(&mut self) {
+        self.shutdown().await;
+        let (addr, stop, task) = start(self.dir.path()).await;
+        self.addr = addr;
+        self.stop = Some(stop);
+        self.task = Some(task);
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `host:port`, as registry clients take it.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// Pushes `data` as a blob of `repo` with a monolithic POST; returns its digest.
+    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = sha256(data);
+        let res = self
+            .req(Method::POST, &format!("/v2/{repo}/blobs/uploads/?digest={digest}"))
+            .body(data.to_vec())
+            .send()
+            .await
+            .expect("push blob");
+        assert_eq!(res.status(), StatusCode::CREATED, "push blob: {}", res.text().await.unwrap_or_default());
+        digest
+    }
+
+    /// PUTs manifest bytes under `reference` with `media_type`; returns the response.
+    pub async fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> reqwest::Response {
+        self.req(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))
+            .header("content-type", media_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("put manifest")
+    }
+
+    /// Pushes a config and one layer per entry of `layers`, then an OCI image manifest tagged
+    /// `tag`. Returns (manifest bytes, manifest digest).
+    pub async fn push_image(&self, repo: &str, tag: &str, layers: &[&[u8]]) -> (Vec<u8>, String) {
+        let config = json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}});
+        let config = serde_json::to_vec(&config).expect("json");
+        let config_digest = self.push_blob(repo, &config).await;
+        let mut descs = Vec::new();
+        for layer in layers {
+            let d = self.push_blob(repo, layer).await;
+            descs.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": layer.len()}));
+        }
+        let manifest = image_manifest(&config_digest, config.len(), descs);
+        let res = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "push manifest: {}", res.text().await.unwrap_or_default());
+        let digest = sha256(&manifest);
+        (manifest, digest)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start(dir: &Path) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
+    let state = App::build(Config::for_tests(dir)).await.expect("app builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        berth::serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("serve");
+        state.registry.meta().close().await;
+    });
+    (addr, stop, task)
+}
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+pub fn image_manifest(config_digest: &str, config_size: usize, layers: Vec<Value>) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": layers,
+    }))
+    .expect("json")
+}
+
+/// The OCI error code of a JSON error body.
+pub async fn error_code(res: reqwest::Response) -> String {
+    let body: Value = res.json().await.expect("error body is JSON");
+    body["errors"][0]["code"].as_str().expect("errors[0].code").to_owned()
+}
+
+/// Whether an external tool is on PATH. Without it a test is skipped, except under CI (the
+/// `CI` variable set), where a missing tool fails the test.
+pub fn have_tool(name: &str) -> bool {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "{name} is required under CI but is not installed");
+        eprintln!("skipping: {name} is not installed");
+    }
+    found
+}
+
+/// The real `berth` binary, started with `serve` on 127.0.0.1:0; the port is read from its log.
+pub struct BerthProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl BerthProcess {
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("berth starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+                sink.lock().expect("log lock").push(line);
+            }
+        });
+        let addr = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("berth reports its address");
+        Self { child, addr: addr.parse().expect("address"), log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+}
+
+impl Drop for BerthProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary directory path that lives as long as the returned guard.
+pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().to_path_buf();
+    (dir, path)
+}
