@@ -17,6 +17,7 @@ use axum::routing::{any, get};
 pub use error::ApiError;
 
 use crate::app::AppState;
+use crate::oci::ErrorCode;
 use error::ErrorCause;
 
 pub fn router(state: AppState) -> Router {
@@ -24,8 +25,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v2", get(v2::base))
         .route("/v2/", get(v2::base))
         .route("/v2/{*path}", any(v2::dispatch))
+        .fallback(unknown_path)
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// Any path outside the API: 404 in the OCI error format.
+async fn unknown_path() -> ApiError {
+    ApiError::new(ErrorCode::NameUnknown, "no such endpoint").with_status_not_found()
 }
 
 /// Logs one line per request (method, path, status, bytes in and out, duration, request id) and

@@ -1,1 +1,121 @@
+//! The real `berth` binary: embedded defaults, configuration precedence, the request log, and a
+//! clean shutdown on SIGTERM that lets a request in flight finish.
+
+use std::process::Command;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
 use crate::support::*;
+
+fn berth() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+}
+
+#[test]
+fn defaults_file_environment_and_flags_combine_in_that_order() {
+    let (_guard, dir) = temp_dir();
+    let file = dir.join("berth.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:6001\"\ndata_dir = \"/from/file\"\n").expect("write config");
+
+    let out = berth().args(["serve", "--print-config"]).current_dir(&dir).env_remove("BERTH_LISTEN").output();
+    let text = String::from_utf8(out.expect("runs").stdout).expect("utf8");
+    assert!(text.contains("listen = \"127.0.0.1:5000\"") && text.contains("data_dir = \"berth-data\""), "{text}");
+
+    let out = berth()
+        .args(["serve", "--print-config", "--config"])
+        .arg(&file)
+        .env("BERTH_DATA_DIR", "/from/env")
+        .output()
+        .expect("runs");
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    assert!(text.contains("127.0.0.1:6001") && text.contains("/from/env"), "file, then environment: {text}");
+
+    let out = berth()
+        .args(["serve", "--print-config", "--listen", "127.0.0.1:6002", "--config"])
+        .arg(&file)
+        .env("BERTH_LISTEN", "127.0.0.1:6003")
+        .output()
+        .expect("runs");
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    assert!(text.contains("127.0.0.1:6002"), "flags win: {text}");
+}
+
+#[test]
+fn bad_configuration_fails_before_start_with_a_clear_message() {
+    let (_guard, dir) = temp_dir();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:6001\"\nunknown_setting = 1\n").expect("write config");
+    let out = berth().args(["serve", "--config"]).arg(&file).output().expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown_setting"), "{err}");
+    let out = berth().args(["serve", "--print-config"]).env("BERTH_LISTEN", "not-an-address").output().expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BERTH_LISTEN"));
+}
+
+#[tokio::test]
+async fn serves_with_embedded_defaults_under_the_working_directory() {
+    let (_guard, dir) = temp_dir();
+    let server = BerthProcess::spawn(&dir, &[], true);
+    let res = reqwest::get(server.url("/v2/")).await.expect("GET /v2/");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(dir.join("berth-data/berth.db").exists(), "metadata under ./berth-data");
+    assert!(dir.join("berth-data/storage").is_dir(), "blobs under ./berth-data");
+}
+
+#[tokio::test]
+async fn keeps_serving_when_its_log_output_goes_away() {
+    let (_guard, dir) = temp_dir();
+    let server = BerthProcess::spawn(&dir, &[], false);
+    for _ in 0..3 {
+        let res = reqwest::get(server.url("/v2/")).await.expect("GET /v2/ with stderr closed");
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn logs_each_request_and_finishes_requests_in_flight_on_sigterm() {
+    let (_guard, dir) = temp_dir();
+    let mut server = BerthProcess::start(&dir, &[]);
+    let client = reqwest::Client::new();
+    let res = client.post(server.url("/v2/slow/blobs/uploads/")).send().await.expect("POST");
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let location = res.headers()["location"].to_str().expect("location").to_owned();
+
+    // A PATCH whose body arrives slowly: SIGTERM lands while it is in flight.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let patch = tokio::spawn(client.patch(server.url(&location)).body(body).send());
+    tx.send(Ok(b"first half ".to_vec())).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.send(Ok(b"second half".to_vec())).await.expect("send");
+    drop(tx);
+    let res = patch.await.expect("join").expect("PATCH completes");
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "the request in flight finished");
+    assert_eq!(res.headers()["range"], "0-21");
+
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.child.wait().expect("wait");
+        (status, server.log_text())
+    })
+    .await
+    .expect("join");
+    assert!(status.0.success(), "clean exit on SIGTERM: {:?}", status.0);
+    let log = status.1;
+    let line = log.lines().find(|l| l.contains("PATCH")).expect("a log line for the PATCH");
+    for field in ["method=PATCH", "path=\"/v2/slow/blobs/uploads/", "status=202", "bytes_in", "ms=", "request_id="] {
+        assert!(line.contains(field), "log line has {field}: {line}");
+    }
+}
+
+/// A stream of the chunks sent into `rx`.
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

@@ -105,7 +105,8 @@ impl TestApp {
         let mut descs = Vec::new();
         for layer in layers {
             let d = self.push_blob(repo, layer).await;
-            descs.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": layer.len()}));
+            descs
+                .push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": layer.len()}));
         }
         let manifest = image_manifest(&config_digest, config.len(), descs);
         let res = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
@@ -158,10 +159,24 @@ pub async fn error_code(res: reqwest::Response) -> String {
     body["errors"][0]["code"].as_str().expect("errors[0].code").to_owned()
 }
 
+/// Sends `GET <path>` byte for byte (no client normalises it) and returns the status and body.
+pub async fn raw_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.expect("receive");
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
 /// Whether an external tool is on PATH. Without it a test is skipped, except under CI (the
 /// `CI` variable set), where a missing tool fails the test.
 pub fn have_tool(name: &str) -> bool {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().is_ok_and(|o| o.status.success());
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().is_ok_and(|o| o.status.success());
     if !found {
         assert!(std::env::var_os("CI").is_none(), "{name} is required under CI but is not installed");
         eprintln!("skipping: {name} is not installed");
@@ -169,19 +184,26 @@ pub fn have_tool(name: &str) -> bool {
     found
 }
 
-/// The real `berth` binary, started with `serve` on 127.0.0.1:0; the port is read from its log.
+/// The real `berth` binary, started with `serve --listen 127.0.0.1:0` plus `args` in `cwd`; the
+/// port is read from its log. Killed when dropped.
 pub struct BerthProcess {
     pub child: Child,
     pub addr: SocketAddr,
-    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl BerthProcess {
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        let dir = data_dir.to_str().expect("utf-8 path");
+        Self::spawn(data_dir, &[&["--data-dir", dir], extra].concat(), true)
+    }
+
+    /// `keep_log`: false closes the server's stderr once its address is known.
+    pub fn spawn(cwd: &Path, args: &[&str], keep_log: bool) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(cwd)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -192,10 +214,14 @@ impl BerthProcess {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
+                let found = line.split("listening on ").nth(1).map(|a| a.trim().to_owned());
                 sink.lock().expect("log lock").push(line);
+                if let Some(addr) = found {
+                    let _ = tx.send(addr);
+                    if !keep_log {
+                        return;
+                    }
+                }
             }
         });
         let addr = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("berth reports its address");

@@ -1,0 +1,222 @@
+//! Upload sessions: monolithic, POST+PUT, chunked PATCH with Content-Range, status, cancel,
+//! cross-repository mount, digest verification, sha512, and survival across a restart.
+
+use reqwest::{Method, StatusCode};
+use sha2::Digest as _;
+
+use crate::support::*;
+
+async fn start(app: &TestApp, repo: &str) -> String {
+    let res = app.req(Method::POST, &format!("/v2/{repo}/blobs/uploads/")).send().await.expect("POST");
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(res.headers()["range"], "0-0");
+    assert!(res.headers().contains_key("docker-upload-uuid"));
+    let location = res.headers()["location"].to_str().expect("location").to_owned();
+    assert!(location.starts_with(&format!("/v2/{repo}/blobs/uploads/")), "relative Location: {location}");
+    location
+}
+
+async fn patch(app: &TestApp, location: &str, range: Option<&str>, body: &[u8]) -> reqwest::Response {
+    let mut req =
+        app.req(Method::PATCH, location).header("content-type", "application/octet-stream").body(body.to_vec());
+    if let Some(r) = range {
+        req = req.header("content-range", r);
+    }
+    req.send().await.expect("PATCH")
+}
+
+async fn blob_bytes(app: &TestApp, repo: &str, digest: &str) -> Vec<u8> {
+    let res = app.req(Method::GET, &format!("/v2/{repo}/blobs/{digest}")).send().await.expect("GET blob");
+    assert_eq!(res.status(), StatusCode::OK);
+    res.bytes().await.expect("body").to_vec()
+}
+
+#[tokio::test]
+async fn post_then_put_with_the_body() {
+    let app = TestApp::spawn().await;
+    let location = start(&app, "r").await;
+    let digest = sha256(b"whole blob");
+    let res =
+        app.req(Method::PUT, &format!("{location}?digest={digest}")).body("whole blob").send().await.expect("PUT");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()["location"], format!("/v2/r/blobs/{digest}").as_str());
+    assert_eq!(res.headers()["docker-content-digest"], digest.as_str());
+    assert_eq!(blob_bytes(&app, "r", &digest).await, b"whole blob");
+}
+
+#[tokio::test]
+async fn chunked_upload_with_status_and_out_of_order_chunk() {
+    let app = TestApp::spawn().await;
+    let data: Vec<u8> = (0..30_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let digest = sha256(&data);
+    let mut location = start(&app, "chunky").await;
+    for (i, chunk) in data.chunks(10_000).enumerate() {
+        let first = i * 10_000;
+        let range = format!("{first}-{}", first + chunk.len() - 1);
+        let res = patch(&app, &location, Some(&range), chunk).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED, "chunk {i}");
+        assert_eq!(res.headers()["range"], format!("0-{}", first + chunk.len() - 1).as_str());
+        location = res.headers()["location"].to_str().expect("location").to_owned();
+        if i == 0 {
+            // A chunk that does not continue the upload: 416 with where the upload stands.
+            let res = patch(&app, &location, Some("20000-29999"), &data[20_000..]).await;
+            assert_eq!(res.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+            assert_eq!(res.headers()["range"], "0-9999");
+            let status = app.req(Method::GET, &location).send().await.expect("status");
+            assert_eq!(status.status(), StatusCode::NO_CONTENT);
+            assert_eq!(status.headers()["range"], "0-9999");
+            assert!(status.headers().contains_key("location"));
+        }
+    }
+    let res = app.req(Method::PUT, &format!("{location}?digest={digest}")).send().await.expect("PUT");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(blob_bytes(&app, "chunky", &digest).await, data);
+    // The session is gone once finished.
+    let res = app.req(Method::GET, &location).send().await.expect("status after finish");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_code(res).await, "BLOB_UPLOAD_UNKNOWN");
+}
+
+#[tokio::test]
+async fn chunks_without_content_range_and_a_final_chunk_in_the_put() {
+    let app = TestApp::spawn().await;
+    let location = start(&app, "r").await;
+    assert_eq!(patch(&app, &location, None, b"abc").await.status(), StatusCode::ACCEPTED);
+    let digest = sha256(b"abcdef");
+    let res = app.req(Method::PUT, &format!("{location}?digest={digest}")).body("def").send().await.expect("PUT");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(blob_bytes(&app, "r", &digest).await, b"abcdef");
+}
+
+#[tokio::test]
+async fn content_range_must_match_the_body() {
+    let app = TestApp::spawn().await;
+    let location = start(&app, "r").await;
+    let res = patch(&app, &location, Some("0-99"), b"only ten b").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(res).await, "BLOB_UPLOAD_INVALID");
+    let status = app.req(Method::GET, &location).send().await.expect("status");
+    assert_eq!(status.headers()["range"], "0-0", "nothing was recorded");
+}
+
+#[tokio::test]
+async fn wrong_digest_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let claimed = sha256(b"what the client claims");
+    let res = app
+        .req(Method::POST, &format!("/v2/r/blobs/uploads/?digest={claimed}"))
+        .body("something else")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(res).await, "DIGEST_INVALID");
+    for d in [claimed, sha256(b"something else")] {
+        let head = app.req(Method::HEAD, &format!("/v2/r/blobs/{d}")).send().await.expect("HEAD");
+        assert_eq!(head.status(), StatusCode::NOT_FOUND, "{d} must not be visible");
+    }
+    // Through a session too; the session ends.
+    let location = start(&app, "r").await;
+    assert_eq!(patch(&app, &location, None, b"payload").await.status(), StatusCode::ACCEPTED);
+    let wrong = sha256(b"not the payload");
+    let res = app.req(Method::PUT, &format!("{location}?digest={wrong}")).send().await.expect("PUT");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(res).await, "DIGEST_INVALID");
+    let head = app.req(Method::HEAD, &format!("/v2/r/blobs/{}", sha256(b"payload"))).send().await.expect("HEAD");
+    assert_eq!(head.status(), StatusCode::NOT_FOUND);
+    // No upload data is left behind in the store.
+    let uploads = app.data_dir().join("storage/uploads");
+    let leftovers = walk_files(&uploads);
+    assert!(leftovers.is_empty(), "upload parts left: {leftovers:?}");
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries.flatten().flat_map(|e| if e.path().is_dir() { walk_files(&e.path()) } else { vec![e.path()] }).collect()
+}
+
+#[tokio::test]
+async fn unknown_sessions_and_cancel() {
+    let app = TestApp::spawn().await;
+    let unknown = format!("/v2/r/blobs/uploads/{}", "0b9c3f1e-7c65-4bd5-9d49-5f5a2b7f9a01");
+    for method in [Method::GET, Method::PATCH, Method::PUT, Method::DELETE] {
+        let res = app.req(method.clone(), &format!("{unknown}?digest={}", sha256(b""))).send().await.expect("req");
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method}");
+        assert_eq!(error_code(res).await, "BLOB_UPLOAD_UNKNOWN", "{method}");
+    }
+    let location = start(&app, "r").await;
+    // A session belongs to its repository.
+    let elsewhere = location.replacen("/v2/r/", "/v2/other/", 1);
+    let res = app.req(Method::GET, &elsewhere).send().await.expect("GET");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = app.req(Method::DELETE, &location).send().await.expect("DELETE");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = app.req(Method::GET, &location).send().await.expect("GET after cancel");
+    assert_eq!(error_code(res).await, "BLOB_UPLOAD_UNKNOWN");
+}
+
+#[tokio::test]
+async fn cross_repository_mount() {
+    let app = TestApp::spawn().await;
+    let digest = app.push_blob("base/image", b"shared layer").await;
+    let res = app
+        .req(Method::POST, &format!("/v2/derived/image/blobs/uploads/?mount={digest}&from=base/image"))
+        .send()
+        .await
+        .expect("mount");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()["location"], format!("/v2/derived/image/blobs/{digest}").as_str());
+    assert_eq!(res.headers()["docker-content-digest"], digest.as_str());
+    let head = app.req(Method::HEAD, &format!("/v2/derived/image/blobs/{digest}")).send().await.expect("HEAD");
+    assert_eq!(head.status(), StatusCode::OK);
+    // From a repository that does not hold it: a normal session instead.
+    let res = app
+        .req(Method::POST, &format!("/v2/third/blobs/uploads/?mount={digest}&from=nowhere"))
+        .send()
+        .await
+        .expect("mount miss");
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert!(res.headers()["location"].to_str().expect("loc").starts_with("/v2/third/blobs/uploads/"));
+}
+
+#[tokio::test]
+async fn sha512_digests_are_accepted() {
+    let app = TestApp::spawn().await;
+    let d512 = |data: &[u8]| format!("sha512:{}", hex::encode(sha2::Sha512::digest(data)));
+    let digest = d512(b"monolithic");
+    let res = app.req(Method::POST, &format!("/v2/r/blobs/uploads/?digest={digest}")).body("monolithic").send().await;
+    assert_eq!(res.expect("POST").status(), StatusCode::CREATED);
+    let location = start(&app, "r").await;
+    assert_eq!(patch(&app, &location, Some("0-4"), b"chunk").await.status(), StatusCode::ACCEPTED);
+    let digest2 = d512(b"chunked");
+    let res = app.req(Method::PUT, &format!("{location}?digest={digest2}")).body("ed").send().await.expect("PUT");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(blob_bytes(&app, "r", &digest).await, b"monolithic");
+    assert_eq!(blob_bytes(&app, "r", &digest2).await, b"chunked");
+}
+
+#[tokio::test]
+async fn an_upload_session_survives_a_restart() {
+    let mut app = TestApp::spawn().await;
+    let location = start(&app, "durable").await;
+    assert_eq!(patch(&app, &location, Some("0-5"), b"before").await.status(), StatusCode::ACCEPTED);
+    app.restart().await;
+    let status = app.req(Method::GET, &location).send().await.expect("status after restart");
+    assert_eq!(status.status(), StatusCode::NO_CONTENT);
+    assert_eq!(status.headers()["range"], "0-5");
+    assert_eq!(patch(&app, &location, Some("6-15"), b" and after").await.status(), StatusCode::ACCEPTED);
+    let digest = sha256(b"before and after");
+    let res = app.req(Method::PUT, &format!("{location}?digest={digest}")).send().await.expect("PUT");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(blob_bytes(&app, "durable", &digest).await, b"before and after");
+}
+
+#[tokio::test]
+async fn pushing_the_same_blob_twice_keeps_one_copy() {
+    let app = TestApp::spawn().await;
+    let d1 = app.push_blob("one", b"same bytes").await;
+    let d2 = app.push_blob("two", b"same bytes").await;
+    assert_eq!(d1, d2);
+    let blobs = walk_files(&app.data_dir().join("storage/blobs"));
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+}
