@@ -30,7 +30,10 @@ use crate::oci::{Algorithm, Digest, Hasher};
 pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
 
 /// Buffer of a streaming write: parts of this size go to the store while the next one fills.
-const WRITE_BUFFER: usize = 4 << 20;
+const WRITE_BUFFER: usize = 1 << 20;
+/// Parts of one write in flight at once. With the buffer, this bounds an upload's memory to
+/// about 3 MiB however large the blob.
+const WRITES_IN_FLIGHT: usize = 2;
 /// Chunk size of filesystem reads.
 const READ_CHUNK: usize = 256 << 10;
 
@@ -70,6 +73,10 @@ impl BlobStore {
         uuid::Uuid::new_v4().simple().to_string()
     }
 
+    fn writer(&self, key: Path) -> BufWriter {
+        BufWriter::with_capacity(self.store.clone(), key, WRITE_BUFFER).with_max_concurrency(WRITES_IN_FLIGHT)
+    }
+
     /// Streams `body` into the part `part` of an upload, feeding every byte to `hasher` on the
     /// way. Returns the number of bytes stored.
     pub async fn write_part(
@@ -79,7 +86,7 @@ impl BlobStore {
         mut body: ByteStream,
         hasher: &mut Hasher,
     ) -> Result<u64> {
-        let mut writer = BufWriter::with_capacity(self.store.clone(), Self::part_key(upload, part), WRITE_BUFFER);
+        let mut writer = self.writer(Self::part_key(upload, part));
         let mut written = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
@@ -110,7 +117,7 @@ impl BlobStore {
             }
             [only] => self.store.rename(&Self::part_key(upload, only), &target).await?,
             _ => {
-                let mut writer = BufWriter::with_capacity(self.store.clone(), target, WRITE_BUFFER);
+                let mut writer = self.writer(target);
                 let mut parts_stream = self.read_parts(upload, parts);
                 while let Some(chunk) = parts_stream.next().await {
                     writer.write_all(&chunk?).await?;

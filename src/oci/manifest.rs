@@ -143,10 +143,10 @@ impl ManifestInfo {
         let media_type = match (&raw.media_type, header) {
             (Some(body), header) => {
                 let parsed = MediaType::parse(body).ok_or_else(|| ManifestError::UnsupportedMediaType(body.clone()))?;
-                if let (Some(h), Some(ct)) = (header, content_type) {
-                    if h != parsed {
-                        return Err(ManifestError::MediaTypeMismatch { body: body.clone(), header: ct.to_owned() });
-                    }
+                if let (Some(h), Some(ct)) = (header, content_type)
+                    && h != parsed
+                {
+                    return Err(ManifestError::MediaTypeMismatch { body: body.clone(), header: ct.to_owned() });
                 }
                 parsed
             }

@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn uppercase_message_names_the_character() {
-        let msg = RepoName::parse("myRepo").unwrap_err().to_string();
+        let msg = RepoName::parse("myRepo").expect_err("uppercase").to_string();
         assert!(msg.contains("'R'") && msg.contains("lowercase"), "{msg}");
     }
 

@@ -54,21 +54,21 @@ impl Registry {
         body: ByteStream,
     ) -> Result<UploadStatus> {
         let row = self.session(repo, id).await?;
-        if let Some((start, _)) = range {
-            if start != row.size {
-                return Err(Error::RangeNotContinuing { size: row.size });
-            }
+        if let Some((start, _)) = range
+            && start != row.size
+        {
+            return Err(Error::RangeNotContinuing { size: row.size });
         }
         let next = self.store_chunk(id, &row, body).await?;
-        if let Some((start, end)) = range {
-            if next.size - row.size != end - start + 1 {
-                self.blobs.discard(id, &next.parts[row.parts.len()..]).await?;
-                return Err(Error::BlobUploadInvalid(format!(
-                    "Content-Range {start}-{end} announces {} bytes but the body had {}",
-                    end - start + 1,
-                    next.size - row.size
-                )));
-            }
+        if let Some((start, end)) = range
+            && next.size - row.size != end - start + 1
+        {
+            self.blobs.discard(id, &next.parts[row.parts.len()..]).await?;
+            return Err(Error::BlobUploadInvalid(format!(
+                "Content-Range {start}-{end} announces {} bytes but the body had {}",
+                end - start + 1,
+                next.size - row.size
+            )));
         }
         self.record_chunk(id, &row, &next).await?;
         Ok(UploadStatus { id: *id, size: next.size })
