@@ -1,10 +1,10 @@
 //! Blob reads and deletes — spec "Pulling blobs" (with `Range`), "Deleting blobs".
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 
-use super::empty;
+use super::{empty, respond};
 use crate::api::ApiError;
 use crate::oci::{Digest, RepoName};
 use crate::registry::{self, Registry};
@@ -27,22 +27,17 @@ pub(super) async fn get_blob(
         None => (StatusCode::OK, 0..size),
     };
     let body = if head { Body::empty() } else { Body::from_stream(reg.read_blob(digest, size, span.clone()).await?) };
-    let mut res = (status, body).into_response();
-    let h = res.headers_mut();
-    let mut set = |name: header::HeaderName, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert(name, v);
-        }
-    };
-    set(header::CONTENT_LENGTH, (span.end - span.start).to_string());
-    set(header::CONTENT_TYPE, "application/octet-stream".into());
-    set(header::ACCEPT_RANGES, "bytes".into());
-    set(header::ETAG, format!("\"{digest}\""));
-    set(header::HeaderName::from_static("docker-content-digest"), digest.to_string());
+    let mut headers = vec![
+        ("content-length", (span.end - span.start).to_string()),
+        ("content-type", "application/octet-stream".to_owned()),
+        ("accept-ranges", "bytes".to_owned()),
+        ("etag", format!("\"{digest}\"")),
+        ("docker-content-digest", digest.to_string()),
+    ];
     if status == StatusCode::PARTIAL_CONTENT {
-        set(header::CONTENT_RANGE, format!("bytes {}-{}/{size}", span.start, span.end.saturating_sub(1)));
+        headers.push(("content-range", format!("bytes {}-{}/{size}", span.start, span.end.saturating_sub(1))));
     }
-    Ok(res)
+    Ok(respond(status, body, &headers))
 }
 
 /// Parses a single `bytes=` range (RFC 9110) against a blob of `size` bytes. Forms this server

@@ -2,11 +2,11 @@
 //! Manifests are served from the metadata store: a GET never touches the blob store.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use http_body_util::{BodyExt, Limited};
 
-use super::empty;
+use super::{empty, respond};
 use crate::api::ApiError;
 use crate::oci::{Reference, RepoName};
 use crate::registry::{self, MAX_MANIFEST_SIZE, Registry};
@@ -21,19 +21,13 @@ pub(super) async fn get_manifest(
     let m = reg.get_manifest(name, reference).await?;
     let len = m.content.len();
     let body = if head { Body::empty() } else { Body::from(m.content) };
-    let mut res = (StatusCode::OK, body).into_response();
-    let h = res.headers_mut();
-    for (k, v) in [
-        (header::CONTENT_TYPE, m.media_type),
-        (header::CONTENT_LENGTH, len.to_string()),
-        (header::ETAG, format!("\"{}\"", m.digest)),
-        (header::HeaderName::from_static("docker-content-digest"), m.digest.to_string()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            h.insert(k, v);
-        }
-    }
-    Ok(res)
+    let headers = [
+        ("content-type", m.media_type),
+        ("content-length", len.to_string()),
+        ("etag", format!("\"{}\"", m.digest)),
+        ("docker-content-digest", m.digest.to_string()),
+    ];
+    Ok(respond(StatusCode::OK, body, &headers))
 }
 
 /// PUT /v2/<name>/manifests/<reference>: 201 with `Location`, `Docker-Content-Digest`, and

@@ -111,15 +111,22 @@ fn has_body(headers: &HeaderMap) -> bool {
     }
 }
 
-/// A response with no body and the given headers.
-fn empty(status: StatusCode, headers: &[(&'static str, String)]) -> Response {
-    let mut res = (status, Body::empty()).into_response();
+/// A response with `status`, `body` and the given headers (`Content-Length` among them, since
+/// a HEAD or streamed body does not announce its own).
+fn respond(status: StatusCode, body: Body, headers: &[(&'static str, String)]) -> Response {
+    let mut res = (status, body).into_response();
     let map = res.headers_mut();
-    map.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     for (name, value) in headers {
         if let Ok(v) = HeaderValue::from_str(value) {
             map.insert(*name, v);
         }
     }
+    res
+}
+
+/// A response with no body and the given headers.
+fn empty(status: StatusCode, headers: &[(&'static str, String)]) -> Response {
+    let mut res = respond(status, Body::empty(), headers);
+    res.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     res
 }
