@@ -77,16 +77,31 @@ impl BlobStore {
         BufWriter::with_capacity(self.store.clone(), key, WRITE_BUFFER).with_max_concurrency(WRITES_IN_FLIGHT)
     }
 
+    /// The file behind `key`, for the filesystem backend.
+    fn local_path(&self, key: &Path) -> Option<PathBuf> {
+        let root = self.local_root.as_ref()?;
+        Some(key.parts().fold(root.clone(), |p, part| p.join(part.as_ref())))
+    }
+
     /// Streams `body` into the part `part` of an upload, feeding every byte to `hasher` on the
     /// way. Returns the number of bytes stored.
     pub async fn write_part(
         &self,
         upload: &uuid::Uuid,
         part: &str,
-        mut body: ByteStream,
+        body: ByteStream,
         hasher: &mut Hasher,
     ) -> Result<u64> {
-        let mut writer = self.writer(Self::part_key(upload, part));
+        let key = Self::part_key(upload, part);
+        match self.local_path(&key) {
+            Some(path) => write_file(path, body, hasher).await,
+            None => self.write_object(key, body, hasher).await,
+        }
+    }
+
+    /// [`BlobStore::write_part`] through `object_store`, for every backend but the filesystem.
+    async fn write_object(&self, key: Path, mut body: ByteStream, hasher: &mut Hasher) -> Result<u64> {
+        let mut writer = self.writer(key);
         let mut written = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
@@ -168,8 +183,7 @@ impl BlobStore {
     /// Streams `range` of a stored blob (the caller knows the size from the metadata).
     pub async fn read(&self, digest: &Digest, range: Range<u64>) -> Result<ByteStream> {
         let key = Self::blob_key(digest);
-        if let Some(root) = &self.local_root {
-            let path = key.parts().fold(root.clone(), |p, part| p.join(part.as_ref()));
+        if let Some(path) = self.local_path(&key) {
             let mut file = tokio::fs::File::open(path).await.map_err(|e| match e.kind() {
                 io::ErrorKind::NotFound => Error::NotFound,
                 _ => Error::Io(e),
@@ -182,6 +196,55 @@ impl BlobStore {
         let result = self.store.get_opts(&key, opts).await?;
         Ok(result.into_stream().map_err(io::Error::other).boxed())
     }
+}
+
+/// Chunks queued between the request and the file writer: bounds an upload's memory to a few
+/// request-body chunks.
+const FILE_QUEUE: usize = 16;
+
+/// Filesystem fast path of [`BlobStore::write_part`]: a blocking thread writes the chunks while
+/// this task hashes the next ones, so hashing and writing overlap on two cores without large
+/// buffers. The file is removed if the body fails.
+async fn write_file(path: PathBuf, mut body: ByteStream, hasher: &mut Hasher) -> Result<u64> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(FILE_QUEUE);
+    let target = path.clone();
+    let writer = tokio::task::spawn_blocking(move || -> io::Result<u64> {
+        use std::io::Write;
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = std::fs::File::create(&target)?;
+        let mut written = 0u64;
+        while let Some(chunk) = rx.blocking_recv() {
+            file.write_all(&chunk)?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    });
+    let mut failure = None;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) => {
+                hasher.update(&chunk);
+                if tx.send(chunk).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let written = writer.await.map_err(io::Error::other)?;
+    let error = match (failure, written) {
+        (None, Ok(n)) => return Ok(n),
+        (Some(body), _) => Error::Body(body),
+        (None, Err(io)) => Error::Io(io),
+    };
+    let _ = tokio::fs::remove_file(&path).await;
+    Err(error)
 }
 
 #[cfg(test)]
