@@ -4,5 +4,6 @@
 
 mod support;
 
+mod clients;
 mod oci;
 mod process;
