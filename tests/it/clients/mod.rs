@@ -2,3 +2,4 @@
 //! They are the proof that the protocol is right, not just our reading of it.
 
 mod oci_client;
+mod skopeo;
