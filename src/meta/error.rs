@@ -13,6 +13,10 @@ pub enum Error {
     Conflict(&'static str),
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    #[error("database {0} is in use by another berth process (one process per SQLite database)")]
+    InUse(std::path::PathBuf),
+    #[error("cannot lock {0}: {1}")]
+    Lock(std::path::PathBuf, std::io::Error),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]

@@ -23,7 +23,7 @@ pub struct NewManifest<'a> {
 pub struct ManifestRow {
     pub digest: Digest,
     pub media_type: String,
-    pub content: Vec<u8>,
+    pub content: bytes::Bytes,
     pub subject: Option<Digest>,
 }
 
@@ -45,7 +45,7 @@ fn manifest_row(r: &sqlx::sqlite::SqliteRow) -> Result<ManifestRow> {
     Ok(ManifestRow {
         digest: parse_digest(r.get(0))?,
         media_type: r.get(1),
-        content: r.get(2),
+        content: r.get::<Vec<u8>, _>(2).into(),
         subject: r.get::<Option<&str>, _>(3).map(parse_digest).transpose()?,
     })
 }
@@ -128,31 +128,42 @@ impl MetaStore {
             .await?;
         }
         tx.commit().await?;
+        self.manifests.invalidate();
         Ok(())
     }
 
+    /// The manifest `digest` of `repo`.
     pub async fn manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRow>> {
-        let row = sqlx::query(
-            "SELECT digest, media_type, content, subject_digest FROM manifests WHERE repository = $1 AND digest = $2",
-        )
-        .bind(repo.as_str())
-        .bind(digest.to_string())
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(manifest_row).transpose()
+        let sql = "SELECT digest, media_type, content, subject_digest FROM manifests
+                   WHERE repository = $1 AND digest = $2";
+        self.cached_manifest(repo, &digest.to_string(), sql).await
     }
 
+    /// The manifest `tag` of `repo` points at.
     pub async fn tagged_manifest(&self, repo: &RepoName, tag: &Tag) -> Result<Option<ManifestRow>> {
-        let row = sqlx::query(
-            "SELECT m.digest, m.media_type, m.content, m.subject_digest FROM tags t
-             JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest_digest
-             WHERE t.repository = $1 AND t.name = $2",
-        )
-        .bind(repo.as_str())
-        .bind(tag.as_str())
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(manifest_row).transpose()
+        let sql = "SELECT m.digest, m.media_type, m.content, m.subject_digest FROM tags t
+                   JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest_digest
+                   WHERE t.repository = $1 AND t.name = $2";
+        self.cached_manifest(repo, tag.as_str(), sql).await
+    }
+
+    /// Answers from the cache, or runs `sql` (bound to repo and reference) and caches the row.
+    async fn cached_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &str,
+        sql: &'static str,
+    ) -> Result<Option<ManifestRow>> {
+        if let Some(hit) = self.manifests.get(repo.as_str(), reference) {
+            return Ok(Some(hit));
+        }
+        let generation = self.manifests.generation();
+        let row = sqlx::query(sql).bind(repo.as_str()).bind(reference).fetch_optional(&self.reader).await?;
+        let row = row.as_ref().map(manifest_row).transpose()?;
+        if let Some(found) = &row {
+            self.manifests.insert(generation, repo.as_str(), reference, found);
+        }
+        Ok(row)
     }
 
     /// Deletes a manifest with its tags and reference list. False if it was not there.
@@ -162,6 +173,7 @@ impl MetaStore {
             .bind(digest.to_string())
             .execute(&self.writer)
             .await?;
+        self.manifests.invalidate();
         Ok(done.rows_affected() > 0)
     }
 
@@ -172,6 +184,7 @@ impl MetaStore {
             .bind(tag.as_str())
             .execute(&self.writer)
             .await?;
+        self.manifests.invalidate();
         Ok(done.rows_affected() > 0)
     }
 

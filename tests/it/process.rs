@@ -65,6 +65,20 @@ async fn serves_with_embedded_defaults_under_the_working_directory() {
     assert!(dir.join("berth-data/storage").is_dir(), "blobs under ./berth-data");
 }
 
+#[test]
+fn a_second_server_on_the_same_data_directory_refuses_to_start() {
+    let (_guard, dir) = temp_dir();
+    let _first = BerthProcess::start(&dir, &[]);
+    let out = berth()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .expect("second server runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another berth process"), "{err}");
+}
+
 #[tokio::test]
 async fn keeps_serving_when_its_log_output_goes_away() {
     let (_guard, dir) = temp_dir();

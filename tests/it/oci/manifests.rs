@@ -225,3 +225,26 @@ async fn referrers_list_artifacts_by_subject_with_filter() {
     let res = app.req(Method::GET, "/v2/r/referrers/sha256:abc").send().await.expect("bad");
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_tag_moved_after_being_read_is_served_fresh() {
+    let app = TestApp::spawn().await;
+    let (_, first) = app.push_image("r", "latest", &[b"one"]).await;
+    let digest_of =
+        |res: &reqwest::Response| res.headers()["docker-content-digest"].to_str().expect("digest").to_owned();
+    for _ in 0..2 {
+        let res = app.req(Method::GET, "/v2/r/manifests/latest").send().await.expect("GET");
+        assert_eq!(digest_of(&res), first);
+    }
+    let (_, second) = app.push_image("r", "latest", &[b"two"]).await;
+    let res = app.req(Method::GET, "/v2/r/manifests/latest").send().await.expect("GET after move");
+    assert_eq!(digest_of(&res), second, "the tag's new target, not a cached old one");
+    assert_eq!(
+        app.req(Method::DELETE, &format!("/v2/r/manifests/{second}")).send().await.expect("DELETE").status(),
+        202
+    );
+    for reference in ["latest", second.as_str()] {
+        let res = app.req(Method::HEAD, &format!("/v2/r/manifests/{reference}")).send().await.expect("HEAD");
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{reference} is gone");
+    }
+}
