@@ -146,6 +146,16 @@ async fn multi_layer_image_round_trip_then_delete() {
     )
     .expect("list-tags JSON");
     assert_eq!(tags["Tags"], json!(["v1"]));
+    // Registry to registry within one repository: skopeo finds every blob present and only tags.
+    let latest = format!("docker://{}/test/multi:latest", app.host());
+    skopeo_ok(&["copy", "--src-tls-verify=false", "--dest-tls-verify=false", &dest, &latest]).await;
+    let raw_latest = skopeo_ok(&["inspect", "--tls-verify=false", "--raw", &latest]).await;
+    assert!(raw_latest == raw, "the second tag names the same manifest bytes");
+    let tags: Value = serde_json::from_slice(
+        &skopeo_ok(&["list-tags", "--tls-verify=false", &format!("docker://{}/test/multi", app.host())]).await,
+    )
+    .expect("list-tags JSON");
+    assert_eq!(tags["Tags"], json!(["latest", "v1"]));
 
     skopeo_ok(&["copy", "--src-tls-verify=false", &dest, &format!("oci:{}:v1", out.display())]).await;
     assert_eq!(tagged_digest(&out), digest);
@@ -156,6 +166,9 @@ async fn multi_layer_image_round_trip_then_delete() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(res).await, "MANIFEST_UNKNOWN");
     let (ok, _, stderr) = skopeo(&["inspect", "--tls-verify=false", &dest]).await;
+    assert!(!ok && stderr.contains("manifest unknown"), "{stderr}");
+    // skopeo deletes by digest, so the manifest goes with every tag that named it.
+    let (ok, _, stderr) = skopeo(&["inspect", "--tls-verify=false", &latest]).await;
     assert!(!ok && stderr.contains("manifest unknown"), "{stderr}");
 }
 
@@ -169,7 +182,7 @@ async fn multi_arch_index_round_trip() {
     let (src, out) = (tmp.join("src"), tmp.join("out"));
     let amd64 = put_image(&src, "amd64", &[("bin", b"x86-64 binary")]);
     let arm64 = put_image(&src, "arm64", &[("bin", b"aarch64 binary")]);
-    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [amd64, arm64]}))
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [amd64, &arm64]}))
         .expect("json");
     let (index_digest, index_size) = put_blob(&src, &index);
     tag_layout(&src, json!({"mediaType": OCI_INDEX, "digest": index_digest, "size": index_size}), "v1");
@@ -183,6 +196,12 @@ async fn multi_arch_index_round_trip() {
     skopeo_ok(&["copy", "--all", "--src-tls-verify=false", &dest, &format!("oci:{}:v1", out.display())]).await;
     assert_eq!(tagged_digest(&out), index_digest);
     assert_same_blobs(&src, &out);
+
+    // Without --all skopeo resolves the index to the one platform asked for.
+    let arm = tmp.join("arm");
+    let arm_out = format!("oci:{}:v1", arm.display());
+    skopeo_ok(&["--override-arch", "arm64", "copy", "--src-tls-verify=false", &dest, &arm_out]).await;
+    assert_eq!(tagged_digest(&arm), arm64["digest"].as_str().expect("digest"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,8 +219,24 @@ async fn docker_schema2_conversion_is_served_as_docker() {
         .await;
     let res = app.req(Method::GET, "/v2/test/v2s2/manifests/v1").send().await.expect("GET");
     assert_eq!(res.headers()["content-type"], "application/vnd.docker.distribution.manifest.v2+json");
+    let served_bytes = res.bytes().await.expect("manifest body");
     let inspected: Value =
         serde_json::from_slice(&skopeo_ok(&["inspect", "--tls-verify=false", &dest]).await).expect("inspect JSON");
     assert_eq!(inspected["Architecture"], "amd64");
     assert_eq!(inspected["Layers"].as_array().map(Vec::len), Some(1));
+
+    // Back out as plain files: the Docker manifest as served, the layer and config unchanged.
+    let out = tmp.join("out");
+    skopeo_ok(&["copy", "--src-tls-verify=false", &dest, &format!("dir:{}", out.display())]).await;
+    let manifest = std::fs::read(out.join("manifest.json")).expect("manifest.json");
+    assert!(manifest == served_bytes, "skopeo keeps the Docker manifest byte for byte");
+    let served: Value = serde_json::from_slice(&manifest).expect("manifest JSON");
+    assert_eq!(served["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
+    for blob in [&served["config"], &served["layers"][0]] {
+        let digest = blob["digest"].as_str().expect("digest");
+        let hex = &digest["sha256:".len()..];
+        let copied = std::fs::read(out.join(hex)).expect("blob file");
+        assert_eq!(sha256(&copied), digest);
+        assert!(copied == blobs_of(&src)[hex], "blob {hex} changed in the round trip");
+    }
 }
