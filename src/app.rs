@@ -1,8 +1,9 @@
 //! The application state every handler shares, and how it is built from a [`Config`].
 
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use crate::access::{self, Access, SecretValue};
 use crate::blob::{self, BlobStore};
 use crate::config::{Config, ConfigError};
 use crate::meta::{self, MetaStore};
@@ -18,12 +19,17 @@ pub enum BuildError {
     Meta(#[from] meta::Error),
     #[error("blob store: {0}")]
     Blob(#[from] blob::Error),
+    #[error("identities: {0}")]
+    Access(#[from] access::Error),
 }
 
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
     pub registry: Registry,
+    pub access: Access,
+    /// The admin passwords generated at first start, until `berth serve` prints them once.
+    first_start: Mutex<Option<Vec<SecretValue>>>,
 }
 
 /// Cheap to clone; what axum hands to handlers.
@@ -44,6 +50,14 @@ impl App {
         std::fs::create_dir_all(&config.data_dir).map_err(BuildError::DataDir)?;
         let meta = MetaStore::open_url(&config.database_url()?).await?;
         let blobs = BlobStore::filesystem(&config.storage_root()?)?;
-        Ok(AppState(Arc::new(App { config, registry: Registry::new(meta, blobs) })))
+        let access = Access::open(meta.clone(), config.auth.admin_username.clone()).await?;
+        let first_start = access.bootstrap_admin(config.auth.admin_password.clone()).await?;
+        let registry = Registry::new(meta, blobs);
+        Ok(AppState(Arc::new(App { config, registry, access, first_start: Mutex::new(first_start) })))
+    }
+
+    /// The admin user's passwords if this start created it; `None` ever after.
+    pub fn take_first_start_credentials(&self) -> Option<Vec<SecretValue>> {
+        self.first_start.lock().ok()?.take()
     }
 }

@@ -8,6 +8,9 @@
 //! | data directory | `data_dir`      | `BERTH_DATA_DIR`     | `./berth-data`              |
 //! | metadata store | `database.url`  | `BERTH_DATABASE_URL` | `sqlite://<data_dir>/berth.db` |
 //! | blob store     | `storage.url`   | `BERTH_STORAGE_URL`  | `file://<data_dir>/storage` |
+//! | admin password | `auth.admin_password` | `BERTH_ADMIN_PASSWORD` | generated at first start |
+//! | login server   | `auth.login_server` | `BERTH_LOGIN_SERVER` | the request's `Host`     |
+//! | TLS            | `tls.cert`, `tls.key`, `tls.self_signed`, `tls.min_version` | | plain HTTP |
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +38,75 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database: DatabaseConfig,
     pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub tls: TlsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The admin user's login name.
+    pub admin_username: String,
+    /// The admin user's first password, used only when the admin user is created (first start).
+    /// Never printed.
+    #[serde(skip_serializing)]
+    pub admin_password: Option<String>,
+    /// ACR's built-in policy on the admin user: `allow`, `deny` (enabling it is refused) or
+    /// `audit` (allowed, and logged).
+    pub admin_policy: AdminPolicy,
+    /// The registry's name in tokens and challenges (`service`), e.g. `registry.example.com`.
+    /// Unset: the `Host` the client used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_server: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            admin_username: "admin".into(),
+            admin_password: None,
+            admin_policy: AdminPolicy::Allow,
+            login_server: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminPolicy {
+    Allow,
+    Deny,
+    Audit,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain; with `key`, the registry serves HTTPS only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate generated at start for localhost and 127.0.0.1 (development).
+    pub self_signed: bool,
+    /// Lowest TLS version accepted: `1.2` (default) or `1.3`.
+    pub min_version: TlsVersion,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TlsVersion {
+    #[default]
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        self.self_signed || self.cert.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -60,6 +132,8 @@ impl Default for Config {
             data_dir: PathBuf::from("berth-data"),
             database: DatabaseConfig::default(),
             storage: StorageConfig::default(),
+            auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -94,6 +168,12 @@ impl Config {
         if let Some(v) = lookup("BERTH_STORAGE_URL") {
             self.storage.url = Some(v);
         }
+        if let Some(v) = lookup("BERTH_ADMIN_PASSWORD") {
+            self.auth.admin_password = Some(v);
+        }
+        if let Some(v) = lookup("BERTH_LOGIN_SERVER") {
+            self.auth.login_server = Some(v);
+        }
         Ok(())
     }
 
@@ -101,6 +181,23 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.database_url()?;
         self.storage_root()?;
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Invalid("tls.cert and tls.key go together".into()));
+        }
+        if self.tls.self_signed && self.tls.cert.is_some() {
+            return Err(ConfigError::Invalid("tls.self_signed and tls.cert exclude each other".into()));
+        }
+        if self.auth.admin_password.as_deref().is_some_and(|p| p.len() < 8) {
+            return Err(ConfigError::Invalid("auth.admin_password must have at least 8 characters".into()));
+        }
+        if self.auth.admin_username.is_empty()
+            || !self.auth.admin_username.chars().all(|c| c.is_ascii_alphanumeric() || "-._@".contains(c))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "auth.admin_username {:?}: use A-Z a-z 0-9 - . _ @",
+                self.auth.admin_username
+            )));
+        }
         Ok(())
     }
 

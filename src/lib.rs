@@ -2,8 +2,10 @@
 //! `api` (HTTP) → `registry` (operations) → `meta` (SQL) + `blob` (object storage), with `oci`
 //! holding the pure spec types. `cli` is the `berth` command line.
 
+pub mod access;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod blob;
 pub mod cli;
 pub mod config;
@@ -28,5 +30,6 @@ pub async fn serve(
         // Small responses (manifests, upload status) must not wait for Nagle.
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown).await
+    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -7,7 +7,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::oci::{ErrorBody, ErrorCode, NameError};
-use crate::registry;
+use crate::{access, registry};
 
 /// The internal cause of a 5xx, for the request log only.
 #[derive(Debug, Clone)]
@@ -53,6 +53,10 @@ impl ApiError {
     #[cfg(test)]
     pub(crate) fn code_str(&self) -> &'static str {
         self.code.as_str()
+    }
+
+    pub(crate) fn code(&self) -> ErrorCode {
+        self.code
     }
 
     pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
@@ -104,6 +108,22 @@ impl From<registry::Error> for ApiError {
             E::NameUnknown(_) => Self::new(ErrorCode::NameUnknown, message),
             E::Meta(cause) => Self::internal(cause),
             E::Blob(cause) => Self::internal(cause),
+        }
+    }
+}
+
+impl From<access::Error> for ApiError {
+    fn from(e: access::Error) -> Self {
+        use access::Error as E;
+        match e {
+            E::Unauthorized(_) => Self::new(ErrorCode::Unauthorized, "invalid or expired credentials"),
+            E::Denied(m) => Self::new(ErrorCode::Denied, m),
+            E::NotFound(m) => Self::new(ErrorCode::ResourceUnknown, m),
+            E::Conflict(m) => Self::new(ErrorCode::Conflict, m),
+            E::Invalid(m) => Self::new(ErrorCode::RequestInvalid, m),
+            E::Meta(cause) => Self::internal(cause),
+            E::Password(cause) => Self::internal(cause),
+            E::Jwt(cause) => Self::internal(cause),
         }
     }
 }

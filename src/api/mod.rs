@@ -1,7 +1,9 @@
 //! The HTTP edge: routes, the request log, and headers every response carries. Handlers parse
 //! requests into typed values, call `registry::`, and build responses; nothing else.
 
+mod auth;
 mod error;
+mod oauth;
 mod v2;
 
 use std::time::Instant;
@@ -12,7 +14,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 
 pub use error::ApiError;
 
@@ -25,6 +27,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v2", get(v2::base))
         .route("/v2/", get(v2::base))
         .route("/v2/{*path}", any(v2::dispatch))
+        .route("/oauth2/token", get(oauth::get_token).post(oauth::post_token))
+        .route("/oauth2/exchange", post(oauth::exchange))
+        .route("/oauth2/jwks", get(oauth::jwks))
         .fallback(unknown_path)
         .layer(middleware::from_fn(log_request))
         .with_state(state)

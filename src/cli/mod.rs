@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::access::SecretValue;
 use crate::{App, Config};
 
 #[derive(Debug, Parser)]
@@ -58,13 +59,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let listen = config.listen;
+    let given = config.auth.admin_password.clone();
     let state = App::build(config).await?;
+    if let Some(passwords) = state.take_first_start_credentials() {
+        print_first_start(state.access.admin_name(), &passwords, given.as_deref());
+    }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!("listening on {}", listener.local_addr()?);
     crate::serve(listener, state.clone(), shutdown_signal()).await?;
     state.registry.meta().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The admin user's passwords, shown once: only their argon2 hashes are stored. A password
+/// given in the configuration (`BERTH_ADMIN_PASSWORD`) is known to the operator and not repeated.
+fn print_first_start(admin: &str, passwords: &[SecretValue], given: Option<&str>) {
+    eprintln!("\nAdmin user created. Sign in with (shown only this once):\n  username: {admin}");
+    for p in passwords {
+        match (&p.value, &given) {
+            (Some(v), Some(g)) if v == g => eprintln!("  {}: (as configured)", p.name),
+            (Some(v), _) => eprintln!("  {}: {v}", p.name),
+            (None, _) => {}
+        }
+    }
+    eprintln!("`berth credential renew` replaces either password.\n");
 }
 
 /// Completes on SIGINT or SIGTERM.

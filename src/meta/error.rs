@@ -11,6 +11,12 @@ pub enum Error {
     /// Another request changed the same row first (e.g. two PATCHes to one upload session).
     #[error("concurrent change: {0}")]
     Conflict(&'static str),
+    /// A row with the same key exists already.
+    #[error("already exists")]
+    Duplicate,
+    /// The row is still referenced by another (a scope map a token uses, say).
+    #[error("still in use")]
+    Referenced,
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
     #[error("database {0} is in use by another berth process (one process per SQLite database)")]
@@ -24,3 +30,12 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Maps constraint violations to `Duplicate` / `Referenced`, anything else to `Db`.
+pub(crate) fn constraint(e: sqlx::Error) -> Error {
+    match e.as_database_error() {
+        Some(d) if d.is_unique_violation() => Error::Duplicate,
+        Some(d) if d.is_foreign_key_violation() => Error::Referenced,
+        _ => Error::Db(e),
+    }
+}

@@ -8,6 +8,7 @@
 mod blobs;
 mod cache;
 mod error;
+mod identity;
 mod manifests;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use blobs::UploadRow;
 pub use error::{Error, Result};
+pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, SecretRow};
 pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
 
 #[derive(Debug, Clone)]

@@ -26,6 +26,12 @@ pub enum ErrorCode {
     TagInvalid,
     /// CNCF Distribution's code for a bad `n` in tag and catalog listings.
     PaginationNumberInvalid,
+    /// Management API: no such resource (token, scope map, user, role assignment).
+    ResourceUnknown,
+    /// Management API: the resource exists already or is still in use.
+    Conflict,
+    /// Management API: a request body or parameter that is not valid.
+    RequestInvalid,
     /// Anything the server did wrong; the message never says what.
     Unknown,
 }
@@ -51,6 +57,9 @@ impl ErrorCode {
             Self::RangeInvalid => ("RANGE_INVALID", 416),
             Self::TagInvalid => ("TAG_INVALID", 400),
             Self::PaginationNumberInvalid => ("PAGINATION_NUMBER_INVALID", 400),
+            Self::ResourceUnknown => ("NOT_FOUND", 404),
+            Self::Conflict => ("CONFLICT", 409),
+            Self::RequestInvalid => ("BAD_REQUEST", 400),
             Self::Unknown => ("UNKNOWN", 500),
         }
     }

@@ -58,11 +58,31 @@ fn bad_configuration_fails_before_start_with_a_clear_message() {
 #[tokio::test]
 async fn serves_with_embedded_defaults_under_the_working_directory() {
     let (_guard, dir) = temp_dir();
-    let server = BerthProcess::spawn(&dir, &[], true);
-    let res = reqwest::get(server.url("/v2/")).await.expect("GET /v2/");
-    assert_eq!(res.status(), StatusCode::OK);
+    let server = BerthProcess::spawn_with(&dir, &[], true, None);
+    let client = reqwest::Client::new();
+    let res = client.get(server.url("/v2/")).send().await.expect("GET /v2/");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "auth is on by default");
+    // The admin user's two generated passwords are printed once, at first start.
+    let log = server.log_text();
+    let password = |name: &str| {
+        let prefix = format!("{name}: ");
+        let line = log.lines().find_map(|l| l.trim().strip_prefix(&prefix).map(str::to_owned));
+        line.unwrap_or_else(|| panic!("{name} printed at first start: {log}"))
+    };
+    let (first, second) = (password("password"), password("password2"));
+    assert_ne!(first, second);
+    for pw in [&first, &second] {
+        let res = client.get(server.url("/v2/")).basic_auth("admin", Some(pw)).send().await.expect("GET /v2/");
+        assert_eq!(res.status(), StatusCode::OK);
+    }
     assert!(dir.join("berth-data/berth.db").exists(), "metadata under ./berth-data");
     assert!(dir.join("berth-data/storage").is_dir(), "blobs under ./berth-data");
+    drop(server);
+    // Restarted, it keeps them and prints nothing.
+    let server = BerthProcess::spawn_with(&dir, &[], true, None);
+    let res = client.get(server.url("/v2/")).basic_auth("admin", Some(&first)).send().await.expect("GET /v2/");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!server.log_text().contains(&first), "printed only once");
 }
 
 #[test]
@@ -84,7 +104,12 @@ async fn keeps_serving_when_its_log_output_goes_away() {
     let (_guard, dir) = temp_dir();
     let server = BerthProcess::spawn(&dir, &[], false);
     for _ in 0..3 {
-        let res = reqwest::get(server.url("/v2/")).await.expect("GET /v2/ with stderr closed");
+        let res = reqwest::Client::new()
+            .get(server.url("/v2/"))
+            .basic_auth(ADMIN, Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .expect("GET /v2/ with stderr closed");
         assert_eq!(res.status(), StatusCode::OK);
     }
 }
@@ -94,14 +119,20 @@ async fn logs_each_request_and_finishes_requests_in_flight_on_sigterm() {
     let (_guard, dir) = temp_dir();
     let mut server = BerthProcess::start(&dir, &[]);
     let client = reqwest::Client::new();
-    let res = client.post(server.url("/v2/slow/blobs/uploads/")).send().await.expect("POST");
+    let res = client
+        .post(server.url("/v2/slow/blobs/uploads/"))
+        .basic_auth(ADMIN, Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .expect("POST");
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let location = res.headers()["location"].to_str().expect("location").to_owned();
 
     // A PATCH whose body arrives slowly: SIGTERM lands while it is in flight.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
-    let patch = tokio::spawn(client.patch(server.url(&location)).body(body).send());
+    let patch =
+        tokio::spawn(client.patch(server.url(&location)).basic_auth(ADMIN, Some(ADMIN_PASSWORD)).body(body).send());
     tx.send(Ok(b"first half ".to_vec())).await.expect("send");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = server.child.id().to_string();

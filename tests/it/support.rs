@@ -16,6 +16,10 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The admin user every `TestApp` is created with (through `auth.admin_password`).
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
 pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
@@ -69,8 +73,24 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// A request as the admin user (Basic credentials).
     pub fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.anon(method, path).basic_auth(ADMIN, Some(ADMIN_PASSWORD))
+    }
+
+    /// A request without credentials.
+    pub fn anon(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))
+    }
+
+    /// A containers-auth.json (`REGISTRY_AUTH_FILE`, docker's config.json format) holding the
+    /// admin credentials for this registry.
+    pub fn auth_file(&self) -> PathBuf {
+        let path = self.dir.path().join("auth.json");
+        let auth = base64_encode(&format!("{ADMIN}:{ADMIN_PASSWORD}"));
+        let json = json!({"auths": {self.host(): {"auth": auth}}});
+        std::fs::write(&path, serde_json::to_vec(&json).expect("json")).expect("write auth file");
+        path
     }
 
     /// Pushes `data` as a blob of `repo` with a monolithic POST; returns its digest.
@@ -124,8 +144,24 @@ impl Drop for TestApp {
     }
 }
 
+pub fn base64_encode(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// The test configuration: everything under `dir`, the admin password known.
+pub fn test_config(dir: &Path) -> Config {
+    let mut config = Config::for_tests(dir);
+    config.auth.admin_password = Some(ADMIN_PASSWORD.into());
+    config
+}
+
 async fn start(dir: &Path) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
-    let state = App::build(Config::for_tests(dir)).await.expect("app builds");
+    start_with(test_config(dir)).await
+}
+
+pub async fn start_with(config: Config) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
+    let state = App::build(config).await.expect("app builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -163,7 +199,9 @@ pub async fn error_code(res: reqwest::Response) -> String {
 pub async fn raw_get(addr: SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let auth = base64_encode(&format!("{ADMIN}:{ADMIN_PASSWORD}"));
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n");
     tcp.write_all(request.as_bytes()).await.expect("send");
     let mut response = String::new();
     tcp.read_to_string(&mut response).await.expect("receive");
@@ -199,8 +237,19 @@ impl BerthProcess {
     }
 
     /// `keep_log`: false closes the server's stderr once its address is known.
+    /// Started with `BERTH_ADMIN_PASSWORD` = [`ADMIN_PASSWORD`].
     pub fn spawn(cwd: &Path, args: &[&str], keep_log: bool) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        Self::spawn_with(cwd, args, keep_log, Some(ADMIN_PASSWORD))
+    }
+
+    /// `admin_password` `None`: the server generates the admin passwords and prints them.
+    pub fn spawn_with(cwd: &Path, args: &[&str], keep_log: bool, admin_password: Option<&str>) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        match admin_password {
+            Some(p) => cmd.env("BERTH_ADMIN_PASSWORD", p),
+            None => cmd.env_remove("BERTH_ADMIN_PASSWORD"),
+        };
+        let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .current_dir(cwd)

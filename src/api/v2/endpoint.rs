@@ -1,7 +1,10 @@
 //! Parses `/v2/<path>` into an [`Endpoint`]. Repository names contain slashes, so the endpoint
 //! is recognised from the right-hand end of the path, and the rest is the name.
 
+use axum::http::Method;
+
 use crate::api::ApiError;
+use crate::auth::{Action, Actions, Need};
 use crate::oci::{Digest, ErrorCode, Reference, RepoName};
 
 #[derive(Debug, PartialEq)]
@@ -57,6 +60,26 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// What `method` on this endpoint needs, as CNCF Distribution derives it: reads need pull,
+    /// writes (uploads, manifest PUTs) push, deletes delete.
+    pub(super) fn need(&self, method: &Method) -> Need {
+        let (name, action) = match self {
+            Self::Catalog => return Need::Catalog,
+            Self::Manifest { name, .. } | Self::Blob { name, .. } if method == Method::DELETE => {
+                (name, Action::ContentDelete)
+            }
+            Self::Manifest { name, .. } if method == Method::PUT => (name, Action::ContentWrite),
+            Self::Uploads { name } | Self::Upload { name, .. } => (name, Action::ContentWrite),
+            Self::Tags { name }
+            | Self::Manifest { name, .. }
+            | Self::Blob { name, .. }
+            | Self::Referrers { name, .. } => (name, Action::ContentRead),
+        };
+        Need::Repository { name: name.clone(), actions: Actions::of(&[action]) }
+    }
+}
+
 fn repo(name: &str) -> Result<RepoName, ApiError> {
     RepoName::parse(name).map_err(ApiError::name)
 }
@@ -102,6 +125,28 @@ mod tests {
         for (path, want) in cases {
             assert_eq!(Endpoint::parse(&path).expect(&path), want, "{path}");
         }
+    }
+
+    #[test]
+    fn required_actions_follow_the_method() {
+        let d = Digest::parse(&format!("sha256:{}", "ab".repeat(32))).expect("digest");
+        let reference = Reference::Digest(d.clone());
+        let manifest = Endpoint::Manifest { name: n("a"), reference };
+        let blob = Endpoint::Blob { name: n("a"), digest: d };
+        let uploads = Endpoint::Uploads { name: n("a") };
+        let need = |e: &Endpoint, m: Method| match e.need(&m) {
+            Need::Repository { actions, .. } => actions.iter().collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(need(&manifest, Method::GET), [Action::ContentRead]);
+        assert_eq!(need(&manifest, Method::HEAD), [Action::ContentRead]);
+        assert_eq!(need(&manifest, Method::PUT), [Action::ContentWrite]);
+        assert_eq!(need(&manifest, Method::DELETE), [Action::ContentDelete]);
+        assert_eq!(need(&blob, Method::DELETE), [Action::ContentDelete]);
+        assert_eq!(need(&blob, Method::GET), [Action::ContentRead]);
+        assert_eq!(need(&uploads, Method::POST), [Action::ContentWrite]);
+        assert_eq!(need(&Endpoint::Tags { name: n("a") }, Method::GET), [Action::ContentRead]);
+        assert_eq!(Endpoint::Catalog.need(&Method::GET), Need::Catalog);
     }
 
     #[test]

@@ -11,16 +11,17 @@ mod uploads;
 use std::io;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 
-use super::ApiError;
+use super::{ApiError, auth};
 use crate::app::AppState;
+use crate::auth::{Action, Need};
 use crate::blob::ByteStream;
-use crate::oci::ErrorCode;
+use crate::oci::{ErrorCode, RepoName};
 use endpoint::Endpoint;
 
 /// Query parameters any `/v2/` endpoint may take.
@@ -35,26 +36,44 @@ struct Params {
     artifact_type: Option<String>,
 }
 
-/// GET /v2/ — spec "Determining support".
-pub(super) async fn base() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+/// GET /v2/ — spec "Determining support": any signed-in caller; the `401` here is what
+/// `docker login` checks credentials against.
+pub(super) async fn base(State(app): State<AppState>, req: Request) -> Response {
+    match auth::authorize(&app, req.headers(), auth::client_ip(&req), &Need::Authenticated).await {
+        Ok(_) => ([(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
-/// Every other `/v2/…` request.
-pub(super) async fn dispatch(
-    State(app): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+/// Every other `/v2/…` request: parse, authorize, dispatch.
+pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Response {
+    let client = auth::client_ip(&req);
+    let (parts, body) = req.into_parts();
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let rest = uri.path().strip_prefix("/v2/").unwrap_or_default();
     let result = match (Endpoint::parse(rest), Query::<Params>::try_from_uri(&uri)) {
         (Err(e), _) => Err(e),
         (_, Err(e)) => {
             Err(ApiError::new(ErrorCode::Unsupported, format!("bad query string: {e}")).with_status_bad_request())
         }
-        (Ok(endpoint), Ok(Query(params))) => route(&app, method, endpoint, params, &headers, body).await,
+        (Ok(endpoint), Ok(Query(mut params))) => {
+            match auth::authorize(&app, &headers, client, &endpoint.need(&method)).await {
+                Ok(caller) => {
+                    // A mount needs pull on its source too; without it the POST opens a plain
+                    // upload session (202), as the spec allows, and reveals nothing of the source.
+                    let may_read_source = params
+                        .from
+                        .as_deref()
+                        .and_then(|f| RepoName::parse(f).ok())
+                        .is_some_and(|f| caller.on(f.as_str()).has(Action::ContentRead));
+                    if !may_read_source {
+                        params.mount = None;
+                    }
+                    route(&app, method, endpoint, params, &headers, body).await
+                }
+                Err(e) => Err(e),
+            }
+        }
     };
     result.unwrap_or_else(IntoResponse::into_response)
 }

@@ -7,7 +7,7 @@ use futures_util::TryStreamExt;
 use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::{OciDescriptor, OciImageManifest, OciManifest};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::support::*;
 
@@ -15,6 +15,10 @@ const LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 
 fn client() -> Client {
     Client::new(ClientConfig { protocol: ClientProtocol::Http, ..ClientConfig::default() })
+}
+
+fn admin() -> RegistryAuth {
+    RegistryAuth::Basic(ADMIN.into(), ADMIN_PASSWORD.into())
 }
 
 fn reference(app: &TestApp, repo_tag: &str) -> Reference {
@@ -37,10 +41,10 @@ async fn push_then_pull_an_image_byte_for_byte() {
         "application/vnd.oci.image.config.v1+json".into(),
         None,
     );
-    let pushed = client.push(&image, &layers, config, &RegistryAuth::Anonymous, None).await.expect("push");
+    let pushed = client.push(&image, &layers, config, &admin(), None).await.expect("push");
     assert!(pushed.manifest_url.contains("/v2/wasm/app/manifests/"), "{}", pushed.manifest_url);
 
-    let pulled = client.pull(&image, &RegistryAuth::Anonymous, vec![LAYER]).await.expect("pull");
+    let pulled = client.pull(&image, &admin(), vec![LAYER]).await.expect("pull");
     // The client fetches layers concurrently, so compare them as a set of digests.
     let mut got: Vec<String> = pulled.layers.iter().map(|l| sha256(&l.data)).collect();
     let mut want = vec![sha256(&big), sha256(b"small layer")];
@@ -51,13 +55,13 @@ async fn push_then_pull_an_image_byte_for_byte() {
     let manifest = pulled.manifest.expect("manifest");
     assert_eq!(manifest.layers[0].digest, sha256(&big));
 
-    let (raw, digest) = client.pull_manifest(&image, &RegistryAuth::Anonymous).await.expect("pull manifest");
+    let (raw, digest) = client.pull_manifest(&image, &admin()).await.expect("pull manifest");
     assert!(matches!(raw, OciManifest::Image(_)));
     assert_eq!(Some(digest.clone()), pulled.digest);
     let by_digest = reference(&app, &format!("wasm/app@{digest}"));
-    client.pull_manifest(&by_digest, &RegistryAuth::Anonymous).await.expect("pull by digest");
+    client.pull_manifest(&by_digest, &admin()).await.expect("pull by digest");
 
-    let tags = client.list_tags(&image, &RegistryAuth::Anonymous, None, None).await.expect("tags");
+    let tags = client.list_tags(&image, &admin(), None, None).await.expect("tags");
     assert_eq!(tags.tags, vec!["v1".to_owned()]);
 }
 
@@ -66,14 +70,23 @@ async fn mount_and_referrers() {
     let app = TestApp::spawn().await;
     let client = client();
     let base = reference(&app, "base/img:v1");
-    let auth = RegistryAuth::Anonymous;
+    let auth = admin();
     let layer = ImageLayer::new(b"shared".to_vec(), LAYER.into(), None);
     let config = Config::new(b"{}".to_vec(), "application/vnd.oci.image.config.v1+json".into(), None);
     client.push(&base, &[layer], config, &auth, None).await.expect("push base");
 
     let derived = reference(&app, "derived/img:v1");
-    client.mount_blob(&derived, &base, &sha256(b"shared")).await.expect("mount");
-    client.mount_blob(&derived, &base, &sha256(b"{}")).await.expect("mount config");
+    // The low-level calls below reuse the token this sign-in gets: pull and push on derived only.
+    client.auth(&derived, &auth, RegistryOperation::Push).await.expect("sign in");
+    // So the registry must not mount from base with it: it opens a plain upload session (202,
+    // as the spec allows), which this client reports as an error.
+    assert!(client.mount_blob(&derived, &base, &sha256(b"shared")).await.is_err(), "token cannot read base");
+    // The admin's own Basic credentials may read base, so the mount succeeds.
+    for blob in [b"shared".as_slice(), b"{}"] {
+        let path = format!("/v2/derived/img/blobs/uploads/?mount={}&from=base/img", sha256(blob));
+        let res = app.req(reqwest::Method::POST, &path).send().await.expect("mount");
+        assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    }
     let (base_manifest, base_digest) = client.pull_manifest(&base, &auth).await.expect("base manifest");
     let OciManifest::Image(image) = base_manifest else { panic!("image manifest expected") };
     client.push_manifest(&derived, &OciManifest::Image(image.clone())).await.expect("push to derived");
@@ -104,6 +117,7 @@ async fn mount_and_referrers() {
         }),
         ..OciImageManifest::default()
     };
+    client.auth(&sig_ref, &auth, RegistryOperation::Push).await.expect("sign in");
     client.push_blob(&sig_ref, &sig, &sha256(&sig)).await.expect("push signature blob");
     client.push_blob(&sig_ref, &empty, &sha256(&empty)).await.expect("push empty config");
     client.push_manifest(&sig_ref, &OciManifest::Image(artifact)).await.expect("push artifact");
@@ -155,6 +169,7 @@ async fn chunked_blob_push_and_ranged_pull() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
+    client.auth(&image, &admin(), RegistryOperation::Push).await.expect("sign in");
     let url = {
         // The default (current-thread) runtime polls the client on this thread.
         let _guard = tracing::subscriber::set_default(subscriber);

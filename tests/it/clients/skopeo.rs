@@ -9,15 +9,21 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// Runs skopeo with the flags every call here needs; returns (success, stdout, stderr).
-async fn skopeo(args: &[&str]) -> (bool, Vec<u8>, String) {
-    let out =
-        tokio::process::Command::new("skopeo").arg("--insecure-policy").args(args).output().await.expect("skopeo runs");
+/// Runs skopeo with the flags every call here needs, signed in to `app` as the admin user
+/// through an auth file; returns (success, stdout, stderr).
+async fn skopeo(app: &TestApp, args: &[&str]) -> (bool, Vec<u8>, String) {
+    let out = tokio::process::Command::new("skopeo")
+        .env("REGISTRY_AUTH_FILE", app.auth_file())
+        .arg("--insecure-policy")
+        .args(args)
+        .output()
+        .await
+        .expect("skopeo runs");
     (out.status.success(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-async fn skopeo_ok(args: &[&str]) -> Vec<u8> {
-    let (ok, stdout, stderr) = skopeo(args).await;
+async fn skopeo_ok(app: &TestApp, args: &[&str]) -> Vec<u8> {
+    let (ok, stdout, stderr) = skopeo(app, args).await;
     assert!(ok, "skopeo {args:?} failed: {stderr}");
     stdout
 }
@@ -138,37 +144,37 @@ async fn multi_layer_image_round_trip_then_delete() {
     tag_layout(&src, image, "v1");
 
     let dest = format!("docker://{}/test/multi:v1", app.host());
-    skopeo_ok(&["copy", "--dest-tls-verify=false", &format!("oci:{}:v1", src.display()), &dest]).await;
-    let raw = skopeo_ok(&["inspect", "--tls-verify=false", "--raw", &dest]).await;
+    skopeo_ok(&app, &["copy", "--dest-tls-verify=false", &format!("oci:{}:v1", src.display()), &dest]).await;
+    let raw = skopeo_ok(&app, &["inspect", "--tls-verify=false", "--raw", &dest]).await;
     assert_eq!(sha256(&raw), digest, "the manifest is served byte for byte");
     let tags: Value = serde_json::from_slice(
-        &skopeo_ok(&["list-tags", "--tls-verify=false", &format!("docker://{}/test/multi", app.host())]).await,
+        &skopeo_ok(&app, &["list-tags", "--tls-verify=false", &format!("docker://{}/test/multi", app.host())]).await,
     )
     .expect("list-tags JSON");
     assert_eq!(tags["Tags"], json!(["v1"]));
     // Registry to registry within one repository: skopeo finds every blob present and only tags.
     let latest = format!("docker://{}/test/multi:latest", app.host());
-    skopeo_ok(&["copy", "--src-tls-verify=false", "--dest-tls-verify=false", &dest, &latest]).await;
-    let raw_latest = skopeo_ok(&["inspect", "--tls-verify=false", "--raw", &latest]).await;
+    skopeo_ok(&app, &["copy", "--src-tls-verify=false", "--dest-tls-verify=false", &dest, &latest]).await;
+    let raw_latest = skopeo_ok(&app, &["inspect", "--tls-verify=false", "--raw", &latest]).await;
     assert!(raw_latest == raw, "the second tag names the same manifest bytes");
     let tags: Value = serde_json::from_slice(
-        &skopeo_ok(&["list-tags", "--tls-verify=false", &format!("docker://{}/test/multi", app.host())]).await,
+        &skopeo_ok(&app, &["list-tags", "--tls-verify=false", &format!("docker://{}/test/multi", app.host())]).await,
     )
     .expect("list-tags JSON");
     assert_eq!(tags["Tags"], json!(["latest", "v1"]));
 
-    skopeo_ok(&["copy", "--src-tls-verify=false", &dest, &format!("oci:{}:v1", out.display())]).await;
+    skopeo_ok(&app, &["copy", "--src-tls-verify=false", &dest, &format!("oci:{}:v1", out.display())]).await;
     assert_eq!(tagged_digest(&out), digest);
     assert_same_blobs(&src, &out);
 
-    skopeo_ok(&["delete", "--tls-verify=false", &dest]).await;
+    skopeo_ok(&app, &["delete", "--tls-verify=false", &dest]).await;
     let res = app.req(Method::GET, "/v2/test/multi/manifests/v1").send().await.expect("GET");
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(res).await, "MANIFEST_UNKNOWN");
-    let (ok, _, stderr) = skopeo(&["inspect", "--tls-verify=false", &dest]).await;
+    let (ok, _, stderr) = skopeo(&app, &["inspect", "--tls-verify=false", &dest]).await;
     assert!(!ok && stderr.contains("manifest unknown"), "{stderr}");
     // skopeo deletes by digest, so the manifest goes with every tag that named it.
-    let (ok, _, stderr) = skopeo(&["inspect", "--tls-verify=false", &latest]).await;
+    let (ok, _, stderr) = skopeo(&app, &["inspect", "--tls-verify=false", &latest]).await;
     assert!(!ok && stderr.contains("manifest unknown"), "{stderr}");
 }
 
@@ -188,19 +194,19 @@ async fn multi_arch_index_round_trip() {
     tag_layout(&src, json!({"mediaType": OCI_INDEX, "digest": index_digest, "size": index_size}), "v1");
 
     let dest = format!("docker://{}/test/multiarch:v1", app.host());
-    skopeo_ok(&["copy", "--all", "--dest-tls-verify=false", &format!("oci:{}:v1", src.display()), &dest]).await;
+    skopeo_ok(&app, &["copy", "--all", "--dest-tls-verify=false", &format!("oci:{}:v1", src.display()), &dest]).await;
     let res = app.req(Method::GET, "/v2/test/multiarch/manifests/v1").send().await.expect("GET index");
     assert_eq!(res.headers()["content-type"], OCI_INDEX);
     assert_eq!(sha256(&res.bytes().await.expect("body")), index_digest, "the index is served byte for byte");
 
-    skopeo_ok(&["copy", "--all", "--src-tls-verify=false", &dest, &format!("oci:{}:v1", out.display())]).await;
+    skopeo_ok(&app, &["copy", "--all", "--src-tls-verify=false", &dest, &format!("oci:{}:v1", out.display())]).await;
     assert_eq!(tagged_digest(&out), index_digest);
     assert_same_blobs(&src, &out);
 
     // Without --all skopeo resolves the index to the one platform asked for.
     let arm = tmp.join("arm");
     let arm_out = format!("oci:{}:v1", arm.display());
-    skopeo_ok(&["--override-arch", "arm64", "copy", "--src-tls-verify=false", &dest, &arm_out]).await;
+    skopeo_ok(&app, &["--override-arch", "arm64", "copy", "--src-tls-verify=false", &dest, &arm_out]).await;
     assert_eq!(tagged_digest(&arm), arm64["digest"].as_str().expect("digest"));
 }
 
@@ -215,19 +221,22 @@ async fn docker_schema2_conversion_is_served_as_docker() {
     let image = put_image(&src, "amd64", &[("f", b"docker format layer")]);
     tag_layout(&src, image, "v1");
     let dest = format!("docker://{}/test/v2s2:v1", app.host());
-    skopeo_ok(&["copy", "--format", "v2s2", "--dest-tls-verify=false", &format!("oci:{}:v1", src.display()), &dest])
-        .await;
+    skopeo_ok(
+        &app,
+        &["copy", "--format", "v2s2", "--dest-tls-verify=false", &format!("oci:{}:v1", src.display()), &dest],
+    )
+    .await;
     let res = app.req(Method::GET, "/v2/test/v2s2/manifests/v1").send().await.expect("GET");
     assert_eq!(res.headers()["content-type"], "application/vnd.docker.distribution.manifest.v2+json");
     let served_bytes = res.bytes().await.expect("manifest body");
-    let inspected: Value =
-        serde_json::from_slice(&skopeo_ok(&["inspect", "--tls-verify=false", &dest]).await).expect("inspect JSON");
+    let inspected: Value = serde_json::from_slice(&skopeo_ok(&app, &["inspect", "--tls-verify=false", &dest]).await)
+        .expect("inspect JSON");
     assert_eq!(inspected["Architecture"], "amd64");
     assert_eq!(inspected["Layers"].as_array().map(Vec::len), Some(1));
 
     // Back out as plain files: the Docker manifest as served, the layer and config unchanged.
     let out = tmp.join("out");
-    skopeo_ok(&["copy", "--src-tls-verify=false", &dest, &format!("dir:{}", out.display())]).await;
+    skopeo_ok(&app, &["copy", "--src-tls-verify=false", &dest, &format!("dir:{}", out.display())]).await;
     let manifest = std::fs::read(out.join("manifest.json")).expect("manifest.json");
     assert!(manifest == served_bytes, "skopeo keeps the Docker manifest byte for byte");
     let served: Value = serde_json::from_slice(&manifest).expect("manifest JSON");

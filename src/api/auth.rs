@@ -1,0 +1,163 @@
+//! Authentication and authorization at the HTTP edge: credentials from the `Authorization`
+//! header (Basic or Bearer), the `401` challenge in ACR's exact format, `403 DENIED` naming what
+//! is missing, and the per-client throttle on failed sign-ins.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, header};
+use base64::Engine as _;
+
+use super::ApiError;
+use crate::access::{self, Caller};
+use crate::app::AppState;
+use crate::auth::{self, Action, Need};
+use crate::oci::ErrorCode;
+
+/// The registry as the client addressed it: `service` names it in tokens, `realm` is the token
+/// endpoint's URL.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    pub(crate) service: String,
+    pub(crate) realm: String,
+}
+
+impl Origin {
+    pub(crate) fn of(app: &AppState, headers: &HeaderMap) -> Self {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_else(|| app.config.listen.to_string());
+        let scheme = if app.config.tls.enabled() { "https" } else { "http" };
+        let service = app.config.auth.login_server.as_deref().map_or_else(|| host.clone(), str::to_ascii_lowercase);
+        Origin { realm: format!("{scheme}://{host}/oauth2/token"), service }
+    }
+
+    /// `Bearer realm="…",service="…",scope="…"`: quoted values, no spaces, as ACR sends it.
+    /// `GET /v2/` needs no scope, and then names none (as ACR).
+    pub(crate) fn challenge(&self, need: &Need) -> String {
+        let mut c = format!("Bearer realm=\"{}\",service=\"{}\"", self.realm, self.service);
+        if let Some(scope) = challenge_scope(need) {
+            c.push_str(&format!(",scope=\"{scope}\""));
+        }
+        c
+    }
+}
+
+/// The scope a client should ask for: what docker asks for itself (`pull,push` to push).
+fn challenge_scope(need: &Need) -> Option<String> {
+    match need {
+        Need::Authenticated => None,
+        Need::Catalog => Some("registry:catalog:*".into()),
+        Need::Repository { name, actions, .. } => {
+            let mut names: Vec<&str> = Vec::new();
+            if actions.has(Action::ContentWrite) || actions.has(Action::ContentRead) {
+                names.push("pull");
+            }
+            names.extend(actions.iter().filter(|a| *a != Action::ContentRead).map(Action::token_name));
+            Some(format!("repository:{name}:{}", names.join(",")))
+        }
+    }
+}
+
+/// Credentials as sent.
+pub(crate) enum Credentials {
+    None,
+    Basic(String, String),
+    Bearer(String),
+    Malformed,
+}
+
+impl Credentials {
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
+        let Some(value) = headers.get(header::AUTHORIZATION) else { return Credentials::None };
+        let Ok(value) = value.to_str() else { return Credentials::Malformed };
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded =
+                base64::engine::general_purpose::STANDARD.decode(rest).ok().and_then(|b| String::from_utf8(b).ok());
+            match decoded.as_deref().and_then(|d| d.split_once(':')) {
+                Some((user, pass)) => Credentials::Basic(user.to_owned(), pass.to_owned()),
+                None => Credentials::Malformed,
+            }
+        } else if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+            Credentials::Bearer(rest.to_owned())
+        } else {
+            Credentials::Malformed
+        }
+    }
+}
+
+/// The client's address, for the sign-in throttle.
+pub(crate) fn client_ip<B>(req: &Request<B>) -> IpAddr {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// Signs the caller in from its credentials (or as anonymous when it sent none and anonymous
+/// pull is on). `Ok(None)`: no credentials and no anonymous access.
+pub(crate) async fn sign_in(
+    app: &AppState,
+    headers: &HeaderMap,
+    client: IpAddr,
+    service: &str,
+) -> Result<Option<Caller>, ApiError> {
+    let result = match Credentials::of(headers) {
+        Credentials::None => return Ok(app.access.anonymous()),
+        Credentials::Malformed => Err(access::Error::Unauthorized("malformed Authorization header")),
+        Credentials::Basic(user, pass) => {
+            if let Some(wait) = app.access.throttle.blocked(client) {
+                return Err(ApiError::new(
+                    ErrorCode::TooManyRequests,
+                    format!("too many failed sign-ins from this address; try again in {wait} s"),
+                )
+                .header(header::RETRY_AFTER, wait.to_string()));
+            }
+            let r = app.access.basic(&user, &pass, service).await;
+            if let Err(access::Error::Unauthorized(reason)) = &r {
+                app.access.throttle.failed(client);
+                tracing::info!(user, reason, %client, "sign-in failed");
+            }
+            r
+        }
+        Credentials::Bearer(token) => app.access.bearer(&token, service),
+    };
+    match result {
+        Ok(caller) => Ok(Some(caller)),
+        Err(access::Error::Unauthorized(reason)) => {
+            tracing::debug!(reason, "credentials refused");
+            Err(ApiError::new(ErrorCode::Unauthorized, "invalid or expired credentials"))
+        }
+        Err(other) => Err(ApiError::from(other)),
+    }
+}
+
+/// Signs the caller in and checks `need`: `401` with a challenge when credentials are missing,
+/// wrong, or a token too narrow for what the principal may do; `403 DENIED` naming the missing
+/// action when the principal may not.
+pub(crate) async fn authorize(
+    app: &AppState,
+    headers: &HeaderMap,
+    client: IpAddr,
+    need: &Need,
+) -> Result<Caller, ApiError> {
+    let origin = Origin::of(app, headers);
+    let challenge = |e: ApiError| e.header(header::WWW_AUTHENTICATE, origin.challenge(need));
+    let caller = match sign_in(app, headers, client, &origin.service).await {
+        Ok(Some(caller)) => caller,
+        Ok(None) => return Err(challenge(ApiError::new(ErrorCode::Unauthorized, "authentication required"))),
+        Err(e) if e.code() == ErrorCode::Unauthorized => return Err(challenge(e)),
+        Err(e) => return Err(e),
+    };
+    if caller.name.is_none() && *need == Need::Authenticated {
+        return Err(challenge(ApiError::new(ErrorCode::Unauthorized, "authentication required")));
+    }
+    let Err(missing) = auth::check(need, |r| caller.on(r), caller.catalog()) else { return Ok(caller) };
+    let principal_may = auth::check(need, |r| caller.permissions.on(r), caller.permissions.catalog()).is_ok();
+    if caller.name.is_none() || (caller.token.is_some() && principal_may) {
+        return Err(challenge(ApiError::new(ErrorCode::Unauthorized, format!("authentication required: {missing}"))));
+    }
+    let who = caller.name.as_deref().unwrap_or_default();
+    Err(ApiError::new(ErrorCode::Denied, format!("access denied: {who:?} {missing}")))
+}

@@ -1,0 +1,180 @@
+//! The token server, in ACR's wire format: `GET /oauth2/token` (Basic credentials, or none for
+//! anonymous pull), `POST /oauth2/token` (`grant_type=password|refresh_token`) and
+//! `POST /oauth2/exchange` (a refresh token for a password or for an access token Berth issued,
+//! Berth's stand-in for ACR's Entra tokens). The JWKS that verifies tokens is at `/oauth2/jwks`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::ApiError;
+use super::auth::{self, Origin};
+use crate::access::{ACCESS_TOKEN_TTL, Caller};
+use crate::app::AppState;
+use crate::auth::jwt;
+use crate::auth::scope::Scope;
+use crate::oci::ErrorCode;
+
+/// Form bodies are small; anything larger is not a token request.
+const MAX_FORM: usize = 64 << 10;
+
+/// Parameters of a token request (query string or form), `scope` repeatable.
+#[derive(Debug, Default)]
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(s: &str) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str(s).map(Params).map_err(|e| invalid(format!("malformed parameters: {e}")))
+    }
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+    fn scopes(&self) -> Vec<Scope> {
+        self.0.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| Scope::parse_all(v)).collect()
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::RequestInvalid, message)
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, "invalid or expired credentials")
+}
+
+/// The service the request names must be this registry.
+fn service(origin: &Origin, params: &Params) -> Result<String, ApiError> {
+    match params.get("service") {
+        Some(s) if !s.eq_ignore_ascii_case(&origin.service) => {
+            Err(invalid(format!("unknown service {s:?}: this registry is {:?}", origin.service)))
+        }
+        _ => Ok(origin.service.clone()),
+    }
+}
+
+/// GET /oauth2/token?service=…&scope=… — Docker's token flow with Basic credentials.
+pub(super) async fn get_token(State(app): State<AppState>, req: Request) -> Response {
+    let client = auth::client_ip(&req);
+    let (parts, _) = req.into_parts();
+    let result = async {
+        let params = Params::parse(parts.uri.query().unwrap_or_default())?;
+        let origin = Origin::of(&app, &parts.headers);
+        let service = service(&origin, &params)?;
+        let caller = auth::sign_in(&app, &parts.headers, client, &service).await?.ok_or_else(unauthorized)?;
+        if caller.token.is_some() {
+            return Err(invalid("send Basic credentials (or a refresh token as the password), not a bearer token"));
+        }
+        let offline = params.get("offline_token") == Some("true");
+        token_response(&app, &caller, &params.scopes(), &service, offline)
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// POST /oauth2/token — `grant_type=password` (no username: anonymous pull) or `refresh_token`.
+pub(super) async fn post_token(State(app): State<AppState>, req: Request) -> Response {
+    let client = auth::client_ip(&req);
+    let (parts, body) = req.into_parts();
+    let result = async {
+        let params = form(body).await?;
+        let origin = Origin::of(&app, &parts.headers);
+        let service = service(&origin, &params)?;
+        let caller = match params.get("grant_type") {
+            Some("password") => match (params.get("username"), params.get("password")) {
+                (Some(u), Some(p)) => basic(&app, u, p, client, &service).await?,
+                (None, None) => app.access.anonymous().ok_or_else(unauthorized)?,
+                _ => return Err(invalid("grant_type=password needs both username and password")),
+            },
+            Some("refresh_token") => {
+                let token = params.get("refresh_token").ok_or_else(|| invalid("refresh_token is missing"))?;
+                app.access.bearer_of_kind(token, &service, jwt::Grant::RefreshToken).map_err(|_| unauthorized())?
+            }
+            other => return Err(invalid(format!("unsupported grant_type {other:?}: use password or refresh_token"))),
+        };
+        let offline = params.get("access_type") == Some("offline");
+        token_response(&app, &caller, &params.scopes(), &service, offline)
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// POST /oauth2/exchange — a refresh token for `grant_type=password` (username, password) or
+/// `grant_type=access_token` (an access token this registry issued), as ACR's `az acr login`.
+pub(super) async fn exchange(State(app): State<AppState>, req: Request) -> Response {
+    let client = auth::client_ip(&req);
+    let (parts, body) = req.into_parts();
+    let result = async {
+        let params = form(body).await?;
+        let origin = Origin::of(&app, &parts.headers);
+        let service = service(&origin, &params)?;
+        let caller = match params.get("grant_type") {
+            Some("password") => {
+                let (u, p) = params
+                    .get("username")
+                    .zip(params.get("password"))
+                    .ok_or_else(|| invalid("grant_type=password needs username and password"))?;
+                basic(&app, u, p, client, &service).await?
+            }
+            Some("access_token") => {
+                let token = params.get("access_token").ok_or_else(|| invalid("access_token is missing"))?;
+                app.access.bearer(token, &service).map_err(|_| unauthorized())?
+            }
+            Some("refresh_token") => {
+                let token = params.get("refresh_token").ok_or_else(|| invalid("refresh_token is missing"))?;
+                app.access.bearer_of_kind(token, &service, jwt::Grant::RefreshToken).map_err(|_| unauthorized())?
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unsupported grant_type {other:?}: use password, access_token or refresh_token"
+                )));
+            }
+        };
+        let refresh = app.access.refresh_token(&caller, &service)?;
+        Ok(Json(json!({ "refresh_token": refresh })).into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// GET /oauth2/jwks — the public key that verifies Berth's tokens.
+pub(super) async fn jwks(State(app): State<AppState>) -> Response {
+    Json(app.access.jwks()).into_response()
+}
+
+/// Username and password from a form, through the same throttle as Basic credentials.
+async fn basic(
+    app: &AppState,
+    user: &str,
+    pass: &str,
+    client: std::net::IpAddr,
+    service: &str,
+) -> Result<Caller, ApiError> {
+    let mut headers = HeaderMap::new();
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{user}:{pass}"));
+    let value = format!("Basic {encoded}").parse().map_err(|_| invalid("username or password is not valid text"))?;
+    headers.insert(header::AUTHORIZATION, value);
+    auth::sign_in(app, &headers, client, service).await?.ok_or_else(unauthorized)
+}
+
+async fn form(body: axum::body::Body) -> Result<Params, ApiError> {
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| invalid("form body too large"))?;
+    Params::parse(std::str::from_utf8(&bytes).map_err(|_| invalid("form body is not UTF-8"))?)
+}
+
+fn token_response(
+    app: &AppState,
+    caller: &Caller,
+    scopes: &[Scope],
+    service: &str,
+    offline: bool,
+) -> Result<Response, ApiError> {
+    let access = app.access.access_token(caller, scopes, service)?;
+    let mut body = json!({ "access_token": access, "token": access, "expires_in": ACCESS_TOKEN_TTL });
+    if offline && caller.name.is_some() {
+        body["refresh_token"] = app.access.refresh_token(caller, service)?.into();
+    }
+    Ok(Json(body).into_response())
+}

@@ -1,0 +1,302 @@
+//! Principals, their hashed secrets, scope maps, role assignments, settings and the token
+//! signing key. Small tables, read whole into the in-memory identity snapshot.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::error::constraint;
+use super::{MetaStore, Result, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalRow {
+    pub name: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub expires_at: Option<i64>,
+    pub scope_map: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRow {
+    pub id: String,
+    pub principal: String,
+    pub name: String,
+    /// argon2 PHC string.
+    pub hash: String,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeMapRow {
+    pub name: String,
+    pub description: String,
+    pub actions: Vec<String>,
+    pub system: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleAssignmentRow {
+    pub id: String,
+    pub principal: String,
+    pub role: String,
+    /// `""` for the whole registry, else a repository pattern.
+    pub scope: String,
+    pub created_at: i64,
+}
+
+/// Every identity table, read in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityRows {
+    pub principals: Vec<PrincipalRow>,
+    pub secrets: Vec<SecretRow>,
+    pub scope_maps: Vec<ScopeMapRow>,
+    pub roles: Vec<RoleAssignmentRow>,
+    pub settings: Vec<(String, String)>,
+}
+
+fn principal(r: &SqliteRow) -> PrincipalRow {
+    PrincipalRow {
+        name: r.get("name"),
+        kind: r.get("kind"),
+        enabled: r.get("enabled"),
+        expires_at: r.get("expires_at"),
+        scope_map: r.get("scope_map"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+fn scope_map(r: &SqliteRow) -> ScopeMapRow {
+    let actions: String = r.get("actions");
+    ScopeMapRow {
+        name: r.get("name"),
+        description: r.get("description"),
+        actions: actions.lines().map(str::to_owned).collect(),
+        system: r.get("system"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+impl MetaStore {
+    /// All identity rows, consistent with each other.
+    pub async fn load_identities(&self) -> Result<IdentityRows> {
+        let mut tx = self.reader.begin().await?;
+        let principals = sqlx::query("SELECT * FROM principals ORDER BY name").fetch_all(&mut *tx).await?;
+        let secrets = sqlx::query("SELECT * FROM secrets ORDER BY principal, name").fetch_all(&mut *tx).await?;
+        let maps = sqlx::query("SELECT * FROM scope_maps ORDER BY name").fetch_all(&mut *tx).await?;
+        let roles = sqlx::query("SELECT * FROM role_assignments ORDER BY created_at, id").fetch_all(&mut *tx).await?;
+        let settings = sqlx::query("SELECT name, value FROM settings").fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(IdentityRows {
+            principals: principals.iter().map(principal).collect(),
+            secrets: secrets
+                .iter()
+                .map(|r| SecretRow {
+                    id: r.get("id"),
+                    principal: r.get("principal"),
+                    name: r.get("name"),
+                    hash: r.get("hash"),
+                    expires_at: r.get("expires_at"),
+                    created_at: r.get("created_at"),
+                })
+                .collect(),
+            scope_maps: maps.iter().map(scope_map).collect(),
+            roles: roles
+                .iter()
+                .map(|r| RoleAssignmentRow {
+                    id: r.get("id"),
+                    principal: r.get("principal"),
+                    role: r.get("role"),
+                    scope: r.get("scope"),
+                    created_at: r.get("created_at"),
+                })
+                .collect(),
+            settings: settings.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        })
+    }
+
+    /// Creates a principal with its secrets and role assignments, all or nothing.
+    /// `Error::Duplicate` if the name is taken, `Referenced` if its scope map does not exist.
+    pub async fn insert_principal(
+        &self,
+        p: &PrincipalRow,
+        secrets: &[SecretRow],
+        roles: &[RoleAssignmentRow],
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO principals (name, kind, enabled, expires_at, scope_map, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&p.name)
+        .bind(&p.kind)
+        .bind(p.enabled)
+        .bind(p.expires_at)
+        .bind(&p.scope_map)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(constraint)?;
+        for s in secrets {
+            put_secret(&mut tx, s).await?;
+        }
+        for r in roles {
+            insert_role(&mut tx, r).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Changes a principal's status, expiry and scope map. False if it does not exist.
+    pub async fn update_principal(&self, p: &PrincipalRow) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE principals SET enabled = $2, expires_at = $3, scope_map = $4, updated_at = $5 WHERE name = $1",
+        )
+        .bind(&p.name)
+        .bind(p.enabled)
+        .bind(p.expires_at)
+        .bind(&p.scope_map)
+        .bind(now_ms())
+        .execute(&self.writer)
+        .await
+        .map_err(constraint)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes a principal with its secrets and role assignments. False if it did not exist.
+    pub async fn delete_principal(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM principals WHERE name = $1").bind(name).execute(&self.writer).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Stores secrets, each replacing the principal's secret of the same name (with a new id,
+    /// which revokes the tokens the old one yielded), in one transaction.
+    pub async fn put_secrets(&self, secrets: &[SecretRow]) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        for s in secrets {
+            put_secret(&mut tx, s).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes one named secret. False if there was none.
+    pub async fn delete_secret(&self, principal: &str, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM secrets WHERE principal = $1 AND name = $2")
+            .bind(principal)
+            .bind(name)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Creates a scope map, or (`replace`) overwrites a user-defined one's description and
+    /// actions. `Duplicate` if it exists and `replace` is false.
+    pub async fn put_scope_map(&self, m: &ScopeMapRow, replace: bool) -> Result<()> {
+        let sql = if replace {
+            "INSERT INTO scope_maps (name, description, actions, system, created_at, updated_at)
+             VALUES ($1, $2, $3, 0, $4, $4)
+             ON CONFLICT (name) DO UPDATE SET description = $2, actions = $3, updated_at = $4
+             WHERE scope_maps.system = 0"
+        } else {
+            "INSERT INTO scope_maps (name, description, actions, system, created_at, updated_at)
+             VALUES ($1, $2, $3, 0, $4, $4)"
+        };
+        sqlx::query(sql)
+            .bind(&m.name)
+            .bind(&m.description)
+            .bind(m.actions.join("\n"))
+            .bind(m.updated_at)
+            .execute(&self.writer)
+            .await
+            .map_err(constraint)?;
+        Ok(())
+    }
+
+    /// Deletes a user-defined scope map. False if there is none; `Referenced` while a token uses it.
+    pub async fn delete_scope_map(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM scope_maps WHERE name = $1 AND system = 0")
+            .bind(name)
+            .execute(&self.writer)
+            .await
+            .map_err(constraint)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `Duplicate` if the principal has this role on this scope already.
+    pub async fn insert_role_assignment(&self, r: &RoleAssignmentRow) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        insert_role(&mut tx, r).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete_role_assignment(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM role_assignments WHERE id = $1").bind(id).execute(&self.writer).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
+            .bind(name)
+            .bind(value)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// The token signing key, storing `generate()`'s key first if there is none yet (the first
+    /// writer wins, so every node signs with the same key).
+    pub async fn signing_key(&self, generate: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
+        let get = || sqlx::query("SELECT private_key FROM signing_keys WHERE id = 'es256'");
+        if let Some(row) = get().fetch_optional(&self.writer).await? {
+            return Ok(row.get(0));
+        }
+        sqlx::query(
+            "INSERT INTO signing_keys (id, private_key, created_at) VALUES ('es256', $1, $2)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(generate())
+        .bind(now_ms())
+        .execute(&self.writer)
+        .await?;
+        Ok(get().fetch_one(&self.writer).await?.get(0))
+    }
+}
+
+async fn put_secret(tx: &mut sqlx::SqliteConnection, s: &SecretRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO secrets (id, principal, name, hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (principal, name) DO UPDATE SET id = $1, hash = $4, expires_at = $5, created_at = $6",
+    )
+    .bind(&s.id)
+    .bind(&s.principal)
+    .bind(&s.name)
+    .bind(&s.hash)
+    .bind(s.expires_at)
+    .bind(s.created_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(constraint)?;
+    Ok(())
+}
+
+async fn insert_role(tx: &mut sqlx::SqliteConnection, r: &RoleAssignmentRow) -> Result<()> {
+    sqlx::query("INSERT INTO role_assignments (id, principal, role, scope, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&r.id)
+        .bind(&r.principal)
+        .bind(&r.role)
+        .bind(&r.scope)
+        .bind(r.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(constraint)?;
+    Ok(())
+}
