@@ -91,8 +91,10 @@ pub struct NewPrincipal {
     pub kind: PrincipalKind,
     pub enabled: bool,
     pub expires_at: Option<i64>,
-    /// Tokens only.
+    /// Tokens only: an existing scope map, or the name of `new_scope_map`.
     pub scope_map: Option<String>,
+    /// Tokens only: a scope map (name, actions) created in the same transaction.
+    pub new_scope_map: Option<(String, Vec<String>)>,
     /// The first secret's value; `None` generates one. Ignored when `secrets` is empty.
     pub password: Option<String>,
     /// Which of the kind's secrets to create now.
@@ -180,7 +182,7 @@ impl Access {
             created_at: now,
             updated_at: now,
         };
-        self.meta.insert_principal(&row, &rows, &[]).await.map_err(|e| meta_error(e, "admin user"))?;
+        self.meta.insert_principal(&row, None, &rows, &[]).await.map_err(|e| meta_error(e, "admin user"))?;
         self.reload().await?;
         Ok(Some(shown))
     }
@@ -258,8 +260,15 @@ impl Access {
     /// clear, once) and registry-wide roles.
     pub async fn create_principal(&self, p: NewPrincipal) -> Result<Vec<SecretValue>> {
         validate_name(&p.name)?;
+        let new_map = match &p.new_scope_map {
+            Some((name, actions)) => {
+                Some(self.scope_map_row(name, &format!("scope map of token {}", p.name), actions.clone())?)
+            }
+            None => None,
+        };
         let _guard = self.changes.lock().await;
         if let Some(map) = &p.scope_map
+            && new_map.as_ref().is_none_or(|m| &m.name != map)
             && !self.snapshot().rows.scope_maps.iter().any(|m| &m.name == map)
         {
             return Err(Error::NotFound(format!("scope map {map:?} does not exist")));
@@ -279,7 +288,10 @@ impl Access {
             updated_at: now,
         };
         let roles: Vec<RoleAssignmentRow> = p.roles.iter().map(|r| role_row(&p.name, *r, "")).collect();
-        self.meta.insert_principal(&row, &rows, &roles).await.map_err(|e| meta_error(e, &format!("{:?}", p.name)))?;
+        self.meta
+            .insert_principal(&row, new_map.as_ref(), &rows, &roles)
+            .await
+            .map_err(|e| meta_error(e, &format!("{:?} (or its scope map)", p.name)))?;
         self.reload().await?;
         Ok(shown)
     }
@@ -333,6 +345,18 @@ impl Access {
 
     /// Creates (`create`) or replaces a user-defined scope map after validating its actions.
     pub async fn put_scope_map(&self, name: &str, description: &str, actions: Vec<String>, create: bool) -> Result<()> {
+        let row = self.scope_map_row(name, description, actions)?;
+        let _guard = self.changes.lock().await;
+        let exists = self.snapshot().rows.scope_maps.iter().any(|m| m.name == name);
+        if !create && !exists {
+            return Err(Error::NotFound(format!("scope map {name:?} does not exist")));
+        }
+        self.meta.put_scope_map(&row, !create).await.map_err(|e| meta_error(e, &format!("scope map {name:?}")))?;
+        self.reload().await
+    }
+
+    /// A validated user-defined scope map.
+    fn scope_map_row(&self, name: &str, description: &str, actions: Vec<String>) -> Result<ScopeMapRow> {
         validate_name(name)?;
         if name.starts_with('_') {
             return Err(Error::Invalid("names starting with '_' are reserved for system scope maps".into()));
@@ -341,22 +365,15 @@ impl Access {
             return Err(Error::Invalid("a scope map needs at least one action".into()));
         }
         scope::parse_scope_map_actions(&actions).map_err(Error::Invalid)?;
-        let _guard = self.changes.lock().await;
-        let exists = self.snapshot().rows.scope_maps.iter().any(|m| m.name == name);
-        if !create && !exists {
-            return Err(Error::NotFound(format!("scope map {name:?} does not exist")));
-        }
         let now = now_ms();
-        let row = ScopeMapRow {
+        Ok(ScopeMapRow {
             name: name.to_owned(),
             description: description.to_owned(),
             actions,
             system: false,
             created_at: now,
             updated_at: now,
-        };
-        self.meta.put_scope_map(&row, !create).await.map_err(|e| meta_error(e, &format!("scope map {name:?}")))?;
-        self.reload().await
+        })
     }
 
     pub async fn delete_scope_map(&self, name: &str) -> Result<()> {

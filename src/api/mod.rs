@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, the request log, and headers every response carries. Handlers parse
 //! requests into typed values, call `registry::`, and build responses; nothing else.
 
+mod admin;
 mod auth;
 mod error;
 mod oauth;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/token", get(oauth::get_token).post(oauth::post_token))
         .route("/oauth2/exchange", post(oauth::exchange))
         .route("/oauth2/jwks", get(oauth::jwks))
+        .nest("/berth/v1", admin::router())
         .fallback(unknown_path)
         .layer(middleware::from_fn(log_request))
         .with_state(state)

@@ -121,15 +121,20 @@ impl MetaStore {
         })
     }
 
-    /// Creates a principal with its secrets and role assignments, all or nothing.
-    /// `Error::Duplicate` if the name is taken, `Referenced` if its scope map does not exist.
+    /// Creates a principal with (for a token) a new scope map, its secrets and role
+    /// assignments, all or nothing. `Error::Duplicate` if a name is taken, `Referenced` if the
+    /// scope map does not exist.
     pub async fn insert_principal(
         &self,
         p: &PrincipalRow,
+        new_map: Option<&ScopeMapRow>,
         secrets: &[SecretRow],
         roles: &[RoleAssignmentRow],
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
+        if let Some(m) = new_map {
+            insert_scope_map(&mut tx, m, false).await?;
+        }
         sqlx::query(
             "INSERT INTO principals (name, kind, enabled, expires_at, scope_map, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -200,23 +205,9 @@ impl MetaStore {
     /// Creates a scope map, or (`replace`) overwrites a user-defined one's description and
     /// actions. `Duplicate` if it exists and `replace` is false.
     pub async fn put_scope_map(&self, m: &ScopeMapRow, replace: bool) -> Result<()> {
-        let sql = if replace {
-            "INSERT INTO scope_maps (name, description, actions, system, created_at, updated_at)
-             VALUES ($1, $2, $3, 0, $4, $4)
-             ON CONFLICT (name) DO UPDATE SET description = $2, actions = $3, updated_at = $4
-             WHERE scope_maps.system = 0"
-        } else {
-            "INSERT INTO scope_maps (name, description, actions, system, created_at, updated_at)
-             VALUES ($1, $2, $3, 0, $4, $4)"
-        };
-        sqlx::query(sql)
-            .bind(&m.name)
-            .bind(&m.description)
-            .bind(m.actions.join("\n"))
-            .bind(m.updated_at)
-            .execute(&self.writer)
-            .await
-            .map_err(constraint)?;
+        let mut tx = self.writer.begin().await?;
+        insert_scope_map(&mut tx, m, replace).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -295,6 +286,27 @@ async fn insert_role(tx: &mut sqlx::SqliteConnection, r: &RoleAssignmentRow) -> 
         .bind(&r.role)
         .bind(&r.scope)
         .bind(r.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(constraint)?;
+    Ok(())
+}
+
+async fn insert_scope_map(tx: &mut sqlx::SqliteConnection, m: &ScopeMapRow, replace: bool) -> Result<()> {
+    let sql = if replace {
+        "INSERT INTO scope_maps (name, description, actions, system, created_at, updated_at)
+         VALUES ($1, $2, $3, 0, $4, $4)
+         ON CONFLICT (name) DO UPDATE SET description = $2, actions = $3, updated_at = $4
+         WHERE scope_maps.system = 0"
+    } else {
+        "INSERT INTO scope_maps (name, description, actions, system, created_at, updated_at)
+         VALUES ($1, $2, $3, 0, $4, $4)"
+    };
+    sqlx::query(sql)
+        .bind(&m.name)
+        .bind(&m.description)
+        .bind(m.actions.join("\n"))
+        .bind(m.updated_at)
         .execute(&mut *tx)
         .await
         .map_err(constraint)?;

@@ -1,0 +1,301 @@
+//! The admin user's credentials, registry settings, users and service principals, and role
+//! assignments (`az acr credential`, `az acr update`, `az role assignment`).
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{expiry, iso8601, json_body, manager, password_json};
+use crate::access::{NewPrincipal, PrincipalKind, SecretValue};
+use crate::api::{ApiError, auth};
+use crate::app::AppState;
+use crate::auth::{Manage, Role};
+use crate::meta::{PrincipalRow, RoleAssignmentRow};
+
+type Reply = Result<Response, ApiError>;
+
+/// Runs `f` for a caller with management rights `level`: the shape of every handler here.
+macro_rules! managed {
+    ($app:expr, $req:expr, $level:expr) => {{
+        let client = auth::client_ip(&$req);
+        let (parts, body) = $req.into_parts();
+        manager(&$app, &parts.headers, client, $level).await?;
+        axum::body::to_bytes(body, 1 << 20)
+            .await
+            .map_err(|_| ApiError::new(crate::oci::ErrorCode::RequestInvalid, "request body over 1 MiB"))?
+    }};
+}
+pub(super) use managed;
+
+fn credentials_json(username: &str, passwords: &[SecretValue]) -> Value {
+    json!({
+        "username": username,
+        "passwords": passwords.iter().map(|p| json!({"name": p.name, "value": p.value})).collect::<Vec<_>>(),
+    })
+}
+
+/// The admin user's passwords as `az acr credential show` lists them. Only argon2 hashes are
+/// stored, so values are `null` here; `renew` returns a new value once.
+fn admin_passwords(app: &AppState, fresh: &[SecretValue]) -> Vec<SecretValue> {
+    let snapshot = app.access.snapshot();
+    let names = PrincipalKind::Admin.secret_names();
+    names
+        .iter()
+        .filter_map(|n| {
+            fresh.iter().find(|f| f.name == *n).cloned().or_else(|| {
+                snapshot
+                    .rows
+                    .secrets
+                    .iter()
+                    .find(|s| s.principal == app.access.admin_name() && s.name == *n)
+                    .map(SecretValue::hidden)
+            })
+        })
+        .collect()
+}
+
+/// GET /berth/v1/credentials
+pub(super) async fn show_credentials(State(app): State<AppState>, req: Request) -> Reply {
+    managed!(app, req, Manage::Write);
+    Ok(Json(credentials_json(app.access.admin_name(), &admin_passwords(&app, &[]))).into_response())
+}
+
+#[derive(Deserialize)]
+struct Renew {
+    name: String,
+}
+
+/// POST /berth/v1/credentials/renew `{"name": "password" | "password2"}`
+pub(super) async fn renew_credentials(State(app): State<AppState>, req: Request) -> Reply {
+    let body = managed!(app, req, Manage::Write);
+    let Renew { name } = json_body(&body)?;
+    let admin = app.access.admin_name().to_owned();
+    let fresh = app.access.renew_secrets(&admin, PrincipalKind::Admin, &[name], None).await?;
+    Ok(Json(credentials_json(&admin, &admin_passwords(&app, &fresh))).into_response())
+}
+
+fn settings_json(app: &AppState) -> Value {
+    let s = app.access.snapshot().settings.clone();
+    json!({
+        "adminUserEnabled": s.admin_enabled,
+        "anonymousPullEnabled": s.anonymous_pull,
+        "adminUserPolicy": app.config.auth.admin_policy,
+        "loginServer": app.config.auth.login_server,
+    })
+}
+
+/// GET /berth/v1/settings
+pub(super) async fn show_settings(State(app): State<AppState>, req: Request) -> Reply {
+    managed!(app, req, Manage::Read);
+    Ok(Json(settings_json(&app)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsPatch {
+    admin_user_enabled: Option<bool>,
+    anonymous_pull_enabled: Option<bool>,
+}
+
+/// PATCH /berth/v1/settings `{"adminUserEnabled", "anonymousPullEnabled"}`
+pub(super) async fn update_settings(State(app): State<AppState>, req: Request) -> Reply {
+    let body = managed!(app, req, Manage::Write);
+    let patch: SettingsPatch = json_body(&body)?;
+    app.access
+        .update_settings(patch.admin_user_enabled, patch.anonymous_pull_enabled, app.config.auth.admin_policy)
+        .await?;
+    Ok(Json(settings_json(&app)).into_response())
+}
+
+fn user_json(app: &AppState, p: &PrincipalRow, fresh: &[SecretValue]) -> Value {
+    let snapshot = app.access.snapshot();
+    let passwords: Vec<Value> = snapshot
+        .rows
+        .secrets
+        .iter()
+        .filter(|s| s.principal == p.name)
+        .map(|s| fresh.iter().find(|f| f.name == s.name).cloned().unwrap_or_else(|| SecretValue::hidden(s)))
+        .map(|s| password_json(&s))
+        .collect();
+    json!({
+        "name": p.name,
+        "kind": p.kind,
+        "status": if p.enabled { "enabled" } else { "disabled" },
+        "expiry": p.expires_at.map(iso8601),
+        "creationDate": iso8601(p.created_at),
+        "credentials": {"username": p.name, "passwords": passwords},
+    })
+}
+
+fn user_kind(app: &AppState, name: &str) -> Result<PrincipalKind, ApiError> {
+    for kind in [PrincipalKind::User, PrincipalKind::ServicePrincipal] {
+        if app.access.principal_of_kind(name, kind).is_ok() {
+            return Ok(kind);
+        }
+    }
+    Err(crate::access::Error::NotFound(format!("user or service principal {name:?} does not exist")).into())
+}
+
+/// GET /berth/v1/users — users and service principals.
+pub(super) async fn list_users(State(app): State<AppState>, req: Request) -> Reply {
+    managed!(app, req, Manage::Read);
+    let snapshot = app.access.snapshot();
+    let users: Vec<Value> = snapshot
+        .rows
+        .principals
+        .iter()
+        .filter(|p| p.kind == PrincipalKind::User.as_str() || p.kind == PrincipalKind::ServicePrincipal.as_str())
+        .map(|p| user_json(&app, p, &[]))
+        .collect();
+    Ok(Json(users).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewUser {
+    name: String,
+    #[serde(default)]
+    kind: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    disabled: bool,
+    expiration_in_days: Option<u32>,
+    /// Registry-wide roles, assigned in the same transaction.
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// POST /berth/v1/users — a user (`kind` "user", name + password) or service principal
+/// (`kind` "servicePrincipal", client id + secret). A password not given is generated and
+/// returned once.
+pub(super) async fn create_user(State(app): State<AppState>, req: Request) -> Reply {
+    let body = managed!(app, req, Manage::Write);
+    let u: NewUser = json_body(&body)?;
+    let kind = match u.kind.as_deref() {
+        None | Some("user") => PrincipalKind::User,
+        Some("servicePrincipal") => PrincipalKind::ServicePrincipal,
+        Some(other) => return Err(invalid(format!("unknown kind {other:?}: use user or servicePrincipal"))),
+    };
+    if u.password.as_deref().is_some_and(|p| p.len() < 8) {
+        return Err(invalid("a password needs at least 8 characters"));
+    }
+    let roles = u.roles.iter().map(|r| r.parse::<Role>().map_err(invalid)).collect::<Result<Vec<_>, _>>()?;
+    let fresh = app
+        .access
+        .create_principal(NewPrincipal {
+            name: u.name.clone(),
+            kind,
+            enabled: !u.disabled,
+            expires_at: expiry(u.expiration_in_days),
+            scope_map: None,
+            new_scope_map: None,
+            password: u.password,
+            secrets: vec!["password".into()],
+            secret_expires_at: None,
+            roles,
+        })
+        .await?;
+    let row = app.access.principal_of_kind(&u.name, kind)?;
+    Ok((StatusCode::CREATED, Json(user_json(&app, &row, &fresh))).into_response())
+}
+
+/// GET /berth/v1/users/{name}
+pub(super) async fn show_user(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
+    managed!(app, req, Manage::Read);
+    let row = app.access.principal_of_kind(&name, user_kind(&app, &name)?)?;
+    Ok(Json(user_json(&app, &row, &[])).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PrincipalPatch {
+    status: Option<String>,
+    expiration_in_days: Option<u32>,
+}
+
+pub(super) fn status(s: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match s {
+        None => Ok(None),
+        Some("enabled") => Ok(Some(true)),
+        Some("disabled") => Ok(Some(false)),
+        Some(other) => Err(invalid(format!("status {other:?}: use enabled or disabled"))),
+    }
+}
+
+/// PATCH /berth/v1/users/{name} `{"status": "enabled"|"disabled", "expirationInDays"}`
+pub(super) async fn update_user(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
+    let body = managed!(app, req, Manage::Write);
+    let patch: PrincipalPatch = json_body(&body)?;
+    let kind = user_kind(&app, &name)?;
+    let expires = patch.expiration_in_days.map(|d| expiry(Some(d)));
+    let row = app.access.update_principal(&name, kind, status(patch.status.as_deref())?, expires, None).await?;
+    Ok(Json(user_json(&app, &row, &[])).into_response())
+}
+
+/// DELETE /berth/v1/users/{name}
+pub(super) async fn delete_user(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
+    managed!(app, req, Manage::Write);
+    app.access.delete_principal(&name, user_kind(&app, &name)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// POST /berth/v1/users/{name}/credentials — a new generated password, returned once.
+pub(super) async fn renew_user_password(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
+    managed!(app, req, Manage::Write);
+    let kind = user_kind(&app, &name)?;
+    let fresh = app.access.renew_secrets(&name, kind, &["password".into()], None).await?;
+    Ok(Json(credentials_json(&name, &fresh)).into_response())
+}
+
+fn role_json(app: &AppState, r: &RoleAssignmentRow) -> Value {
+    let kind = app.access.snapshot().rows.principals.iter().find(|p| p.name == r.principal).map(|p| p.kind.clone());
+    json!({
+        "id": r.id,
+        "principalName": r.principal,
+        "principalType": match kind.as_deref() { Some("servicePrincipal") => "ServicePrincipal", _ => "User" },
+        "roleDefinitionName": r.role,
+        "scope": if r.scope.is_empty() { "/".to_owned() } else { format!("/repositories/{}", r.scope) },
+        "createdOn": iso8601(r.created_at),
+    })
+}
+
+/// GET /berth/v1/roleassignments
+pub(super) async fn list_roles(State(app): State<AppState>, req: Request) -> Reply {
+    managed!(app, req, Manage::Read);
+    let snapshot = app.access.snapshot();
+    Ok(Json(snapshot.rows.roles.iter().map(|r| role_json(&app, r)).collect::<Vec<_>>()).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewAssignment {
+    assignee: String,
+    role: String,
+    /// `/` or absent: the whole registry; `/repositories/<pattern>` or `<pattern>`: repositories.
+    scope: Option<String>,
+}
+
+/// POST /berth/v1/roleassignments `{"assignee", "role", "scope"}` — Owner only.
+pub(super) async fn assign_role(State(app): State<AppState>, req: Request) -> Reply {
+    let body = managed!(app, req, Manage::Owner);
+    let a: NewAssignment = json_body(&body)?;
+    let role: Role = a.role.parse().map_err(invalid)?;
+    let scope = a.scope.as_deref().unwrap_or("/");
+    let scope = scope.strip_prefix("/repositories/").unwrap_or(if scope == "/" { "" } else { scope });
+    let row = app.access.assign_role(&a.assignee, role, scope).await?;
+    Ok((StatusCode::CREATED, Json(role_json(&app, &row))).into_response())
+}
+
+/// DELETE /berth/v1/roleassignments/{id} — Owner only.
+pub(super) async fn unassign_role(State(app): State<AppState>, Path(id): Path<String>, req: Request) -> Reply {
+    managed!(app, req, Manage::Owner);
+    app.access.unassign_role(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(crate::oci::ErrorCode::RequestInvalid, message)
+}

@@ -1,0 +1,124 @@
+//! The management API under `/berth/v1` (documented in `docs/openapi.yaml`): admin credentials
+//! and registry settings, repository tokens and scope maps, users, service principals and role
+//! assignments. JSON field names follow `az acr`'s output; errors use the OCI error envelope.
+//! Callers sign in like on `/v2/` (Basic or bearer); reading needs Reader, changing Contributor,
+//! role assignments Owner.
+
+mod identities;
+mod tokens;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, auth};
+use crate::access::{Caller, SecretValue};
+use crate::app::AppState;
+use crate::auth::Manage;
+use crate::oci::ErrorCode;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/credentials", get(identities::show_credentials))
+        .route("/credentials/renew", post(identities::renew_credentials))
+        .route("/settings", get(identities::show_settings).patch(identities::update_settings))
+        .route("/users", get(identities::list_users).post(identities::create_user))
+        .route(
+            "/users/{name}",
+            get(identities::show_user).patch(identities::update_user).delete(identities::delete_user),
+        )
+        .route("/users/{name}/credentials", post(identities::renew_user_password))
+        .route("/roleassignments", get(identities::list_roles).post(identities::assign_role))
+        .route("/roleassignments/{id}", axum::routing::delete(identities::unassign_role))
+        .route("/tokens", get(tokens::list_tokens).post(tokens::create_token))
+        .route("/tokens/{name}", get(tokens::show_token).patch(tokens::update_token).delete(tokens::delete_token))
+        .route("/tokens/{name}/credentials", post(tokens::generate_credentials))
+        .route("/tokens/{name}/credentials/{password}", axum::routing::delete(tokens::delete_credential))
+        .route("/scopemaps", get(tokens::list_scope_maps).post(tokens::create_scope_map))
+        .route(
+            "/scopemaps/{name}",
+            get(tokens::show_scope_map).patch(tokens::update_scope_map).delete(tokens::delete_scope_map),
+        )
+}
+
+/// Signs the caller in and requires management rights of at least `level`.
+async fn manager(
+    app: &AppState,
+    headers: &HeaderMap,
+    client: std::net::IpAddr,
+    level: Manage,
+) -> Result<Caller, ApiError> {
+    let origin = auth::Origin::of(app, headers);
+    let caller = match auth::sign_in(app, headers, client, &origin.service).await {
+        Ok(Some(c)) if c.name.is_some() => c,
+        Ok(_) => {
+            return Err(ApiError::new(ErrorCode::Unauthorized, "authentication required")
+                .header(header::WWW_AUTHENTICATE, "Basic realm=\"berth\""));
+        }
+        Err(e) => return Err(e.header(header::WWW_AUTHENTICATE, "Basic realm=\"berth\"")),
+    };
+    if caller.manage() < level {
+        let role = match level {
+            Manage::Owner => "Owner",
+            Manage::Write => "Owner or Contributor",
+            _ => "Owner, Contributor or Reader",
+        };
+        let who = caller.name.as_deref().unwrap_or_default();
+        return Err(ApiError::new(
+            ErrorCode::Denied,
+            format!("access denied: {who:?} needs the {role} role on the registry"),
+        ));
+    }
+    Ok(caller)
+}
+
+/// A JSON request body, with a `BAD_REQUEST` naming what is wrong.
+fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::RequestInvalid, format!("invalid request body: {e}")))
+}
+
+/// Unix milliseconds as ISO 8601 UTC (`2026-11-22T10:00:00.000000+00:00`, as `az` prints).
+fn iso8601(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let micros = ms.rem_euclid(1000) * 1000;
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}+00:00", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// `expirationInDays` from now, in Unix milliseconds.
+fn expiry(days: Option<u32>) -> Option<i64> {
+    days.map(|d| crate::meta::now_ms() + i64::from(d) * 86_400_000)
+}
+
+/// A password as `az acr` prints it.
+fn password_json(s: &SecretValue) -> serde_json::Value {
+    serde_json::json!({
+        "name": s.name,
+        "value": s.value,
+        "creationTime": iso8601(s.created_at),
+        "expiry": s.expires_at.map(iso8601),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso8601_formats_utc() {
+        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000000+00:00");
+        assert_eq!(super::iso8601(1_795_000_000_123), "2026-11-18T11:06:40.123000+00:00");
+        assert_eq!(super::iso8601(951_782_400_000), "2000-02-29T00:00:00.000000+00:00");
+    }
+}
