@@ -133,9 +133,9 @@ pub(crate) async fn sign_in(
     }
 }
 
-/// Signs the caller in and checks `need`: `401` with a challenge when credentials are missing,
-/// wrong, or a token too narrow for what the principal may do; `403 DENIED` naming the missing
-/// action when the principal may not.
+/// Signs the caller in and checks `need`: `401` with a challenge when credentials are missing
+/// or wrong; `403 DENIED` naming the missing action when the caller may not (with the challenge
+/// too when only its token is too narrow).
 pub(crate) async fn authorize(
     app: &AppState,
     headers: &HeaderMap,
@@ -154,10 +154,13 @@ pub(crate) async fn authorize(
         return Err(challenge(ApiError::new(ErrorCode::Unauthorized, "authentication required")));
     }
     let Err(missing) = auth::check(need, |r| caller.on(r), caller.catalog()) else { return Ok(caller) };
-    let principal_may = auth::check(need, |r| caller.permissions.on(r), caller.permissions.catalog()).is_ok();
-    if caller.name.is_none() || (caller.token.is_some() && principal_may) {
+    if caller.name.is_none() {
         return Err(challenge(ApiError::new(ErrorCode::Unauthorized, format!("authentication required: {missing}"))));
     }
     let who = caller.name.as_deref().unwrap_or_default();
-    Err(ApiError::new(ErrorCode::Denied, format!("access denied: {who:?} {missing}")))
+    let denied = ApiError::new(ErrorCode::Denied, format!("access denied: {who:?} {missing}"));
+    // A bearer token narrower than its principal's rights: the challenge names the scope to
+    // ask for, and clients that refresh on 403 (oras) get a wider token and retry.
+    let principal_may = auth::check(need, |r| caller.permissions.on(r), caller.permissions.catalog()).is_ok();
+    Err(if caller.token.is_some() && principal_may { challenge(denied) } else { denied })
 }

@@ -86,14 +86,15 @@ async fn bearer_tokens_grant_the_intersection_of_asked_and_allowed() {
     assert_eq!(res.status(), StatusCode::CREATED);
     let res = app.anon(Method::HEAD, &format!("/v2/app/blobs/{}", sha256(b"layer"))).bearer_auth(&pull).send().await;
     assert_eq!(res.expect("head").status(), StatusCode::OK);
-    // A pull-only token may not push, though the admin may: 401 with the challenge, so the
+    // A pull-only token may not push, though the admin may: 403 with the challenge, so the
     // client fetches a wider token.
     let res = app.anon(Method::POST, "/v2/app/blobs/uploads/").bearer_auth(&pull).send().await.expect("push");
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.headers()[WWW_AUTHENTICATE].to_str().expect("ascii").ends_with("scope=\"repository:app:pull,push\""));
+    assert_eq!(error_code(res).await, "DENIED");
     // Nor may it read another repository.
     let res = app.anon(Method::GET, "/v2/other/tags/list").bearer_auth(&pull).send().await.expect("GET");
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // POST /oauth2/token (form) gives the same; asking for another service is refused.
     let form = [("grant_type", "password"), ("username", ADMIN), ("password", ADMIN_PASSWORD)];
     let res = app.anon(Method::POST, "/oauth2/token").form(&form).send().await.expect("POST token");
@@ -307,7 +308,7 @@ async fn anonymous_pull_allows_pull_and_list_and_nothing_else() {
     let res = app.anon(Method::GET, "/v2/public/app/manifests/v1").bearer_auth(&t).send().await.expect("GET");
     assert_eq!(res.status(), StatusCode::OK);
     let res = app.anon(Method::POST, "/v2/public/app/blobs/uploads/").bearer_auth(&t).send().await.expect("POST");
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "an anonymous token is asked to sign in");
     let res = app
         .anon(Method::POST, "/oauth2/token")
         .form(&[("grant_type", "password"), ("scope", "repository:public/app:pull")]);

@@ -1,5 +1,7 @@
-//! Push and pull through clients nobody here wrote: the `oci-client` crate and Debian's skopeo.
+//! Push and pull through clients nobody here wrote: the `oci-client` crate, Debian's skopeo and
+//! podman, the docker CLI and oras-py.
 //! They are the proof that the protocol is right, not just our reading of it.
 
 mod oci_client;
+mod signin;
 mod skopeo;

@@ -75,7 +75,7 @@ fn put_blob(layout: &Path, data: &[u8]) -> (String, usize) {
 
 /// Adds an image (config + one gzipped tar layer per file) to a layout; returns its manifest
 /// descriptor.
-fn put_image(layout: &Path, arch: &str, files: &[(&str, &[u8])]) -> Value {
+pub(super) fn put_image(layout: &Path, arch: &str, files: &[(&str, &[u8])]) -> Value {
     let tars: Vec<Vec<u8>> = files.iter().map(|(name, data)| tar(name, data)).collect();
     let diff_ids: Vec<String> = tars.iter().map(|t| sha256(t)).collect();
     let config = json!({"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/true"]},
@@ -95,7 +95,7 @@ fn put_image(layout: &Path, arch: &str, files: &[(&str, &[u8])]) -> Value {
 }
 
 /// Writes `index.json` naming `descriptor` as `tag`.
-fn tag_layout(layout: &Path, mut descriptor: Value, tag: &str) {
+pub(super) fn tag_layout(layout: &Path, mut descriptor: Value, tag: &str) {
     descriptor["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
     let index = json!({"schemaVersion": 2, "manifests": [descriptor]});
     std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).expect("json")).expect("index.json");
