@@ -37,6 +37,15 @@ pub struct ServeArgs {
     /// Print the effective configuration as TOML and exit
     #[arg(long)]
     print_config: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate generated at start (development; written to DATA_DIR/tls/)
+    #[arg(long, conflicts_with = "tls_cert")]
+    tls_self_signed: bool,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -53,6 +62,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
+    if args.tls_cert.is_some() {
+        (config.tls.cert, config.tls.key) = (args.tls_cert, args.tls_key);
+    }
+    config.tls.self_signed |= args.tls_self_signed;
     config.validate()?;
     if args.print_config {
         print!("{}", toml::to_string(&config)?);
@@ -65,8 +78,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         print_first_start(state.access.admin_name(), &passwords, given.as_deref());
     }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!("listening on {}", listener.local_addr()?);
-    crate::serve(listener, state.clone(), shutdown_signal()).await?;
+    let local = listener.local_addr()?;
+    if state.config.tls.enabled() {
+        let names = state.config.auth.login_server.iter().cloned().chain([local.ip().to_string()]).collect();
+        let tls = crate::tls::server_config(&state.config.tls, &state.config.data_dir, names)?;
+        tracing::info!("listening on {local} (HTTPS)");
+        crate::serve_tls(listener, state.clone(), tls, shutdown_signal()).await?;
+    } else {
+        tracing::info!("listening on {local}");
+        crate::serve(listener, state.clone(), shutdown_signal()).await?;
+    }
     state.registry.meta().close().await;
     tracing::info!("stopped");
     Ok(())

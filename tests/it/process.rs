@@ -164,3 +164,48 @@ fn tokio_stream_from(
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+/// `curl -sk` (certificate not checked) with the given TLS version limits; the HTTP status.
+fn curl_status(url: &str, tls_args: &[&str]) -> Option<String> {
+    let auth = format!("{ADMIN}:{ADMIN_PASSWORD}");
+    let out = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-u", &auth])
+        .args(tls_args)
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn serves_https_with_tls_1_2_minimum_and_1_3_only_by_setting() {
+    if !have_tool("curl") {
+        return;
+    }
+    let (_guard, dir) = temp_dir();
+    let server = BerthProcess::start(&dir, &["--tls-self-signed"]);
+    let url = format!("https://{}/v2/", server.addr);
+    // The generated certificate is written out for clients to trust.
+    let pem = std::fs::read(dir.join("tls/self-signed.crt")).expect("certificate written");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .build()
+        .expect("client");
+    let res = client.get(&url).basic_auth(ADMIN, Some(ADMIN_PASSWORD)).send().await.expect("HTTPS GET");
+    assert_eq!(res.status(), StatusCode::OK);
+    // The challenge points clients at the HTTPS token endpoint.
+    let res = client.get(&url).send().await.expect("HTTPS GET");
+    let challenge = res.headers()["www-authenticate"].to_str().expect("ascii").to_owned();
+    assert!(challenge.starts_with(&format!("Bearer realm=\"https://{}/oauth2/token\"", server.addr)), "{challenge}");
+    assert_eq!(curl_status(&url, &["--tlsv1.2", "--tls-max", "1.2"]).as_deref(), Some("200"), "TLS 1.2 accepted");
+    assert_eq!(curl_status(&url, &["--tlsv1.3"]).as_deref(), Some("200"), "TLS 1.3 accepted");
+    assert_eq!(curl_status(&url, &["--tlsv1.1", "--tls-max", "1.1"]), None, "TLS 1.1 refused");
+    drop(server);
+
+    let config = dir.join("tls13.toml");
+    std::fs::write(&config, "[tls]\nself_signed = true\nmin_version = \"1.3\"\n").expect("write config");
+    let server = BerthProcess::start(&dir, &["--config", config.to_str().expect("utf-8")]);
+    let url = format!("https://{}/v2/", server.addr);
+    assert_eq!(curl_status(&url, &["--tlsv1.3"]).as_deref(), Some("200"));
+    assert_eq!(curl_status(&url, &["--tlsv1.2", "--tls-max", "1.2"]), None, "TLS 1.2 refused when 1.3 only");
+}

@@ -263,7 +263,8 @@ impl BerthProcess {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let found = line.split("listening on ").nth(1).map(|a| a.trim().to_owned());
+                let found =
+                    line.split("listening on ").nth(1).and_then(|a| a.split_whitespace().next()).map(str::to_owned);
                 sink.lock().expect("log lock").push(line);
                 if let Some(addr) = found {
                     let _ = tx.send(addr);
