@@ -24,9 +24,20 @@ import urllib.parse
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
+# Basic credentials for every request (Berth's admin user; Distribution, with no auth, ignores them).
+AUTH = os.environ.get("BENCH_AUTH")
+
+
+class Conn(http.client.HTTPConnection):
+    def putrequest(self, *args, **kwargs):
+        super().putrequest(*args, **kwargs)
+        if AUTH:
+            self.putheader("Authorization", AUTH)
+
+
 def conn(host):
     h, p = host.split(":")
-    return http.client.HTTPConnection(h, int(p), timeout=300)
+    return Conn(h, int(p), timeout=300)
 
 
 def check(res, *ok, what=""):

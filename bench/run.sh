@@ -49,7 +49,14 @@ storage:
   delete: {enabled: true}
 http: {addr: $DIST}
 YML
-BERTH_LOG=warn target/release/berth serve --listen "$BERTH" --data-dir "$W/berth" >"$W/berth.log" 2>&1 &
+# Berth has auth on: every client sends the admin user's Basic credentials (curl through
+# $CURL_HOME/.curlrc, wrk and ab through a header, load.py through BENCH_AUTH). Distribution runs
+# without auth and ignores them.
+PASS=bench-admin-password
+AUTH="Authorization: Basic $(printf 'admin:%s' "$PASS" | base64)"
+export CURL_HOME=$W BENCH_AUTH=${AUTH#Authorization: }
+printf 'user = "admin:%s"\n' "$PASS" >"$W/.curlrc"
+BERTH_ADMIN_PASSWORD=$PASS BERTH_LOG=warn target/release/berth serve --listen "$BERTH" --data-dir "$W/berth" >"$W/berth.log" 2>&1 &
 BERTH_PID=$! && PIDS+=("$BERTH_PID")
 docker-registry serve "$W/dist.yml" >"$W/dist.log" 2>&1 &
 DIST_PID=$! && PIDS+=("$DIST_PID")
@@ -206,13 +213,13 @@ for name in berth dist; do
     req 200 HEAD "$by_digest" -H "$ACCEPT" >/dev/null
     : >"$W/rps" && : >"$W/p99" && : >"$W/hrps" && : >"$W/hp99"
     for _ in $(seq "$RUNS"); do
-        wrk -c 32 -t 2 -d 10s --latency -H "$ACCEPT" "$by_tag" >"$W/wrk"
+        wrk -c 32 -t 2 -d 10s --latency -H "$ACCEPT" -H "$AUTH" "$by_tag" >"$W/wrk"
         ! grep -q 'Non-2xx' "$W/wrk" || { cat "$W/wrk" >&2; fail "wrk GET $by_tag: non-2xx responses"; }
         awk '/Requests\/sec/ {printf "%.0f\n", $2}' "$W/wrk" >>"$W/rps"
         awk '$1 == "99%" {v = $2; if (v ~ /us$/) v = v / 1000; else if (v ~ /ms$/) v = v + 0; else if (v ~ /s$/) v = v * 1000; print v}' \
             "$W/wrk" >>"$W/p99"
         # wrk waits for a body after HEAD and so never completes one; ApacheBench knows HEAD (-i).
-        ab -q -i -k -c 32 -t 10 -n 10000000 -e "$W/ab.csv" -H "$ACCEPT" "$by_digest" >"$W/ab" 2>&1 ||
+        ab -q -i -k -c 32 -t 10 -n 10000000 -e "$W/ab.csv" -H "$ACCEPT" -H "$AUTH" "$by_digest" >"$W/ab" 2>&1 ||
             { cat "$W/ab" >&2; fail "ab HEAD $by_digest"; }
         ! grep -q '^Non-2xx' "$W/ab" && grep -q '^Failed requests: *0$' "$W/ab" ||
             { cat "$W/ab" >&2; fail "ab HEAD $by_digest: failed or non-2xx responses"; }
