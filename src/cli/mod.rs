@@ -1,138 +1,81 @@
-//! The `berth` command line. `serve` runs the registry; the client commands that mirror
-//! `az acr` join it here.
+//! The `berth` command line: `serve` runs the registry; every other command is a client of a
+//! running registry that mirrors `az acr` (command names, flags, JSON output, `-o`, `--query`).
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+mod client;
+mod docker_config;
+mod identity;
+mod output;
+mod serve;
+mod tokens;
 
-use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
-
-use crate::access::SecretValue;
-use crate::{App, Config};
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about = "A self-hostable container registry")]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
+    #[command(flatten)]
+    output: output::OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+enum Command {
     /// Run the registry (defaults: 127.0.0.1:5000, state under ./berth-data).
-    Serve(ServeArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address and port to listen on [env: BERTH_LISTEN] [default: 127.0.0.1:5000]
-    #[arg(long, value_name = "ADDR:PORT")]
-    listen: Option<SocketAddr>,
-    /// Directory for all state [env: BERTH_DATA_DIR] [default: ./berth-data]
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// TOML configuration file
-    #[arg(long, value_name = "FILE", env = "BERTH_CONFIG")]
-    config: Option<PathBuf>,
-    /// Print the effective configuration as TOML and exit
-    #[arg(long)]
-    print_config: bool,
-    /// Serve HTTPS with this PEM certificate chain (with --tls-key)
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-cert
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Serve HTTPS with a certificate generated at start (development; written to DATA_DIR/tls/)
-    #[arg(long, conflicts_with = "tls_cert")]
-    tls_self_signed: bool,
+    Serve(serve::ServeArgs),
+    /// Sign in to a registry: store credentials in docker's config, or print a refresh token.
+    Login(identity::LoginArgs),
+    /// The admin user's credentials.
+    #[command(subcommand)]
+    Credential(identity::CredentialCommand),
+    /// Change registry settings: the admin user and anonymous pull.
+    Update(identity::UpdateArgs),
+    /// Repository tokens: credentials limited to the repositories and actions of a scope map.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+    /// Scope maps: sets of repository actions that tokens are bound to.
+    #[command(subcommand)]
+    ScopeMap(tokens::ScopeMapCommand),
+    /// Roles of users and service principals.
+    #[command(subcommand)]
+    Role(identity::RoleCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = &cli.output;
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Login(args) => identity::login(args, out).await,
+        Command::Credential(cmd) => identity::credential(cmd, out).await,
+        Command::Update(args) => identity::update(args, out).await,
+        Command::Token(cmd) => tokens::token(cmd, out).await,
+        Command::ScopeMap(cmd) => tokens::scope_map(cmd, out).await,
+        Command::Role(cmd) => identity::role(cmd, out).await,
     }
-}
-
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = Config::load(args.config.as_deref())?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(dir) = args.data_dir {
-        config.data_dir = dir;
-    }
-    if args.tls_cert.is_some() {
-        (config.tls.cert, config.tls.key) = (args.tls_cert, args.tls_key);
-    }
-    config.tls.self_signed |= args.tls_self_signed;
-    config.validate()?;
-    if args.print_config {
-        print!("{}", toml::to_string(&config)?);
-        return Ok(());
-    }
-    let listen = config.listen;
-    let given = config.auth.admin_password.clone();
-    let state = App::build(config).await?;
-    if let Some(passwords) = state.take_first_start_credentials() {
-        print_first_start(state.access.admin_name(), &passwords, given.as_deref());
-    }
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let local = listener.local_addr()?;
-    if state.config.tls.enabled() {
-        let names = state.config.auth.login_server.iter().cloned().chain([local.ip().to_string()]).collect();
-        let tls = crate::tls::server_config(&state.config.tls, &state.config.data_dir, names)?;
-        tracing::info!("listening on {local} (HTTPS)");
-        crate::serve_tls(listener, state.clone(), tls, shutdown_signal()).await?;
-    } else {
-        tracing::info!("listening on {local}");
-        crate::serve(listener, state.clone(), shutdown_signal()).await?;
-    }
-    state.registry.meta().close().await;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// The admin user's passwords, shown once: only their argon2 hashes are stored. A password
-/// given in the configuration (`BERTH_ADMIN_PASSWORD`) is known to the operator and not repeated.
-fn print_first_start(admin: &str, passwords: &[SecretValue], given: Option<&str>) {
-    eprintln!("\nAdmin user created. Sign in with (shown only this once):\n  username: {admin}");
-    for p in passwords {
-        match (&p.value, &given) {
-            (Some(v), Some(g)) if v == g => eprintln!("  {}: (as configured)", p.name),
-            (Some(v), _) => eprintln!("  {}: {v}", p.name),
-            (None, _) => {}
-        }
-    }
-    eprintln!("`berth credential renew` replaces either password.\n");
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
 
     #[test]
     fn cli_definition_is_consistent() {
-        super::Cli::command().debug_assert();
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn az_style_flags_parse() {
+        let parse = |args: &str| Cli::try_parse_from(args.split_whitespace());
+        let cli = parse("berth token create -n ci -r localhost:5000 --repository a content/read content/write --repository b content/read -o table")
+            .expect("parses");
+        assert!(matches!(cli.command, Command::Token(_)));
+        assert_eq!(cli.output.format, super::output::Format::Table);
+        assert!(parse("berth update -n localhost:5000 --admin-enabled false --anonymous-pull-enabled").is_ok());
+        assert!(parse("berth update -n localhost:5000 --admin-enabled maybe").is_err());
+        assert!(parse("berth credential renew -n localhost:5000 --password-name password3").is_err());
+        assert!(parse("berth scope-map create -n m -r localhost:5000 --repository lonely").is_err());
+        assert!(parse("berth role assignment list -r localhost:5000 --query [].id -o tsv").is_ok());
     }
 }

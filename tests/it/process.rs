@@ -1,6 +1,7 @@
 //! The real `berth` binary: embedded defaults, configuration precedence, the request log, and a
 //! clean shutdown on SIGTERM that lets a request in flight finish.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -200,6 +201,21 @@ async fn serves_https_with_tls_1_2_minimum_and_1_3_only_by_setting() {
     assert_eq!(curl_status(&url, &["--tlsv1.2", "--tls-max", "1.2"]).as_deref(), Some("200"), "TLS 1.2 accepted");
     assert_eq!(curl_status(&url, &["--tlsv1.3"]).as_deref(), Some("200"), "TLS 1.3 accepted");
     assert_eq!(curl_status(&url, &["--tlsv1.1", "--tls-max", "1.1"]), None, "TLS 1.1 refused");
+    // `berth login` over HTTPS trusts the certificate through REQUESTS_CA_BUNDLE, as az does.
+    let login = |ca: Option<&Path>| {
+        let mut cmd = berth();
+        cmd.args(["login", "-n", &format!("https://{}", server.addr), "-u", ADMIN, "-p", ADMIN_PASSWORD])
+            .env("DOCKER_CONFIG", dir.join("docker"))
+            .env_remove("SSL_CERT_FILE");
+        match ca {
+            Some(ca) => cmd.env("REQUESTS_CA_BUNDLE", ca),
+            None => cmd.env_remove("REQUESTS_CA_BUNDLE"),
+        };
+        cmd.output().expect("berth login runs")
+    };
+    assert!(!login(None).status.success(), "an untrusted certificate is refused");
+    let out = login(Some(&dir.join("tls/self-signed.crt")));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     drop(server);
 
     let config = dir.join("tls13.toml");

@@ -77,20 +77,26 @@ pub(super) async fn renew_credentials(State(app): State<AppState>, req: Request)
     Ok(Json(credentials_json(&admin, &admin_passwords(&app, &fresh))).into_response())
 }
 
-fn settings_json(app: &AppState) -> Value {
+/// The registry as `az acr show` prints it, as far as Berth has these fields; `name` and
+/// `loginServer` are the login server the client addressed (or the configured one).
+fn settings_json(app: &AppState, login_server: &str) -> Value {
     let s = app.access.snapshot().settings.clone();
     json!({
+        "name": login_server,
+        "loginServer": login_server,
         "adminUserEnabled": s.admin_enabled,
         "anonymousPullEnabled": s.anonymous_pull,
         "adminUserPolicy": app.config.auth.admin_policy,
-        "loginServer": app.config.auth.login_server,
+        "type": "Microsoft.ContainerRegistry/registries",
+        "provisioningState": "Succeeded",
     })
 }
 
 /// GET /berth/v1/settings
 pub(super) async fn show_settings(State(app): State<AppState>, req: Request) -> Reply {
+    let server = auth::Origin::of(&app, req.headers()).service;
     managed!(app, req, Manage::Read);
-    Ok(Json(settings_json(&app)).into_response())
+    Ok(Json(settings_json(&app, &server)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -102,12 +108,13 @@ struct SettingsPatch {
 
 /// PATCH /berth/v1/settings `{"adminUserEnabled", "anonymousPullEnabled"}`
 pub(super) async fn update_settings(State(app): State<AppState>, req: Request) -> Reply {
+    let server = auth::Origin::of(&app, req.headers()).service;
     let body = managed!(app, req, Manage::Write);
     let patch: SettingsPatch = json_body(&body)?;
     app.access
         .update_settings(patch.admin_user_enabled, patch.anonymous_pull_enabled, app.config.auth.admin_policy)
         .await?;
-    Ok(Json(settings_json(&app)).into_response())
+    Ok(Json(settings_json(&app, &server)).into_response())
 }
 
 fn user_json(app: &AppState, p: &PrincipalRow, fresh: &[SecretValue]) -> Value {
