@@ -145,6 +145,30 @@ async fn login_stores_credentials_that_docker_skopeo_and_berth_use() {
         assert!(out.status.success(), "skopeo with berth's stored login: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    // Without DOCKER_CONFIG: ~/.docker/config.json, where skopeo looks by default.
+    let (_home_guard, home) = temp_dir();
+    let login = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["login", "-n", &app.host(), "-u", ADMIN, "-p", ADMIN_PASSWORD])
+        .env("HOME", &home)
+        .env_remove("DOCKER_CONFIG")
+        .output()
+        .await
+        .expect("berth runs");
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    assert!(home.join(".docker/config.json").is_file());
+    if have_tool("skopeo") {
+        let out = tokio::process::Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", &format!("docker://{}/hello:v1", app.host())])
+            .env("HOME", &home)
+            .env("XDG_RUNTIME_DIR", home.join("run"))
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("DOCKER_CONFIG")
+            .output()
+            .await
+            .expect("skopeo runs");
+        assert!(out.status.success(), "skopeo with ~/.docker/config.json: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     // --expose-token: a refresh token for the null-GUID user, and nothing written.
     let token = berth.json(&["login", "-n", "{R}", "--expose-token"]).await;
     assert_eq!(token["loginServer"], app.host());

@@ -8,4 +8,5 @@ mod auth;
 mod cli;
 mod clients;
 mod oci;
+mod openapi;
 mod process;

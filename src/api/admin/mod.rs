@@ -1,6 +1,7 @@
 //! The management API under `/berth/v1`: admin credentials
 //! and registry settings, repository tokens and scope maps, users, service principals and role
-//! assignments. JSON field names follow `az acr`'s output; errors use the OCI error envelope.
+//! assignments, documented in `docs/openapi.json`. JSON field names follow `az acr`'s output;
+//! errors use the OCI error envelope.
 //! Callers sign in like on `/v2/` (Basic or bearer); reading needs Reader, changing Contributor,
 //! role assignments Owner.
 
