@@ -208,6 +208,10 @@ pub struct Access {
     proven: Mutex<HashMap<[u8; 32], Proven>>,
     /// Serializes changes, so a reload never overtakes a newer one.
     changes: tokio::sync::Mutex<()>,
+    /// One argon2 verification at a time: each takes about 19 MiB and tens of milliseconds of
+    /// a core, so a burst of sign-ins (32 connections opening at once, or a guessing flood)
+    /// queues instead of multiplying memory.
+    hashing: tokio::sync::Mutex<()>,
 }
 
 impl Access {
@@ -227,6 +231,7 @@ impl Access {
             throttle: Throttle::default(),
             proven: Mutex::default(),
             changes: tokio::sync::Mutex::const_new(()),
+            hashing: tokio::sync::Mutex::const_new(()),
         })
     }
 
@@ -259,9 +264,16 @@ impl Access {
         }
         let now = now_ms();
         let key = fingerprint(&["basic", user, pass]);
-        if let Some(Proven::Password { name, credential }) = self.proven_get(&key)
-            && let Ok(caller) = self.snapshot().caller(&name, &credential, now)
-        {
+        let cached = || match self.proven_get(&key) {
+            Some(Proven::Password { name, credential }) => self.snapshot().caller(&name, &credential, now).ok(),
+            _ => None,
+        };
+        if let Some(caller) = cached() {
+            return Ok(caller);
+        }
+        let _turn = self.hashing.lock().await;
+        // Whoever queued behind a verification of the same credentials finds it cached now.
+        if let Some(caller) = cached() {
             return Ok(caller);
         }
         let snapshot = self.snapshot();
