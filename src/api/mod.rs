@@ -1,10 +1,12 @@
 //! The HTTP edge: routes, the request log, and headers every response carries. Handlers parse
 //! requests into typed values, call `registry::`, and build responses; nothing else.
 
+mod acr;
 mod admin;
 mod auth;
 mod error;
 mod oauth;
+mod time;
 mod v2;
 
 use std::time::Instant;
@@ -28,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2", get(v2::base))
         .route("/v2/", get(v2::base))
         .route("/v2/{*path}", any(v2::dispatch))
+        .route("/acr/v1/{*path}", any(acr::dispatch))
         .route("/oauth2/token", get(oauth::get_token).post(oauth::post_token))
         .route("/oauth2/exchange", post(oauth::exchange))
         .route("/oauth2/jwks", get(oauth::jwks))
@@ -69,6 +72,16 @@ async fn log_request(req: Request, next: Next) -> Response {
         }
     }
     res
+}
+
+/// The request path after `prefix`, percent-decoded: ACR's SDKs send `%2F` inside repository
+/// names and `%3A` inside digests.
+fn decoded_path(path: &str, prefix: &str) -> Result<String, ApiError> {
+    let rest = path.strip_prefix(prefix).unwrap_or_default();
+    percent_encoding::percent_decode_str(rest)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::new(ErrorCode::NameInvalid, "the path is not valid UTF-8 once decoded"))
 }
 
 fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {

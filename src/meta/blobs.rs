@@ -17,17 +17,18 @@ pub struct UploadRow {
 }
 
 impl MetaStore {
-    /// Size of `digest` if `repo` may read it.
-    pub async fn linked_blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>> {
+    /// Size of `digest` if `repo` holds it, and whether the repository is readable (no read lock).
+    pub async fn linked_blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<Option<(u64, bool)>> {
         let row = sqlx::query(
-            "SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+            "SELECT b.size, COALESCE(r.read_enabled, 1) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+             LEFT JOIN repositories r ON r.name = l.repository
              WHERE l.repository = $1 AND l.digest = $2",
         )
         .bind(repo.as_str())
         .bind(digest.to_string())
         .fetch_optional(&self.reader)
         .await?;
-        Ok(row.map(|r| r.get::<i64, _>(0) as u64))
+        Ok(row.map(|r| (r.get::<i64, _>(0) as u64, r.get::<bool, _>(1))))
     }
 
     /// Size of `digest` if the registry stores it, in any repository.

@@ -83,6 +83,7 @@ mod tests {
             media_type: "m".into(),
             content: bytes::Bytes::from_static(content),
             subject: None,
+            read_lock: None,
         }
     }
 

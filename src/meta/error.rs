@@ -17,6 +17,9 @@ pub enum Error {
     /// The row is still referenced by another (a scope map a token uses, say).
     #[error("still in use")]
     Referenced,
+    /// A lock (ACR's changeable attributes) forbids the change; the message names it.
+    #[error("{0}")]
+    Locked(String),
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
     #[error("database {0} is in use by another berth process (one process per SQLite database)")]

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Error, MetaStore, Result, now_ms};
+use super::{Error, MetaStore, Result, attributes, now_ms};
 use crate::oci::{Digest, ManifestRef, RefKind, RepoName, Tag};
 
 /// A manifest to store: its exact bytes and what was read from them.
@@ -16,6 +16,9 @@ pub struct NewManifest<'a> {
     pub subject: Option<&'a Digest>,
     pub annotations: Option<&'a str>,
     pub references: &'a [ManifestRef],
+    /// An image's platform, read from its config.
+    pub architecture: Option<&'a str>,
+    pub os: Option<&'a str>,
 }
 
 /// A stored manifest, as served by GET.
@@ -25,6 +28,9 @@ pub struct ManifestRow {
     pub media_type: String,
     pub content: bytes::Bytes,
     pub subject: Option<Digest>,
+    /// Which read lock (`readEnabled: false`) keeps it from being pulled: "repository", "tag"
+    /// or "manifest".
+    pub read_lock: Option<String>,
 }
 
 /// A manifest whose `subject` is the digest asked about, as the referrers API lists it.
@@ -47,6 +53,7 @@ fn manifest_row(r: &sqlx::sqlite::SqliteRow) -> Result<ManifestRow> {
         media_type: r.get(1),
         content: r.get::<Vec<u8>, _>(2).into(),
         subject: r.get::<Option<&str>, _>(3).map(parse_digest).transpose()?,
+        read_lock: r.get(4),
     })
 }
 
@@ -58,6 +65,7 @@ impl MetaStore {
         let now = now_ms();
         let digest = m.digest.to_string();
         let mut tx = self.writer.begin().await?;
+        attributes::check_push(&mut tx, repo, &digest, tag).await?;
         for r in m.references {
             let sql = match r.kind {
                 RefKind::Blob => "SELECT 1 FROM repository_blobs WHERE repository = $1 AND digest = $2",
@@ -80,8 +88,8 @@ impl MetaStore {
         .await?;
         sqlx::query(
             "INSERT INTO manifests (repository, digest, media_type, artifact_type, content, size, config_digest,
-                                    subject_digest, annotations, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                                    subject_digest, annotations, created_at, updated_at, architecture, os)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)
              ON CONFLICT (repository, digest) DO UPDATE SET media_type = excluded.media_type,
                  artifact_type = excluded.artifact_type, updated_at = excluded.updated_at",
         )
@@ -95,6 +103,8 @@ impl MetaStore {
         .bind(m.subject.map(Digest::to_string))
         .bind(m.annotations)
         .bind(now)
+        .bind(m.architecture)
+        .bind(m.os)
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM manifest_refs WHERE repository = $1 AND manifest_digest = $2")
@@ -134,15 +144,20 @@ impl MetaStore {
 
     /// The manifest `digest` of `repo`.
     pub async fn manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRow>> {
-        let sql = "SELECT digest, media_type, content, subject_digest FROM manifests
-                   WHERE repository = $1 AND digest = $2";
+        let sql = "SELECT m.digest, m.media_type, m.content, m.subject_digest,
+                       CASE WHEN r.read_enabled = 0 THEN 'repository' WHEN m.read_enabled = 0 THEN 'manifest' END
+                   FROM manifests m JOIN repositories r ON r.name = m.repository
+                   WHERE m.repository = $1 AND m.digest = $2";
         self.cached_manifest(repo, &digest.to_string(), sql).await
     }
 
     /// The manifest `tag` of `repo` points at.
     pub async fn tagged_manifest(&self, repo: &RepoName, tag: &Tag) -> Result<Option<ManifestRow>> {
-        let sql = "SELECT m.digest, m.media_type, m.content, m.subject_digest FROM tags t
-                   JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest_digest
+        let sql = "SELECT m.digest, m.media_type, m.content, m.subject_digest,
+                       CASE WHEN r.read_enabled = 0 THEN 'repository' WHEN t.read_enabled = 0 THEN 'tag'
+                            WHEN m.read_enabled = 0 THEN 'manifest' END
+                   FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest_digest
+                   JOIN repositories r ON r.name = t.repository
                    WHERE t.repository = $1 AND t.name = $2";
         self.cached_manifest(repo, tag.as_str(), sql).await
     }
@@ -166,24 +181,33 @@ impl MetaStore {
         Ok(row)
     }
 
-    /// Deletes a manifest with its tags and reference list. False if it was not there.
+    /// Deletes a manifest with its tags and reference list, unless a lock forbids it (checked
+    /// in the same transaction). False if it was not there.
     pub async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        let digest = digest.to_string();
+        let mut tx = self.writer.begin().await?;
+        attributes::check_delete(&mut tx, repo, Some(&digest), None).await?;
         let done = sqlx::query("DELETE FROM manifests WHERE repository = $1 AND digest = $2")
             .bind(repo.as_str())
-            .bind(digest.to_string())
-            .execute(&self.writer)
+            .bind(&digest)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         self.manifests.invalidate();
         Ok(done.rows_affected() > 0)
     }
 
-    /// Deletes a tag only; the manifest stays. False if the tag was not there.
+    /// Deletes a tag only, unless a lock forbids it; the manifest stays. False if the tag was
+    /// not there.
     pub async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        attributes::check_delete(&mut tx, repo, None, Some(tag)).await?;
         let done = sqlx::query("DELETE FROM tags WHERE repository = $1 AND name = $2")
             .bind(repo.as_str())
             .bind(tag.as_str())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         self.manifests.invalidate();
         Ok(done.rows_affected() > 0)
     }
@@ -196,9 +220,10 @@ impl MetaStore {
         Ok(row.is_some())
     }
 
-    /// Up to `limit` tags of `repo` sorted bytewise, starting after `last`.
+    /// Up to `limit` listed tags of `repo` sorted bytewise, starting after `last`.
     pub async fn tags(&self, repo: &RepoName, last: &str, limit: u32) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT name FROM tags WHERE repository = $1 AND name > $2 ORDER BY name LIMIT $3")
+        let sql = "SELECT name FROM tags WHERE repository = $1 AND name > $2 AND list_enabled = 1 ORDER BY name LIMIT $3";
+        let rows = sqlx::query(sql)
             .bind(repo.as_str())
             .bind(last)
             .bind(i64::from(limit))
@@ -207,9 +232,10 @@ impl MetaStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// Up to `limit` repository names sorted bytewise, starting after `last`.
+    /// Up to `limit` listed repository names sorted bytewise, starting after `last`.
     pub async fn repositories(&self, last: &str, limit: u32) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2")
+        let sql = "SELECT name FROM repositories WHERE name > $1 AND list_enabled = 1 ORDER BY name LIMIT $2";
+        let rows = sqlx::query(sql)
             .bind(last)
             .bind(i64::from(limit))
             .fetch_all(&self.reader)

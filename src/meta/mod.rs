@@ -5,6 +5,7 @@
 //! Contracts: every method that changes more than one row does so in one transaction; lookups
 //! return `Ok(None)` (or `false`) for "not found" and reserve `Err` for real failures.
 
+mod attributes;
 mod blobs;
 mod cache;
 mod error;
@@ -18,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use attributes::{Attributes, AttributesPatch, DeletedRepository, ManifestMetaRow, RepositoryRow, TagRow};
 pub use blobs::UploadRow;
 pub use error::{Error, Result};
 pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, SecretRow};

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     TagInvalid,
     /// CNCF Distribution's code for a bad `n` in tag and catalog listings.
     PaginationNumberInvalid,
+    /// ACR's code for a tag that does not exist (`/acr/v1/<name>/_tags/<tag>`).
+    TagUnknown,
     /// Management API: no such resource (token, scope map, user, role assignment).
     ResourceUnknown,
     /// Management API: the resource exists already or is still in use.
@@ -57,6 +59,7 @@ impl ErrorCode {
             Self::RangeInvalid => ("RANGE_INVALID", 416),
             Self::TagInvalid => ("TAG_INVALID", 400),
             Self::PaginationNumberInvalid => ("PAGINATION_NUMBER_INVALID", 400),
+            Self::TagUnknown => ("TAG_UNKNOWN", 404),
             Self::ResourceUnknown => ("NOT_FOUND", 404),
             Self::Conflict => ("CONFLICT", 409),
             Self::RequestInvalid => ("BAD_REQUEST", 400),

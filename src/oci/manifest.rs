@@ -105,6 +105,25 @@ pub struct ManifestInfo {
     pub references: Vec<Reference>,
     /// The manifest's annotations as a JSON object, if it has any.
     pub annotations: Option<String>,
+    /// An image's config media type.
+    pub config_media_type: Option<String>,
+    /// Bytes of the config and layers an image manifest names (0 for an index).
+    pub referenced_size: u64,
+    /// An index's entries with the platform each declares.
+    pub platforms: Vec<ChildPlatform>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildPlatform {
+    pub digest: Digest,
+    pub architecture: Option<String>,
+    pub os: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Platform {
+    architecture: Option<String>,
+    os: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -125,10 +144,10 @@ struct RawManifest {
 struct Descriptor {
     media_type: Option<String>,
     digest: Digest,
-    #[allow(dead_code)] // validated as present and non-negative by serde; not otherwise needed
     size: u64,
     #[serde(default)]
     urls: Vec<String>,
+    platform: Option<Platform>,
 }
 
 impl ManifestInfo {
@@ -157,6 +176,9 @@ impl ManifestInfo {
 
         let mut references = Vec::new();
         let mut config_digest = None;
+        let mut config_media_type = None;
+        let mut referenced_size = 0u64;
+        let mut platforms = Vec::new();
         let mut artifact_type = raw.artifact_type.clone();
         if media_type.is_index() {
             if raw.config.is_some() {
@@ -166,13 +188,19 @@ impl ManifestInfo {
                 return Err(ManifestError::IndexWithField("layers"));
             }
             let children = raw.manifests.ok_or(ManifestError::MissingField("an index", "manifests"))?;
-            references.extend(children.into_iter().map(|d| Reference { digest: d.digest, kind: RefKind::Child }));
+            for d in children {
+                let (architecture, os) = d.platform.map(|p| (p.architecture, p.os)).unwrap_or_default();
+                platforms.push(ChildPlatform { digest: d.digest.clone(), architecture, os });
+                references.push(Reference { digest: d.digest, kind: RefKind::Child });
+            }
         } else {
             let config = raw.config.ok_or(ManifestError::MissingField("an image", "config"))?;
             if artifact_type.is_none() {
                 artifact_type = config.media_type.clone();
             }
             config_digest = Some(config.digest.clone());
+            config_media_type = config.media_type.clone();
+            referenced_size = config.size;
             references.push(Reference { digest: config.digest, kind: RefKind::Blob });
             let layers = match (raw.layers, &media_type) {
                 (Some(l), _) => l,
@@ -181,10 +209,11 @@ impl ManifestInfo {
                 }
                 (None, _) => Vec::new(),
             };
-            references.extend(layers.into_iter().map(|d| {
+            for d in layers {
+                referenced_size = referenced_size.saturating_add(d.size);
                 let kind = if d.urls.is_empty() { RefKind::Blob } else { RefKind::ForeignLayer };
-                Reference { digest: d.digest, kind }
-            }));
+                references.push(Reference { digest: d.digest, kind });
+            }
         }
         let subject = raw.subject.map(|s| s.digest);
         if let Some(s) = &subject {
@@ -198,6 +227,9 @@ impl ManifestInfo {
             subject,
             references,
             annotations: annotations.map_err(|e| ManifestError::Json(e.to_string()))?,
+            config_media_type,
+            referenced_size,
+            platforms,
         })
     }
 }
@@ -230,6 +262,22 @@ mod tests {
         assert_eq!(kinds, [RefKind::Blob, RefKind::Blob, RefKind::ForeignLayer, RefKind::Subject]);
         assert_eq!(info.subject.map(|s| s.to_string()), Some(d('e')));
         assert_eq!(info.annotations.as_deref(), Some(r#"{"k":"v"}"#));
+        assert_eq!(info.config_media_type.as_deref(), Some("application/vnd.example+json"));
+        assert_eq!(info.referenced_size, 4);
+    }
+
+    #[test]
+    fn index_lists_child_platforms() {
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"x","digest":"{}","size":1,"platform":{{"architecture":"arm64","os":"linux"}}}},
+            {{"mediaType":"x","digest":"{}","size":1}}]}}"#,
+            d('a'),
+            d('b')
+        );
+        let info = ManifestInfo::parse(index.as_bytes(), None).expect("valid");
+        let arch: Vec<_> = info.platforms.iter().map(|p| (p.architecture.as_deref(), p.os.as_deref())).collect();
+        assert_eq!(arch, [(Some("arm64"), Some("linux")), (None, None)]);
+        assert_eq!(info.referenced_size, 0);
     }
 
     #[test]

@@ -8,5 +8,5 @@ mod name;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use error::{ErrorBody, ErrorCode};
-pub use manifest::{ManifestError, ManifestInfo, MediaType, RefKind, Reference as ManifestRef};
+pub use manifest::{ChildPlatform, ManifestError, ManifestInfo, MediaType, RefKind, Reference as ManifestRef};
 pub use name::{NameError, Reference, RepoName, Tag};

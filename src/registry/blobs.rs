@@ -8,9 +8,16 @@ use crate::blob::ByteStream;
 use crate::oci::{Digest, RepoName};
 
 impl Registry {
-    /// Size of a blob `repo` may read.
+    /// Size of a blob `repo` may read; refused while the repository is read-locked.
     pub async fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<u64> {
-        self.meta.linked_blob_size(repo, digest).await?.ok_or_else(|| Error::BlobUnknown(digest.clone()))
+        match self.meta.linked_blob_size(repo, digest).await? {
+            Some((size, true)) => Ok(size),
+            Some((_, false)) => Err(Error::Locked(format!(
+                "repository {:?} is locked (readEnabled: false): nothing in it can be pulled",
+                repo.as_str()
+            ))),
+            None => Err(Error::BlobUnknown(digest.clone())),
+        }
     }
 
     /// Streams `range` of a blob, after checking it lies inside the blob's `size`.
@@ -24,6 +31,7 @@ impl Registry {
     /// Gives `repo` access to a blob `from` holds. False (and nothing changed) if `from` does
     /// not hold it; the client then uploads the blob normally.
     pub async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool> {
+        self.ensure_writable(repo).await?;
         Ok(self.meta.mount_blob(repo, from, digest).await?)
     }
 

@@ -1,11 +1,18 @@
 //! Manifests, tags, listings and referrers — spec "Pushing manifests", "Pulling manifests",
 //! "Listing tags", "Listing referrers", "Deleting tags/manifests", and the `_catalog` extension.
 
+use futures_util::TryStreamExt;
+
 use super::{Error, MAX_MANIFEST_SIZE, Registry, Result};
 use crate::meta::{ManifestRow, NewManifest, ReferrerRow};
 use crate::oci::{Digest, Hasher, ManifestInfo, Reference, RepoName};
 
 pub type StoredManifest = ManifestRow;
+
+const IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// Image configs larger than this are not read for their platform.
+const MAX_CONFIG_READ: u64 = 1 << 20;
 
 /// What a manifest push stored.
 #[derive(Debug)]
@@ -51,6 +58,10 @@ impl Registry {
             Reference::Tag(t) => Some(t),
             Reference::Digest(_) => None,
         };
+        let (architecture, os) = match (&info.config_digest, info.config_media_type.as_deref()) {
+            (Some(config), Some(IMAGE_CONFIG | DOCKER_CONFIG)) => self.platform(config).await,
+            _ => (None, None),
+        };
         let new = NewManifest {
             digest: &digest,
             media_type: info.media_type.as_str(),
@@ -60,9 +71,31 @@ impl Registry {
             subject: info.subject.as_ref(),
             annotations: info.annotations.as_deref(),
             references: &info.references,
+            architecture: architecture.as_deref(),
+            os: os.as_deref(),
         };
         self.meta.put_manifest(repo, &new, tag).await?;
         Ok(PushedManifest { digest, subject: info.subject })
+    }
+
+    /// An image's `architecture` and `os`, read from its config blob (small, and stored
+    /// already: the manifest's references were checked); `None`s if it cannot be read.
+    async fn platform(&self, config: &Digest) -> (Option<String>, Option<String>) {
+        #[derive(serde::Deserialize)]
+        struct Platform {
+            architecture: Option<String>,
+            os: Option<String>,
+        }
+        let Ok(Some(size)) = self.meta.blob_size(config).await else { return (None, None) };
+        if size > MAX_CONFIG_READ {
+            return (None, None);
+        }
+        let Ok(stream) = self.blobs.read(config, 0..size).await else { return (None, None) };
+        let Ok(chunks) = stream.try_collect::<Vec<_>>().await else { return (None, None) };
+        match serde_json::from_slice::<Platform>(&chunks.concat()) {
+            Ok(p) => (p.architecture, p.os),
+            Err(_) => (None, None),
+        }
     }
 
     pub async fn get_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<StoredManifest> {
@@ -70,7 +103,16 @@ impl Registry {
             Reference::Digest(d) => self.meta.manifest(repo, d).await?,
             Reference::Tag(t) => self.meta.tagged_manifest(repo, t).await?,
         };
-        found.ok_or_else(|| Error::ManifestUnknown(reference.to_string()))
+        let found = found.ok_or_else(|| Error::ManifestUnknown(reference.to_string()))?;
+        if let Some(level) = &found.read_lock {
+            let what = match level.as_str() {
+                "repository" => format!("repository {:?}", repo.as_str()),
+                "tag" => format!("tag {reference} of repository {:?}", repo.as_str()),
+                _ => format!("manifest {} of repository {:?}", found.digest, repo.as_str()),
+            };
+            return Err(Error::Locked(format!("{what} is locked (readEnabled: false): it cannot be pulled")));
+        }
+        Ok(found)
     }
 
     /// By tag: removes the tag only. By digest: removes the manifest and every tag on it.

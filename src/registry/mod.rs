@@ -1,7 +1,8 @@
-//! The registry's operations, shared by every front end (the `/v2/` API today; `/acr/v1`,
-//! replication and jobs later): blobs, upload sessions, manifests, tags and referrers. The rules
+//! The registry's operations, shared by every front end (the `/v2/` and `/acr/v1` APIs;
+//! replication and jobs later): blobs, upload sessions, manifests, tags, referrers and locks. The rules
 //! of the spec live here; SQL stays in `meta`, object keys in `blob`.
 
+mod attributes;
 mod blobs;
 mod manifests;
 mod uploads;
@@ -11,6 +12,7 @@ use crate::meta::MetaStore;
 use crate::oci::{Digest, ManifestError, RefKind, RepoName};
 use crate::{blob, meta};
 
+pub use attributes::{ManifestDetails, Order, page_after};
 pub use manifests::{Page, PushedManifest, StoredManifest};
 pub use uploads::UploadStatus;
 
@@ -43,6 +45,11 @@ pub enum Error {
     ManifestTooLarge,
     #[error("repository {0} is not known to this registry")]
     NameUnknown(RepoName),
+    #[error("tag {0} is unknown to this repository")]
+    TagUnknown(String),
+    /// A lock (ACR's changeable attributes) forbids the operation; the message names it.
+    #[error("{0}")]
+    Locked(String),
     #[error(transparent)]
     Meta(meta::Error),
     #[error(transparent)]
@@ -60,6 +67,7 @@ impl From<meta::Error> for Error {
     fn from(e: meta::Error) -> Self {
         match e {
             meta::Error::MissingReference { digest, kind } => Self::ManifestBlobUnknown { digest, kind },
+            meta::Error::Locked(message) => Self::Locked(message),
             other => Self::Meta(other),
         }
     }

@@ -19,6 +19,7 @@ pub struct UploadStatus {
 
 impl Registry {
     pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadStatus> {
+        self.ensure_writable(repo).await?;
         let id = uuid::Uuid::new_v4();
         let state = Hasher::new(Algorithm::Sha256).sha256_state().unwrap_or_default();
         let row = UploadRow {
@@ -131,6 +132,7 @@ impl Registry {
 
     /// A whole blob in one request (`POST ?digest=`): streamed, hashed, verified, stored.
     pub async fn put_blob(&self, repo: &RepoName, digest: &Digest, body: ByteStream) -> Result<()> {
+        self.ensure_writable(repo).await?;
         let id = uuid::Uuid::new_v4();
         let part = BlobStore::new_part_name();
         let mut hasher = Hasher::new(digest.algorithm());

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
+use super::time::iso8601;
 use super::{ApiError, auth};
 use crate::access::{Caller, SecretValue};
 use crate::app::AppState;
@@ -81,24 +82,6 @@ fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         .map_err(|e| ApiError::new(ErrorCode::RequestInvalid, format!("invalid request body: {e}")))
 }
 
-/// Unix milliseconds as ISO 8601 UTC (`2026-11-22T10:00:00.000000+00:00`, as `az` prints).
-fn iso8601(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let micros = ms.rem_euclid(1000) * 1000;
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}+00:00", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 /// `expirationInDays` from now, in Unix milliseconds.
 fn expiry(days: Option<u32>) -> Option<i64> {
     days.map(|d| crate::meta::now_ms() + i64::from(d) * 86_400_000)
@@ -112,14 +95,4 @@ fn password_json(s: &SecretValue) -> serde_json::Value {
         "creationTime": iso8601(s.created_at),
         "expiry": s.expires_at.map(iso8601),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn iso8601_formats_utc() {
-        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000000+00:00");
-        assert_eq!(super::iso8601(1_795_000_000_123), "2026-11-18T11:06:40.123000+00:00");
-        assert_eq!(super::iso8601(951_782_400_000), "2000-02-29T00:00:00.000000+00:00");
-    }
 }

@@ -26,8 +26,7 @@ pub(super) enum Endpoint {
 }
 
 impl Endpoint {
-    /// `rest` is the path after `/v2/`, still percent-encoded (names and references never
-    /// need encoding; an encoded character is simply invalid).
+    /// `rest` is the decoded path after `/v2/`.
     pub(super) fn parse(rest: &str) -> Result<Self, ApiError> {
         if rest == "_catalog" {
             return Ok(Self::Catalog);

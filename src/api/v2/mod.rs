@@ -50,8 +50,8 @@ pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Respo
     let client = auth::client_ip(&req);
     let (parts, body) = req.into_parts();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
-    let rest = uri.path().strip_prefix("/v2/").unwrap_or_default();
-    let result = match (Endpoint::parse(rest), Query::<Params>::try_from_uri(&uri)) {
+    let endpoint = super::decoded_path(uri.path(), "/v2/").and_then(|rest| Endpoint::parse(&rest));
+    let result = match (endpoint, Query::<Params>::try_from_uri(&uri)) {
         (Err(e), _) => Err(e),
         (_, Err(e)) => {
             Err(ApiError::new(ErrorCode::Unsupported, format!("bad query string: {e}")).with_status_bad_request())

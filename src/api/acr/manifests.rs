@@ -1,0 +1,95 @@
+//! `GET /acr/v1/<name>/_manifests` and `GET|PATCH|DELETE /acr/v1/<name>/_manifests/<digest>`:
+//! manifests with their platform, size, tags and attributes (locks).
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{Ctx, accepted, attributes_json, next_link, page};
+use crate::api::ApiError;
+use crate::api::time::iso8601_z;
+use crate::meta::AttributesPatch;
+use crate::oci::{Digest, Reference, RepoName};
+use crate::registry::{ManifestDetails, page_after};
+
+/// A manifest as ACR lists it; absent values are left out, as ACR does.
+fn manifest_json(m: &ManifestDetails) -> Value {
+    let r = &m.row;
+    let mut v = json!({
+        "digest": r.digest,
+        "imageSize": m.image_size,
+        "createdTime": iso8601_z(r.created_at),
+        "lastUpdateTime": iso8601_z(r.updated_at),
+        "mediaType": r.media_type,
+        "changeableAttributes": attributes_json(&r.attributes),
+    });
+    let optional = [
+        ("architecture", r.architecture.clone()),
+        ("os", r.os.clone()),
+        ("configMediaType", m.config_media_type.clone()),
+        ("quarantineState", r.quarantine_state.clone()),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            v[key] = value.into();
+        }
+    }
+    if !r.tags.is_empty() {
+        v["tags"] = r.tags.clone().into();
+    }
+    if !m.platforms.is_empty() {
+        let refs: Vec<Value> = m
+            .platforms
+            .iter()
+            .map(|p| json!({ "digest": p.digest, "architecture": p.architecture, "os": p.os }))
+            .collect();
+        v["references"] = refs.into();
+    }
+    v
+}
+
+/// GET /acr/v1/<name>/_manifests — `n`, `last` (a digest) and `orderby`; list-disabled
+/// manifests are left out.
+pub(super) async fn list(ctx: &Ctx<'_>, name: &RepoName) -> Result<Response, ApiError> {
+    let n = ctx.params.n()?;
+    let manifests = ctx.app.registry.manifest_details(name, ctx.params.order()?).await?;
+    let (manifests, more) = page_after(manifests, ctx.params.last.as_deref(), n, |m| m.row.digest.as_str());
+    let next = match (more, manifests.last()) {
+        (true, Some(last)) => {
+            Some(next_link(&format!("/acr/v1/{name}/_manifests"), &last.row.digest, n, ctx.params.orderby.as_deref()))
+        }
+        _ => None,
+    };
+    let body = json!({
+        "registry": ctx.login_server,
+        "imageName": name.as_str(),
+        "manifests": manifests.iter().map(manifest_json).collect::<Vec<_>>(),
+    });
+    Ok(page(body, next))
+}
+
+fn one(ctx: &Ctx<'_>, name: &RepoName, m: &ManifestDetails) -> Response {
+    Json(json!({ "registry": ctx.login_server, "imageName": name.as_str(), "manifest": manifest_json(m) }))
+        .into_response()
+}
+
+/// GET /acr/v1/<name>/_manifests/<digest>
+pub(super) async fn show(ctx: &Ctx<'_>, name: &RepoName, digest: &Digest) -> Result<Response, ApiError> {
+    Ok(one(ctx, name, &ctx.app.registry.manifest_detail(name, digest).await?))
+}
+
+/// PATCH /acr/v1/<name>/_manifests/<digest> — sets the manifest's changeable attributes.
+pub(super) async fn update(
+    ctx: &Ctx<'_>,
+    name: &RepoName,
+    digest: &Digest,
+    patch: AttributesPatch,
+) -> Result<Response, ApiError> {
+    Ok(one(ctx, name, &ctx.app.registry.update_manifest(name, digest, &patch).await?))
+}
+
+/// DELETE /acr/v1/<name>/_manifests/<digest> — the manifest and its tags; 202.
+pub(super) async fn delete(ctx: &Ctx<'_>, name: &RepoName, digest: &Digest) -> Result<Response, ApiError> {
+    ctx.app.registry.delete_manifest(name, &Reference::Digest(digest.clone())).await?;
+    Ok(accepted())
+}

@@ -1,0 +1,147 @@
+//! ACR's data-plane API under `/acr/v1/`: the catalog, and repository, tag and manifest
+//! attributes with their locks, in ACR's JSON field names (what `azure-containerregistry` and
+//! `az acr repository` read). One catch-all route, parsed into an [`Endpoint`], authorized like
+//! `/v2/` (ACR's scopes: `metadata_read`, `metadata_write`, `delete`), then dispatched.
+
+mod endpoint;
+mod manifests;
+mod repositories;
+mod tags;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, auth};
+use crate::app::AppState;
+use crate::meta::{Attributes, AttributesPatch};
+use crate::oci::ErrorCode;
+use crate::registry::Order;
+use endpoint::Endpoint;
+
+/// ACR's default page size for `/acr/v1` listings.
+const DEFAULT_PAGE: usize = 100;
+/// Largest PATCH body accepted.
+const MAX_BODY: usize = 64 << 10;
+
+/// Query parameters of the listings.
+#[derive(Debug, Default, Deserialize)]
+struct Params {
+    n: Option<String>,
+    last: Option<String>,
+    orderby: Option<String>,
+    digest: Option<String>,
+}
+
+impl Params {
+    fn n(&self) -> Result<usize, ApiError> {
+        match self.n.as_deref() {
+            None | Some("") => Ok(DEFAULT_PAGE),
+            Some(s) => s.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ApiError::new(ErrorCode::PaginationNumberInvalid, format!("n must be a positive integer, not {s:?}"))
+            }),
+        }
+    }
+
+    fn order(&self) -> Result<Order, ApiError> {
+        let given = self.orderby.as_deref().unwrap_or_default();
+        Order::parse(given).ok_or_else(|| {
+            ApiError::new(ErrorCode::RequestInvalid, format!("orderby {given:?}: use timedesc or timeasc"))
+        })
+    }
+}
+
+/// The request's context the handlers share: the login server (ACR's `registry` field).
+struct Ctx<'a> {
+    app: &'a AppState,
+    login_server: String,
+    params: Params,
+}
+
+/// Every `/acr/v1/…` request: decode, parse, authorize, dispatch.
+pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Response {
+    let client = auth::client_ip(&req);
+    let (parts, body) = req.into_parts();
+    let result = async {
+        let rest = super::decoded_path(parts.uri.path(), "/acr/v1/")?;
+        let endpoint = Endpoint::parse(&rest)?;
+        let Query(params) = Query::<Params>::try_from_uri(&parts.uri)
+            .map_err(|e| ApiError::new(ErrorCode::RequestInvalid, format!("bad query string: {e}")))?;
+        auth::authorize(&app, &parts.headers, client, &endpoint.need(&parts.method)).await?;
+        let login_server = auth::Origin::of(&app, &parts.headers).service;
+        let ctx = Ctx { app: &app, login_server, params };
+        route(&ctx, parts.method, endpoint, body).await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn route(ctx: &Ctx<'_>, method: Method, endpoint: Endpoint, body: Body) -> Result<Response, ApiError> {
+    match (method, endpoint) {
+        (Method::GET, Endpoint::Catalog) => repositories::catalog(ctx).await,
+        (Method::GET, Endpoint::Repository { name }) => repositories::show(ctx, &name).await,
+        (Method::PATCH, Endpoint::Repository { name }) => repositories::update(ctx, &name, patch(body).await?).await,
+        (Method::DELETE, Endpoint::Repository { name }) => repositories::delete(ctx, &name).await,
+        (Method::GET, Endpoint::Tags { name }) => tags::list(ctx, &name).await,
+        (Method::GET, Endpoint::Tag { name, tag }) => tags::show(ctx, &name, &tag).await,
+        (Method::PATCH, Endpoint::Tag { name, tag }) => tags::update(ctx, &name, &tag, patch(body).await?).await,
+        (Method::DELETE, Endpoint::Tag { name, tag }) => tags::delete(ctx, &name, &tag).await,
+        (Method::GET, Endpoint::Manifests { name }) => manifests::list(ctx, &name).await,
+        (Method::GET, Endpoint::Manifest { name, digest }) => manifests::show(ctx, &name, &digest).await,
+        (Method::PATCH, Endpoint::Manifest { name, digest }) => {
+            manifests::update(ctx, &name, &digest, patch(body).await?).await
+        }
+        (Method::DELETE, Endpoint::Manifest { name, digest }) => manifests::delete(ctx, &name, &digest).await,
+        (method, _) => Err(ApiError::new(ErrorCode::Unsupported, format!("method {method} is not supported here"))),
+    }
+}
+
+/// A PATCH body of changeable attributes, with a `BAD_REQUEST` naming what is wrong.
+async fn patch(body: Body) -> Result<AttributesPatch, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::RequestInvalid, "request body over 64 KiB"))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            ErrorCode::RequestInvalid,
+            format!("invalid attributes: {e} (expected deleteEnabled, writeEnabled, readEnabled, listEnabled)"),
+        )
+    })
+}
+
+/// `changeableAttributes` as ACR writes them.
+fn attributes_json(a: &Attributes) -> Value {
+    json!({
+        "deleteEnabled": a.delete_enabled,
+        "writeEnabled": a.write_enabled,
+        "readEnabled": a.read_enabled,
+        "listEnabled": a.list_enabled,
+    })
+}
+
+/// 200 with a JSON body, and `Link` to the next page when there is one.
+fn page(body: Value, next: Option<String>) -> Response {
+    let mut res = (StatusCode::OK, Json(body)).into_response();
+    if let Some(link) = next.and_then(|l| HeaderValue::from_str(&format!("<{l}>; rel=\"next\"")).ok()) {
+        res.headers_mut().insert(header::LINK, link);
+    }
+    res
+}
+
+/// The relative URL of the page after `last`, keeping `n` and `orderby`.
+fn next_link(path: &str, last: &str, n: usize, order: Option<&str>) -> String {
+    let mut query = vec![("last", last.to_owned()), ("n", n.to_string())];
+    if let Some(o) = order.filter(|o| !o.is_empty()) {
+        query.push(("orderby", o.to_owned()));
+    }
+    format!("{path}?{}", serde_urlencoded::to_string(query).unwrap_or_default())
+}
+
+/// 202 with no body, as ACR answers DELETEs.
+fn accepted() -> Response {
+    (StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response()
+}
