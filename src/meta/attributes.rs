@@ -144,7 +144,9 @@ pub(super) async fn check_delete(
             format!("SELECT name, {COLUMNS} FROM tags WHERE repository = $1 AND manifest_digest = $2"),
             format!("SELECT digest, {COLUMNS} FROM manifests WHERE repository = $1 AND digest = $2"),
         ),
-        (None, Some(_)) => (format!("SELECT name, {COLUMNS} FROM tags WHERE repository = $1 AND name = $2"), String::new()),
+        (None, Some(_)) => {
+            (format!("SELECT name, {COLUMNS} FROM tags WHERE repository = $1 AND name = $2"), String::new())
+        }
         (None, None) => (
             format!("SELECT name, {COLUMNS} FROM tags WHERE repository = $1 AND $2 = ''"),
             format!("SELECT digest, {COLUMNS} FROM manifests WHERE repository = $1 AND $2 = ''"),
@@ -192,8 +194,7 @@ fn manifest_meta(r: &SqliteRow) -> ManifestMetaRow {
     }
 }
 
-const MANIFEST_COLUMNS: &str =
-    "digest, media_type, content, created_at, updated_at, architecture, os, quarantine_state, delete_enabled, \
+const MANIFEST_COLUMNS: &str = "digest, media_type, content, created_at, updated_at, architecture, os, quarantine_state, delete_enabled, \
      write_enabled, read_enabled, list_enabled";
 
 impl MetaStore {

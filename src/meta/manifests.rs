@@ -222,24 +222,17 @@ impl MetaStore {
 
     /// Up to `limit` listed tags of `repo` sorted bytewise, starting after `last`.
     pub async fn tags(&self, repo: &RepoName, last: &str, limit: u32) -> Result<Vec<String>> {
-        let sql = "SELECT name FROM tags WHERE repository = $1 AND name > $2 AND list_enabled = 1 ORDER BY name LIMIT $3";
-        let rows = sqlx::query(sql)
-            .bind(repo.as_str())
-            .bind(last)
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await?;
+        let sql =
+            "SELECT name FROM tags WHERE repository = $1 AND name > $2 AND list_enabled = 1 ORDER BY name LIMIT $3";
+        let rows =
+            sqlx::query(sql).bind(repo.as_str()).bind(last).bind(i64::from(limit)).fetch_all(&self.reader).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// Up to `limit` listed repository names sorted bytewise, starting after `last`.
     pub async fn repositories(&self, last: &str, limit: u32) -> Result<Vec<String>> {
         let sql = "SELECT name FROM repositories WHERE name > $1 AND list_enabled = 1 ORDER BY name LIMIT $2";
-        let rows = sqlx::query(sql)
-            .bind(last)
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = sqlx::query(sql).bind(last).bind(i64::from(limit)).fetch_all(&self.reader).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 

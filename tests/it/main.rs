@@ -4,6 +4,7 @@
 
 mod support;
 
+mod acr;
 mod auth;
 mod cli;
 mod clients;

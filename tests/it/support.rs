@@ -28,6 +28,8 @@ pub fn sha256(data: &[u8]) -> String {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
+    /// Served over HTTPS with a self-signed certificate (`DATA_DIR/tls/self-signed.crt`).
+    pub tls: bool,
     dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -35,17 +37,30 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with_tls(false).await
+    }
+
+    /// A server on HTTPS, for clients that speak nothing else (ACR's SDKs).
+    pub async fn spawn_tls() -> Self {
+        Self::spawn_with_tls(true).await
+    }
+
+    async fn spawn_with_tls(tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (addr, stop, task) = start(dir.path()).await;
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Self { addr, client, dir, stop: Some(stop), task: Some(task) }
+        let (addr, stop, task) = start(dir.path(), tls).await;
+        let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if tls {
+            let pem = std::fs::read(dir.path().join("tls/self-signed.crt")).expect("certificate");
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"));
+        }
+        Self { addr, client: client.build().expect("client"), tls, dir, stop: Some(stop), task: Some(task) }
     }
 
     /// Stops the server (letting requests in flight finish) and starts a new one over the same
     /// data directory, on a new port.
     pub async fn restart(&mut self) {
         self.shutdown().await;
-        let (addr, stop, task) = start(self.dir.path()).await;
+        let (addr, stop, task) = start(self.dir.path(), self.tls).await;
         self.addr = addr;
         self.stop = Some(stop);
         self.task = Some(task);
@@ -70,7 +85,7 @@ impl TestApp {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", if self.tls { "https" } else { "http" }, self.addr, path)
     }
 
     /// A request as the admin user (Basic credentials).
@@ -156,8 +171,10 @@ pub fn test_config(dir: &Path) -> Config {
     config
 }
 
-async fn start(dir: &Path) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
-    start_with(test_config(dir)).await
+async fn start(dir: &Path, tls: bool) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
+    let mut config = test_config(dir);
+    config.tls.self_signed = tls;
+    start_with(config).await
 }
 
 pub async fn start_with(config: Config) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
@@ -165,11 +182,17 @@ pub async fn start_with(config: Config) -> (SocketAddr, oneshot::Sender<()>, Joi
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
+    let tls = state.config.tls.enabled().then(|| {
+        berth::tls::server_config(&state.config.tls, &state.config.data_dir, vec![addr.ip().to_string()]).expect("tls")
+    });
     let task = tokio::spawn(async move {
-        berth::serve(listener, state.clone(), async {
+        let stopped = async {
             let _ = stopped.await;
-        })
-        .await
+        };
+        match tls {
+            Some(tls) => berth::serve_tls(listener, state.clone(), tls, stopped).await,
+            None => berth::serve(listener, state.clone(), stopped).await,
+        }
         .expect("serve");
         state.registry.meta().close().await;
     });
@@ -220,6 +243,24 @@ pub fn have_tool(name: &str) -> bool {
         eprintln!("skipping: {name} is not installed");
     }
     found
+}
+
+/// A Python that can import `module`: `BERTH_TEST_PYTHON`, else the repository's `.venv`
+/// (made by `.ci/run`), else `python3`. `None` (a failure under CI) if none can.
+pub fn python_with(module: &str) -> Option<String> {
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let python = std::env::var("BERTH_TEST_PYTHON")
+        .unwrap_or_else(|_| if Path::new(venv).exists() { venv.into() } else { "python3".into() });
+    let found =
+        Command::new(&python).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Python module {module} is required under CI (.ci/run installs it into .venv)"
+        );
+        eprintln!("skipping: Python module {module} is not installed");
+    }
+    found.then_some(python)
 }
 
 /// The real `berth` binary, started with `serve --listen 127.0.0.1:0` plus `args` in `cwd`; the

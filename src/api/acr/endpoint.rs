@@ -91,7 +91,10 @@ mod tests {
             ("team/app/_tags", Endpoint::Tags { name: name("team/app") }),
             ("team/app/_tags/v1", Endpoint::Tag { name: name("team/app"), tag: Tag::parse("v1").expect("tag") }),
             ("app/_manifests/", Endpoint::Manifests { name: name("app") }),
-            (&*format!("app/_manifests/{d}"), Endpoint::Manifest { name: name("app"), digest: Digest::parse(&d).expect("d") }),
+            (
+                &*format!("app/_manifests/{d}"),
+                Endpoint::Manifest { name: name("app"), digest: Digest::parse(&d).expect("d") },
+            ),
         ];
         for (path, expected) in cases {
             assert_eq!(Endpoint::parse(path).expect(path), expected, "{path}");

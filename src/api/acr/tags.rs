@@ -58,7 +58,12 @@ pub(super) async fn show(ctx: &Ctx<'_>, name: &RepoName, tag: &Tag) -> Result<Re
 }
 
 /// PATCH /acr/v1/<name>/_tags/<tag> — sets the tag's changeable attributes (locks).
-pub(super) async fn update(ctx: &Ctx<'_>, name: &RepoName, tag: &Tag, patch: AttributesPatch) -> Result<Response, ApiError> {
+pub(super) async fn update(
+    ctx: &Ctx<'_>,
+    name: &RepoName,
+    tag: &Tag,
+    patch: AttributesPatch,
+) -> Result<Response, ApiError> {
     Ok(one(ctx, name, &ctx.app.registry.update_tag(name, tag, &patch).await?))
 }
 

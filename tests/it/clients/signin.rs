@@ -166,17 +166,7 @@ async fn podman_pulls_and_pushes_with_a_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oras_follows_the_bearer_challenge() {
-    // oras-py lives in the repository's .venv (see the README), or where BERTH_TEST_PYTHON says.
-    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
-    let python = std::env::var("BERTH_TEST_PYTHON")
-        .unwrap_or_else(|_| if Path::new(venv).exists() { venv.into() } else { "python3".into() });
-    let has_oras =
-        std::process::Command::new(&python).args(["-c", "import oras"]).output().is_ok_and(|o| o.status.success());
-    if !has_oras {
-        assert!(std::env::var_os("CI").is_none(), "oras-py is required under CI (pip install oras into .venv)");
-        eprintln!("skipping: oras-py is not installed");
-        return;
-    }
+    let Some(python) = python_with("oras") else { return };
     let app = TestApp::spawn().await;
     let password = push_token(&app, "ci-oras", "artifacts/*").await;
     let (_guard, dir) = temp_dir();
