@@ -14,11 +14,17 @@ pub enum Error {
     Hash(argon2::password_hash::Error),
 }
 
-/// A new password: 32 random bytes, URL-safe base64 (43 characters).
+/// A new password: 32 random bytes, URL-safe base64 (43 characters), never starting with `-`
+/// (command lines would read `-p -x…` as a flag).
 pub fn generate() -> Result<String, Error> {
     let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Random)?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    loop {
+        SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Random)?;
+        let password = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        if !password.starts_with('-') {
+            return Ok(password);
+        }
+    }
 }
 
 /// The argon2id PHC string of `password`, with a fresh salt.
@@ -36,6 +42,15 @@ pub fn verify(password: &str, phc: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn generated_passwords_never_look_like_flags() {
+        for _ in 0..500 {
+            let p = super::generate().expect("random");
+            assert_eq!(p.len(), 43);
+            assert!(!p.starts_with('-'), "{p}");
+        }
+    }
+
     #[test]
     fn hashes_verify_only_their_password() {
         let pw = super::generate().expect("random");

@@ -58,6 +58,11 @@ impl Registry {
         Ok(Self { base: format!("{scheme}://{login_server}"), login_server, http: http_client()?, creds })
     }
 
+    /// A request to `path` with no credentials, for probes that check each step themselves.
+    pub(crate) fn bare(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
     /// Calls a JSON API of the registry with the stored credentials; `Value::Null` for an empty
     /// answer (204).
     pub(crate) async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
@@ -70,6 +75,33 @@ impl Registry {
         }
         let res = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
         self.answer(res, &format!("{method} {path}")).await
+    }
+
+    /// Every item of a paged `/acr/v1` listing (following `Link: <…>; rel="next"`): the arrays
+    /// under `field`, at most `top` items.
+    pub(crate) async fn list(&self, path: &str, field: &str, top: Option<usize>) -> anyhow::Result<Vec<Value>> {
+        let mut items = Vec::new();
+        let mut next = Some(path.to_owned());
+        while let Some(path) = next.take() {
+            let mut req = self.http.get(format!("{}{path}", self.base));
+            if let Some(c) = &self.creds {
+                req = req.basic_auth(&c.username, Some(&c.password));
+            }
+            let res = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+            next = res
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| l.strip_prefix('<')?.split_once('>'))
+                .map(|(url, _)| url.to_owned());
+            let page = self.answer(res, &format!("GET {path}")).await?;
+            items.extend(page[field].as_array().cloned().unwrap_or_default());
+            if top.is_some_and(|t| items.len() >= t) {
+                items.truncate(top.unwrap_or_default());
+                break;
+            }
+        }
+        Ok(items)
     }
 
     /// `POST /oauth2/exchange` with a user name and password: a refresh token (ACR's

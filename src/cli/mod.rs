@@ -3,8 +3,11 @@
 
 mod client;
 mod docker_config;
+mod health;
 mod identity;
+mod manifests;
 mod output;
+mod repositories;
 mod serve;
 mod tokens;
 
@@ -39,6 +42,14 @@ enum Command {
     /// Roles of users and service principals.
     #[command(subcommand)]
     Role(identity::RoleCommand),
+    /// Repositories, their tags and manifests, and their locks.
+    #[command(subcommand)]
+    Repository(repositories::RepositoryCommand),
+    /// Manifests' metadata, locks and referrers.
+    #[command(subcommand)]
+    Manifest(manifests::ManifestCommand),
+    /// Check the local clients and the connection to a registry, with az's error codes.
+    CheckHealth(health::HealthArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -51,6 +62,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => tokens::token(cmd, out).await,
         Command::ScopeMap(cmd) => tokens::scope_map(cmd, out).await,
         Command::Role(cmd) => identity::role(cmd, out).await,
+        Command::Repository(cmd) => repositories::repository(cmd, out).await,
+        Command::Manifest(cmd) => manifests::manifest(cmd, out).await,
+        Command::CheckHealth(args) => health::check_health(args).await,
     }
 }
 
@@ -77,5 +91,12 @@ mod tests {
         assert!(parse("berth credential renew -n localhost:5000 --password-name password3").is_err());
         assert!(parse("berth scope-map create -n m -r localhost:5000 --repository lonely").is_err());
         assert!(parse("berth role assignment list -r localhost:5000 --query [].id -o tsv").is_ok());
+        assert!(parse("berth repository delete -n localhost:5000 --image app@sha256:1 --yes").is_ok());
+        assert!(parse("berth repository delete -n localhost:5000 --image app:v1 --repository app").is_err());
+        assert!(parse("berth repository update -n localhost:5000 --repository app --write-enabled false").is_ok());
+        assert!(parse("berth manifest show-metadata localhost:5000/app:v1").is_ok());
+        assert!(parse("berth manifest list-metadata -r localhost:5000 -n app --orderby time_desc --top 5").is_ok());
+        assert!(parse("berth manifest show-metadata localhost:5000/app:v1 -r localhost:5000").is_err());
+        assert!(parse("berth check-health -n localhost:5000 --ignore-errors --yes").is_ok());
     }
 }

@@ -1,85 +1,12 @@
-//! The `berth` client commands, run as the real binary against a real server: `login` (docker's
-//! config, `--expose-token`), `credential`, `update`, `token`, `scope-map` and `role assignment`,
-//! with az's JSON, table and tsv output. Each effect is checked through the registry itself.
-
-use std::path::PathBuf;
+//! `login` (docker's config, `--expose-token`), `credential`, `update`, `token`, `scope-map` and
+//! `role assignment`, with az's JSON, table and tsv output. Each effect is checked through the
+//! registry itself.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::{Berth, columns, value_of};
 use crate::support::*;
-
-/// The `berth` binary with its own docker config directory, aimed at one server.
-struct Berth {
-    _dir: tempfile::TempDir,
-    docker_config: PathBuf,
-    host: String,
-}
-
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Berth {
-    fn new(app: &TestApp) -> Self {
-        let (dir, path) = temp_dir();
-        Self { _dir: dir, docker_config: path.join("docker"), host: app.host() }
-    }
-
-    /// Runs `berth` with `args`; `{R}` in an argument stands for the registry's login server.
-    async fn run(&self, args: &[&str]) -> Run {
-        let args: Vec<String> = args.iter().map(|a| a.replace("{R}", &self.host)).collect();
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(&args)
-            .env("DOCKER_CONFIG", &self.docker_config)
-            .env_remove("BERTH_OUTPUT")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .expect("berth runs");
-        let run = Run {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
-        };
-        eprintln!("$ berth {}\n{}{}", args.join(" "), run.stdout, run.stderr);
-        run
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let run = self.run(args).await;
-        assert!(run.ok, "berth {args:?} failed: {}", run.stderr);
-        run.stdout
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args).await).expect("JSON output")
-    }
-
-    async fn fails(&self, args: &[&str]) -> String {
-        let run = self.run(args).await;
-        assert!(!run.ok, "berth {args:?} should fail but printed {}", run.stdout);
-        run.stderr
-    }
-
-    fn stored(&self) -> Value {
-        let text = std::fs::read_to_string(self.docker_config.join("config.json")).expect("docker config written");
-        serde_json::from_str(&text).expect("docker config is JSON")
-    }
-}
-
-/// The columns of a `-o table` header line (cells are two or more spaces apart).
-fn columns(table: &str) -> Vec<String> {
-    let header = table.lines().next().expect("header line");
-    header.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect()
-}
-
-fn value_of(passwords: &Value, name: &str) -> String {
-    let p = passwords.as_array().expect("passwords").iter().find(|p| p["name"] == name).expect("password listed");
-    p["value"].as_str().expect("value shown once").to_owned()
-}
 
 /// Pushes a small blob into `repo` with Basic credentials: the status tells what they may do.
 async fn push(app: &TestApp, user: &str, pass: &str, repo: &str) -> StatusCode {
