@@ -52,8 +52,13 @@ impl App {
         let blobs = BlobStore::filesystem(&config.storage_root()?)?;
         let access = Access::open(meta.clone(), config.auth.admin_username.clone()).await?;
         let first_start = access.bootstrap_admin(config.auth.admin_password.clone()).await?;
-        let registry = Registry::new(meta, blobs);
-        Ok(AppState(Arc::new(App { config, registry, access, first_start: Mutex::new(first_start) })))
+        let registry = Registry::new(meta, blobs, config.limits.clone());
+        let gc = config.gc.enabled.then_some(config.gc.interval.0);
+        let app = Arc::new(App { config, registry, access, first_start: Mutex::new(first_start) });
+        if let Some(interval) = gc {
+            crate::jobs::start(Arc::downgrade(&app), interval);
+        }
+        Ok(AppState(app))
     }
 
     /// The admin user's passwords if this start created it; `None` ever after.

@@ -11,6 +11,8 @@
 //! | admin password | `auth.admin_password` | `BERTH_ADMIN_PASSWORD` | generated at first start |
 //! | login server   | `auth.login_server` | `BERTH_LOGIN_SERVER` | the request's `Host`     |
 //! | TLS            | `tls.cert`, `tls.key`, `tls.self_signed`, `tls.min_version` | | plain HTTP |
+//! | tier and quota | `limits.sku` (`Basic`, `Standard`, `Premium`), `limits.storage_quota` (bytes) | | `Standard`, the tier's |
+//! | garbage collection | `gc.interval`, `gc.grace`, `gc.upload_ttl` (`30s`, `10m`, `1h`, `2d`), `gc.enabled` | | `1h`, `1h`, `24h`, on |
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,121 @@ pub struct Config {
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub tls: TlsConfig,
+    pub limits: LimitsConfig,
+    pub gc: GcConfig,
+}
+
+/// ACR's service tiers: they set the included storage and the limits on webhooks, tokens and
+/// scope maps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sku {
+    Basic,
+    #[default]
+    Standard,
+    Premium,
+}
+
+impl Sku {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "basic" => Some(Self::Basic),
+            "standard" => Some(Self::Standard),
+            "premium" => Some(Self::Premium),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Basic => "Basic",
+            Self::Standard => "Standard",
+            Self::Premium => "Premium",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// The tier at first start (`berth update --sku` changes it later).
+    pub sku: Sku,
+    /// Storage limit in bytes, instead of the tier's included storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_quota: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcConfig {
+    /// Whether garbage collection runs in the background.
+    pub enabled: bool,
+    /// Time between passes.
+    pub interval: Duration,
+    /// Unreferenced blobs younger than this are kept (a layer pushed just before its manifest).
+    pub grace: Duration,
+    /// Upload sessions idle this long are dropped and their bytes freed.
+    pub upload_ttl: Duration,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration(std::time::Duration::from_secs(3600)),
+            grace: Duration(std::time::Duration::from_secs(3600)),
+            upload_ttl: Duration(std::time::Duration::from_secs(86_400)),
+        }
+    }
+}
+
+/// A duration written `30s`, `10m`, `1h`, `2d` or combined (`1d12h`), as `acr purge --ago`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut total = 0u64;
+        let mut number = String::new();
+        for c in s.trim().chars() {
+            if c.is_ascii_digit() {
+                number.push(c);
+                continue;
+            }
+            let unit = match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                _ => return Err(format!("{s:?}: use a number with s, m, h or d, e.g. 10m or 1d12h")),
+            };
+            let n: u64 = number.parse().map_err(|_| format!("{s:?}: a number must come before {c:?}"))?;
+            total = total.saturating_add(n.saturating_mul(unit));
+            number.clear();
+        }
+        if !number.is_empty() || s.trim().is_empty() {
+            return Err(format!("{s:?}: every number needs a unit (s, m, h or d)"));
+        }
+        Ok(Self(std::time::Duration::from_secs(total)))
+    }
+}
+
+impl std::fmt::Display for Duration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}s", self.0.as_secs())
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +251,8 @@ impl Default for Config {
             storage: StorageConfig::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
+            limits: LimitsConfig::default(),
+            gc: GcConfig::default(),
         }
     }
 }
@@ -186,6 +305,9 @@ impl Config {
         }
         if self.tls.self_signed && self.tls.cert.is_some() {
             return Err(ConfigError::Invalid("tls.self_signed and tls.cert exclude each other".into()));
+        }
+        if self.gc.interval.0.as_secs() == 0 {
+            return Err(ConfigError::Invalid("gc.interval must be at least 1s".into()));
         }
         if self.auth.admin_password.as_deref().is_some_and(|p| p.len() < 8) {
             return Err(ConfigError::Invalid("auth.admin_password must have at least 8 characters".into()));
@@ -250,5 +372,17 @@ mod tests {
         assert!(err.to_string().contains("BERTH_LISTEN"));
         c.storage.url = Some("s4://bucket".into());
         assert!(c.validate().expect_err("bad scheme").to_string().contains("storage.url"));
+        assert!(toml::from_str::<Config>("[gc]\ninterval = \"10 minutes\"").is_err());
+    }
+
+    #[test]
+    fn durations_read_like_acr_purge_ago() {
+        let secs = |s: &str| Duration::parse(s).map(|d| d.0.as_secs());
+        assert_eq!(secs("30s"), Ok(30));
+        assert_eq!(secs("1d12h"), Ok(129_600));
+        assert_eq!(secs("2d3h6m"), Ok(183_960));
+        assert!(secs("10").is_err() && secs("h").is_err() && secs("").is_err() && secs("1w").is_err());
+        let c: Config = toml::from_str("[gc]\ninterval = \"10m\"\n[limits]\nsku = \"Basic\"").expect("toml");
+        assert_eq!((c.gc.interval.0.as_secs(), c.limits.sku), (600, Sku::Basic));
     }
 }

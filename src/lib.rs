@@ -9,6 +9,7 @@ pub mod auth;
 pub mod blob;
 pub mod cli;
 pub mod config;
+pub mod jobs;
 pub mod meta;
 pub mod oci;
 pub mod registry;

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/exchange", post(oauth::exchange))
         .route("/oauth2/jwks", get(oauth::jwks))
         .nest("/berth/v1", admin::router())
+        .route("/metrics", get(admin::metrics))
         .fallback(unknown_path)
         .layer(middleware::from_fn(log_request))
         .with_state(state)

@@ -49,7 +49,8 @@ impl BlobStore {
     pub fn filesystem(root: &FsPath) -> Result<Self> {
         std::fs::create_dir_all(root)?;
         let root = root.canonicalize()?;
-        let store = LocalFileSystem::new_with_prefix(&root)?;
+        // Directories emptied by deletes (uploads/<id>/) are removed with their last file.
+        let store = LocalFileSystem::new_with_prefix(&root)?.with_automatic_cleanup(true);
         Ok(Self { store: Arc::new(store), local_root: Some(root) })
     }
 
@@ -191,6 +192,56 @@ impl BlobStore {
             })
             .try_flatten()
             .boxed()
+    }
+
+    /// Deletes a blob's object (gone already is fine). Only garbage collection calls this,
+    /// after the metadata forgot the blob.
+    pub async fn delete(&self, digest: &Digest) -> Result<()> {
+        match self.store.delete(&Self::blob_key(digest)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes whatever is left under an upload's prefix.
+    pub async fn remove_upload(&self, upload: &uuid::Uuid) -> Result<()> {
+        let prefix = Path::from(format!("uploads/{upload}"));
+        let keys: Vec<Path> = self.store.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await?;
+        for key in keys {
+            match self.store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every stored blob with its last modification (Unix milliseconds).
+    pub async fn list_blobs(&self) -> Result<Vec<(Digest, i64)>> {
+        let metas: Vec<object_store::ObjectMeta> = self.store.list(Some(&Path::from("blobs"))).try_collect().await?;
+        Ok(metas
+            .iter()
+            .filter_map(|m| {
+                let parts: Vec<_> = m.location.parts().collect();
+                let [_, algorithm, _, hex] = parts.as_slice() else { return None };
+                let digest = Digest::parse(&format!("{}:{}", algorithm.as_ref(), hex.as_ref())).ok()?;
+                Some((digest, m.last_modified.timestamp_millis()))
+            })
+            .collect())
+    }
+
+    /// Every upload id with parts stored, with its newest part's modification time.
+    pub async fn list_uploads(&self) -> Result<Vec<(uuid::Uuid, i64)>> {
+        let metas: Vec<object_store::ObjectMeta> = self.store.list(Some(&Path::from("uploads"))).try_collect().await?;
+        let mut newest: std::collections::HashMap<uuid::Uuid, i64> = std::collections::HashMap::new();
+        for m in &metas {
+            let Some(id) = m.location.parts().nth(1).and_then(|p| uuid::Uuid::parse_str(p.as_ref()).ok()) else {
+                continue;
+            };
+            let t = newest.entry(id).or_insert(i64::MIN);
+            *t = (*t).max(m.last_modified.timestamp_millis());
+        }
+        Ok(newest.into_iter().collect())
     }
 
     /// Streams `range` of a stored blob (the caller knows the size from the metadata).

@@ -44,7 +44,10 @@ impl MetaStore {
     pub async fn add_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<()> {
         let now = now_ms();
         let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, created_at, touched_at) VALUES ($1, $2, $3, $3)
+             ON CONFLICT (digest) DO NOTHING",
+        )
             .bind(digest.to_string())
             .bind(size as i64)
             .bind(now)
@@ -53,6 +56,23 @@ impl MetaStore {
         link(&mut tx, repo, digest, now).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Links a blob the registry already stores to `repo` (a push of bytes it has already),
+    /// checking inside the transaction that its row is still there. False if it is not: the
+    /// caller then stores the bytes it has.
+    pub async fn link_stored_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let found = sqlx::query("SELECT 1 FROM blobs WHERE digest = $1")
+            .bind(digest.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if found {
+            link(&mut tx, repo, digest, now_ms()).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
     }
 
     /// Links an existing blob to `repo` (a cross-repository mount). False if the blob is not
@@ -142,7 +162,14 @@ impl MetaStore {
     }
 }
 
+/// Links a blob to `repo` and restarts its garbage-collection grace period: a manifest that
+/// needs it is expected soon.
 async fn link(tx: &mut sqlx::SqliteConnection, repo: &RepoName, digest: &Digest, now: i64) -> Result<()> {
+    sqlx::query("UPDATE blobs SET touched_at = $2 WHERE digest = $1")
+        .bind(digest.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "INSERT INTO repository_blobs (repository, digest, created_at) VALUES ($1, $2, $3)
          ON CONFLICT (repository, digest) DO NOTHING",

@@ -182,19 +182,51 @@ impl MetaStore {
     }
 
     /// Deletes a manifest with its tags and reference list, unless a lock forbids it (checked
-    /// in the same transaction). False if it was not there.
+    /// in the same transaction). An index takes along the children nothing else holds: no tag,
+    /// no other index in the repository, no lock. False if it was not there.
     pub async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
         let digest = digest.to_string();
         let mut tx = self.writer.begin().await?;
         attributes::check_delete(&mut tx, repo, Some(&digest), None).await?;
-        let done = sqlx::query("DELETE FROM manifests WHERE repository = $1 AND digest = $2")
+        let mut queue = vec![digest];
+        let mut first = true;
+        while let Some(d) = queue.pop() {
+            let children = sqlx::query(
+                "SELECT ref_digest FROM manifest_refs WHERE repository = $1 AND manifest_digest = $2 AND kind = 'child'",
+            )
             .bind(repo.as_str())
-            .bind(&digest)
-            .execute(&mut *tx)
+            .bind(&d)
+            .fetch_all(&mut *tx)
             .await?;
+            let done = sqlx::query("DELETE FROM manifests WHERE repository = $1 AND digest = $2")
+                .bind(repo.as_str())
+                .bind(&d)
+                .execute(&mut *tx)
+                .await?;
+            if first && done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            first = false;
+            for child in children.iter().map(|r| r.get::<String, _>(0)) {
+                let held = sqlx::query(
+                    "SELECT 1 FROM manifests m WHERE m.repository = $1 AND m.digest = $2
+                       AND (m.delete_enabled = 0 OR m.write_enabled = 0
+                            OR EXISTS (SELECT 1 FROM tags t WHERE t.repository = $1 AND t.manifest_digest = $2)
+                            OR EXISTS (SELECT 1 FROM manifest_refs r
+                                       WHERE r.repository = $1 AND r.ref_digest = $2 AND r.kind = 'child'))",
+                )
+                .bind(repo.as_str())
+                .bind(&child)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if held.is_none() {
+                    queue.push(child);
+                }
+            }
+        }
         tx.commit().await?;
         self.manifests.invalidate();
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     /// Deletes a tag only, unless a lock forbids it; the manifest stays. False if the tag was

@@ -11,6 +11,7 @@ mod cache;
 mod error;
 mod identity;
 mod manifests;
+mod storage;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -24,6 +25,7 @@ pub use blobs::UploadRow;
 pub use error::{Error, Result};
 pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, SecretRow};
 pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
+pub use storage::Untagged;
 
 #[derive(Debug, Clone)]
 pub struct MetaStore {

@@ -58,6 +58,9 @@ impl Registry {
             Reference::Tag(t) => Some(t),
             Reference::Digest(_) => None,
         };
+        if !self.meta.manifest_stored(&digest).await? {
+            self.check_quota(bytes.len() as u64).await?;
+        }
         let (architecture, os) = match (&info.config_digest, info.config_media_type.as_deref()) {
             (Some(config), Some(IMAGE_CONFIG | DOCKER_CONFIG)) => self.platform(config).await,
             _ => (None, None),

@@ -4,17 +4,24 @@
 
 mod attributes;
 mod blobs;
+mod gc;
 mod manifests;
 mod uploads;
+mod usage;
+
+use std::sync::{Arc, Mutex};
 
 use crate::blob::BlobStore;
+use crate::config::LimitsConfig;
 use crate::meta::MetaStore;
 use crate::oci::{Digest, ManifestError, RefKind, RepoName};
 use crate::{blob, meta};
 
 pub use attributes::{ManifestDetails, Order, page_after};
+pub use gc::{GcOptions, GcReport, Retention};
 pub use manifests::{Page, PushedManifest, StoredManifest};
 pub use uploads::UploadStatus;
+pub use usage::{Limits, UsageItem};
 
 /// Largest manifest accepted, as most registries (4 MiB).
 pub const MAX_MANIFEST_SIZE: usize = 4 << 20;
@@ -50,10 +57,35 @@ pub enum Error {
     /// A lock (ACR's changeable attributes) forbids the operation; the message names it.
     #[error("{0}")]
     Locked(String),
+    #[error(
+        "storage quota exceeded: {} of {} used, and this push would add {} (raise the limit with `berth update --sku` or `limits.storage_quota`)",
+        bytes(*used), bytes(*limit), bytes(*adding)
+    )]
+    QuotaExceeded { used: u64, limit: u64, adding: u64 },
+    #[error("{0}")]
+    LimitReached(String),
     #[error(transparent)]
     Meta(meta::Error),
     #[error(transparent)]
     Blob(blob::Error),
+}
+
+/// A byte count for people: exact bytes, and a binary unit past 1 KiB.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = None;
+    for u in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = Some(u);
+    }
+    match unit {
+        Some(u) => format!("{n} bytes ({value:.1} {u})"),
+        None => format!("{n} bytes"),
+    }
 }
 
 fn kind_noun(kind: RefKind) -> &'static str {
@@ -84,15 +116,30 @@ impl From<blob::Error> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn byte_counts_read_well() {
+        assert_eq!(super::bytes(512), "512 bytes");
+        assert_eq!(super::bytes(3 << 20), "3145728 bytes (3.0 MiB)");
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Registry {
     meta: MetaStore,
     blobs: BlobStore,
+    /// The tier and quota until settings change them.
+    defaults: LimitsConfig,
+    /// Held shared while a new blob's object and row are written, exclusively while garbage
+    /// collection deletes objects: an object stored again under a collected digest survives.
+    gc_lock: Arc<tokio::sync::RwLock<()>>,
+    last_gc: Arc<Mutex<Option<GcReport>>>,
 }
 
 impl Registry {
-    pub fn new(meta: MetaStore, blobs: BlobStore) -> Self {
-        Self { meta, blobs }
+    pub fn new(meta: MetaStore, blobs: BlobStore, defaults: LimitsConfig) -> Self {
+        Self { meta, blobs, defaults, gc_lock: Arc::default(), last_gc: Arc::default() }
     }
 
     pub fn meta(&self) -> &MetaStore {

@@ -153,12 +153,16 @@ impl Registry {
             self.blobs.discard(id, parts).await?;
             return Err(Error::DigestInvalid { expected: expected.clone(), actual });
         }
-        if self.meta.blob_size(expected).await?.is_some() {
+        if self.meta.link_stored_blob(repo, expected).await? {
             // Already stored (pushed before, or by another repository): keep one copy.
-            self.blobs.discard(id, parts).await?;
-        } else {
-            self.blobs.commit(id, parts, expected).await?;
+            return Ok(self.blobs.discard(id, parts).await?);
         }
+        if let Err(e) = self.check_quota(size).await {
+            self.blobs.discard(id, parts).await?;
+            return Err(e);
+        }
+        let _gc_waits = self.gc_lock.read().await;
+        self.blobs.commit(id, parts, expected).await?;
         self.meta.add_blob(repo, expected, size).await?;
         Ok(())
     }

@@ -13,6 +13,7 @@ use crate::access::{NewPrincipal, PrincipalKind, SecretValue};
 use crate::api::{ApiError, auth};
 use crate::app::AppState;
 use crate::auth::{Manage, Role};
+use crate::config::Sku;
 use crate::meta::{PrincipalRow, RoleAssignmentRow};
 
 type Reply = Result<Response, ApiError>;
@@ -79,24 +80,27 @@ pub(super) async fn renew_credentials(State(app): State<AppState>, req: Request)
 
 /// The registry as `az acr show` prints it, as far as Berth has these fields; `name` and
 /// `loginServer` are the login server the client addressed (or the configured one).
-fn settings_json(app: &AppState, login_server: &str) -> Value {
+async fn settings_json(app: &AppState, login_server: &str) -> Result<Value, ApiError> {
     let s = app.access.snapshot().settings.clone();
-    json!({
+    let limits = app.registry.limits().await?;
+    Ok(json!({
         "name": login_server,
         "loginServer": login_server,
         "adminUserEnabled": s.admin_enabled,
         "anonymousPullEnabled": s.anonymous_pull,
         "adminUserPolicy": app.config.auth.admin_policy,
+        "sku": {"name": limits.sku.as_str(), "tier": limits.sku.as_str()},
+        "storageQuotaBytes": limits.storage_bytes,
         "type": "Microsoft.ContainerRegistry/registries",
         "provisioningState": "Succeeded",
-    })
+    }))
 }
 
 /// GET /berth/v1/settings
 pub(super) async fn show_settings(State(app): State<AppState>, req: Request) -> Reply {
     let server = auth::Origin::of(&app, req.headers()).service;
     managed!(app, req, Manage::Read);
-    Ok(Json(settings_json(&app, &server)).into_response())
+    Ok(Json(settings_json(&app, &server).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -104,6 +108,16 @@ pub(super) async fn show_settings(State(app): State<AppState>, req: Request) -> 
 struct SettingsPatch {
     admin_user_enabled: Option<bool>,
     anonymous_pull_enabled: Option<bool>,
+    /// `Basic`, `Standard` or `Premium`.
+    sku: Option<String>,
+    /// Storage limit in bytes; `null` returns to the tier's included storage.
+    #[serde(default, deserialize_with = "present")]
+    storage_quota_bytes: Option<Option<u64>>,
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
 }
 
 /// PATCH /berth/v1/settings `{"adminUserEnabled", "anonymousPullEnabled"}`
@@ -111,10 +125,17 @@ pub(super) async fn update_settings(State(app): State<AppState>, req: Request) -
     let server = auth::Origin::of(&app, req.headers()).service;
     let body = managed!(app, req, Manage::Write);
     let patch: SettingsPatch = json_body(&body)?;
+    let sku = match patch.sku.as_deref() {
+        Some(s) => Some(Sku::parse(s).ok_or_else(|| invalid(format!("sku {s:?}: use Basic, Standard or Premium")))?),
+        None => None,
+    };
     app.access
         .update_settings(patch.admin_user_enabled, patch.anonymous_pull_enabled, app.config.auth.admin_policy)
         .await?;
-    Ok(Json(settings_json(&app, &server)).into_response())
+    if sku.is_some() || patch.storage_quota_bytes.is_some() {
+        app.registry.set_limits(sku, patch.storage_quota_bytes).await?;
+    }
+    Ok(Json(settings_json(&app, &server).await?).into_response())
 }
 
 fn user_json(app: &AppState, p: &PrincipalRow, fresh: &[SecretValue]) -> Value {

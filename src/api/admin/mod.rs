@@ -6,6 +6,9 @@
 //! role assignments Owner.
 
 mod identities;
+mod storage;
+
+pub(super) use storage::metrics;
 mod tokens;
 
 use axum::Router;
@@ -38,6 +41,9 @@ pub(super) fn router() -> Router<AppState> {
         .route("/tokens/{name}", get(tokens::show_token).patch(tokens::update_token).delete(tokens::delete_token))
         .route("/tokens/{name}/credentials", post(tokens::generate_credentials))
         .route("/tokens/{name}/credentials/{password}", axum::routing::delete(tokens::delete_credential))
+        .route("/usage", get(storage::show_usage))
+        .route("/gc", get(storage::show_gc).post(storage::run_gc))
+        .route("/retention", get(storage::show_retention).patch(storage::update_retention))
         .route("/scopemaps", get(tokens::list_scope_maps).post(tokens::create_scope_map))
         .route(
             "/scopemaps/{name}",

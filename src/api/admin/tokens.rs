@@ -95,6 +95,10 @@ struct RepositoryActions {
 pub(super) async fn create_token(State(app): State<AppState>, req: Request) -> Reply {
     let body = managed!(app, req, Manage::Write);
     let t: NewToken = json_body(&body)?;
+    app.registry.check_room(false).await?;
+    if t.scope_map.is_none() {
+        app.registry.check_room(true).await?;
+    }
     let (map, new_map) = match (t.scope_map, t.repositories.is_empty()) {
         (Some(map), true) => (map, None),
         (None, false) => {
@@ -212,6 +216,7 @@ struct NewScopeMap {
 pub(super) async fn create_scope_map(State(app): State<AppState>, req: Request) -> Reply {
     let body = managed!(app, req, Manage::Write);
     let m: NewScopeMap = json_body(&body)?;
+    app.registry.check_room(true).await?;
     app.access.put_scope_map(&m.name, &m.description, m.actions, true).await?;
     Ok((StatusCode::CREATED, Json(scope_map_json(&find_map(&app, &m.name)?))).into_response())
 }

@@ -1,0 +1,11 @@
+-- Garbage collection: when a blob was last pushed or linked (its grace period runs from then),
+-- and object deletions decided in the metadata but not yet done in the blob store (retried
+-- after a crash).
+ALTER TABLE blobs ADD COLUMN touched_at INTEGER NOT NULL DEFAULT 0;
+UPDATE blobs SET touched_at = created_at;
+CREATE INDEX blobs_by_touched ON blobs (touched_at);
+
+CREATE TABLE blob_deletions (
+    digest     TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+);

@@ -1,0 +1,149 @@
+//! Storage accounting and garbage collection's SQL: usage with shared content counted once,
+//! unreferenced blobs, idle upload sessions, untagged manifests for retention, and object
+//! deletions decided here but carried out in the blob store.
+
+use sqlx::Row;
+
+use super::{MetaStore, Result, UploadRow, now_ms};
+use crate::oci::Digest;
+
+/// An untagged manifest that retention may delete.
+#[derive(Debug, Clone)]
+pub struct Untagged {
+    pub repository: String,
+    pub digest: String,
+}
+
+impl MetaStore {
+    /// Bytes stored: every distinct blob once, plus every distinct manifest once (a layer in
+    /// ten images, or a manifest in two repositories, counts once).
+    pub async fn usage(&self) -> Result<u64> {
+        let row = sqlx::query(
+            "SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs)
+                  + (SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM manifests GROUP BY digest))",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.get::<i64, _>(0).max(0) as u64)
+    }
+
+    /// Whether any repository stores manifest `digest` (a push of it adds no bytes).
+    pub async fn manifest_stored(&self, digest: &Digest) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM manifests WHERE digest = $1 LIMIT 1")
+            .bind(digest.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// (repository tokens, user-defined scope maps), which the tiers limit.
+    pub async fn token_counts(&self) -> Result<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM principals WHERE kind = 'token'),
+                    (SELECT COUNT(*) FROM scope_maps WHERE system = 0)",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok((row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64))
+    }
+
+    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.reader);
+        Ok(row.await?.map(|r| r.get(0)))
+    }
+
+    /// Blobs no manifest in any repository references, untouched since `before`.
+    pub async fn unreferenced_blobs(&self, before: i64) -> Result<Vec<(String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT b.digest, b.size FROM blobs b
+             WHERE b.touched_at < $1 AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.ref_digest = b.digest)
+             ORDER BY b.digest",
+        )
+        .bind(before)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get::<i64, _>(1) as u64)).collect())
+    }
+
+    /// Forgets a blob if it is still unreferenced and untouched since `before` (checked in the
+    /// transaction, so a manifest pushed meanwhile keeps it), and records that its object is
+    /// to be deleted. False if it was kept.
+    pub async fn drop_blob(&self, digest: &str, before: i64) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let still = sqlx::query(
+            "SELECT 1 FROM blobs b WHERE b.digest = $1 AND b.touched_at < $2
+             AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.ref_digest = b.digest)",
+        )
+        .bind(digest)
+        .bind(before)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if still.is_none() {
+            return Ok(false);
+        }
+        for sql in ["DELETE FROM repository_blobs WHERE digest = $1", "DELETE FROM blobs WHERE digest = $1"] {
+            sqlx::query(sql).bind(digest).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO blob_deletions (digest, created_at) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING")
+            .bind(digest)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Object deletions recorded but not yet confirmed done.
+    pub async fn pending_deletions(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT digest FROM blob_deletions ORDER BY digest").fetch_all(&self.writer).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub async fn deletion_done(&self, digest: &str) -> Result<()> {
+        sqlx::query("DELETE FROM blob_deletions WHERE digest = $1").bind(digest).execute(&self.writer).await?;
+        Ok(())
+    }
+
+    /// Upload sessions with no activity since `before`.
+    pub async fn idle_uploads(&self, before: i64) -> Result<Vec<UploadRow>> {
+        let rows = sqlx::query("SELECT id, repository, size, parts, hash_state FROM uploads WHERE updated_at < $1")
+            .bind(before)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| UploadRow {
+                id: r.get(0),
+                repository: r.get(1),
+                size: r.get::<i64, _>(2) as u64,
+                parts: r.get::<&str, _>(3).split_whitespace().map(str::to_owned).collect(),
+                hash_state: r.get(4),
+            })
+            .collect())
+    }
+
+    pub async fn upload_exists(&self, id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM uploads WHERE id = $1").bind(id).fetch_optional(&self.reader).await?;
+        Ok(row.is_some())
+    }
+
+    /// Untagged manifests last updated before `before` that retention may delete: not locked,
+    /// not listed by an index in their repository, and not a referrer of a manifest that is
+    /// still there (signatures and SBOMs stay with their image).
+    pub async fn untagged_before(&self, before: i64) -> Result<Vec<Untagged>> {
+        let rows = sqlx::query(
+            "SELECT m.repository, m.digest FROM manifests m
+             WHERE m.updated_at < $1 AND m.delete_enabled = 1 AND m.write_enabled = 1
+               AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.manifest_digest = m.digest)
+               AND NOT EXISTS (SELECT 1 FROM manifest_refs r
+                               WHERE r.repository = m.repository AND r.ref_digest = m.digest AND r.kind = 'child')
+               AND (m.subject_digest IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s
+                               WHERE s.repository = m.repository AND s.digest = m.subject_digest))
+             ORDER BY m.repository, m.digest",
+        )
+        .bind(before)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(|r| Untagged { repository: r.get(0), digest: r.get(1) }).collect())
+    }
+}

@@ -1,0 +1,167 @@
+//! Online garbage collection, decided from the metadata while pushes and pulls go on:
+//! retention of untagged manifests, idle upload sessions, unreferenced blobs past their grace
+//! period, object deletions a crash interrupted, and (on request) objects the metadata does
+//! not know at all.
+//!
+//! Safety: a blob row is dropped in a transaction that re-checks it is unreferenced and
+//! untouched, so a manifest that commits first keeps it; the object goes only after that
+//! commit, while new blobs' commits (object, then row) are held off by `gc_lock`, so an object
+//! written again under the same digest is never deleted.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{Registry, Result};
+use crate::meta::now_ms;
+use crate::oci::{Digest, Reference, RepoName};
+
+/// What one pass should do.
+#[derive(Debug, Clone, Copy)]
+pub struct GcOptions {
+    pub grace: Duration,
+    pub upload_ttl: Duration,
+    /// Also list the blob store for objects with no metadata (slow on large stores).
+    pub sweep_store: bool,
+    pub dry_run: bool,
+}
+
+/// What a pass did (or, dry, would do).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GcReport {
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub dry_run: bool,
+    pub manifests_deleted: u64,
+    pub uploads_expired: u64,
+    pub blobs_deleted: u64,
+    pub bytes_freed: u64,
+    pub orphans_deleted: u64,
+}
+
+/// Retention of untagged manifests (ACR `az acr config retention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Retention {
+    pub days: u32,
+    pub enabled: bool,
+}
+
+const RETENTION_DAYS: &str = "retention_days";
+const RETENTION_ENABLED: &str = "retention_enabled";
+
+fn ago(d: Duration) -> i64 {
+    now_ms() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Registry {
+    pub async fn retention(&self) -> Result<Retention> {
+        let days = self.meta.setting(RETENTION_DAYS).await?.and_then(|d| d.parse().ok()).unwrap_or(7);
+        let enabled = self.meta.setting(RETENTION_ENABLED).await?.is_some_and(|e| e == "true");
+        Ok(Retention { days, enabled })
+    }
+
+    pub async fn set_retention(&self, days: Option<u32>, enabled: Option<bool>) -> Result<Retention> {
+        if let Some(d) = days {
+            self.meta.set_setting(RETENTION_DAYS, &d.to_string()).await?;
+        }
+        if let Some(e) = enabled {
+            self.meta.set_setting(RETENTION_ENABLED, if e { "true" } else { "false" }).await?;
+        }
+        self.retention().await
+    }
+
+    /// The last pass this process ran.
+    pub fn last_gc(&self) -> Option<GcReport> {
+        self.last_gc.lock().ok()?.clone()
+    }
+
+    /// One garbage-collection pass.
+    pub async fn collect_garbage(&self, opts: GcOptions) -> Result<GcReport> {
+        let mut report = GcReport { started_at: now_ms(), dry_run: opts.dry_run, ..GcReport::default() };
+        let retention = self.retention().await?;
+        if retention.enabled {
+            let before = ago(Duration::from_secs(u64::from(retention.days) * 86_400));
+            for m in self.meta.untagged_before(before).await? {
+                let (Ok(repo), Ok(digest)) = (RepoName::parse(&m.repository), Digest::parse(&m.digest)) else { continue };
+                // A manifest locked meanwhile is refused by the delete and kept.
+                if opts.dry_run || self.delete_manifest(&repo, &Reference::Digest(digest)).await.is_ok() {
+                    report.manifests_deleted += 1;
+                }
+            }
+        }
+        for upload in self.meta.idle_uploads(ago(opts.upload_ttl)).await? {
+            if opts.dry_run {
+                report.uploads_expired += 1;
+            } else if self.meta.delete_upload(&upload.id).await?
+                && let Ok(id) = uuid::Uuid::parse_str(&upload.id)
+            {
+                self.blobs.discard(&id, &upload.parts).await?;
+                self.blobs.remove_upload(&id).await?;
+                report.uploads_expired += 1;
+            }
+        }
+        let before = ago(opts.grace);
+        let candidates = self.meta.unreferenced_blobs(before).await?;
+        if opts.dry_run {
+            report.blobs_deleted = candidates.len() as u64;
+            report.bytes_freed = candidates.iter().map(|(_, size)| size).sum();
+        } else {
+            let _writers_wait = self.gc_lock.write().await;
+            for (digest, size) in candidates {
+                if self.meta.drop_blob(&digest, before).await? {
+                    report.blobs_deleted += 1;
+                    report.bytes_freed += size;
+                }
+            }
+            self.finish_deletions().await?;
+        }
+        if opts.sweep_store {
+            report.orphans_deleted = self.sweep_store(before, opts.dry_run).await?;
+        }
+        report.finished_at = now_ms();
+        if !opts.dry_run && let Ok(mut last) = self.last_gc.lock() {
+            *last = Some(report.clone());
+        }
+        Ok(report)
+    }
+
+    /// Deletes the objects of dropped blobs, unless the digest was stored again since.
+    async fn finish_deletions(&self) -> Result<()> {
+        for digest in self.meta.pending_deletions().await? {
+            let Ok(parsed) = Digest::parse(&digest) else {
+                self.meta.deletion_done(&digest).await?;
+                continue;
+            };
+            if self.meta.blob_size(&parsed).await?.is_none() {
+                self.blobs.delete(&parsed).await?;
+            }
+            self.meta.deletion_done(&digest).await?;
+        }
+        Ok(())
+    }
+
+    /// Objects under `blobs/` with no row, and upload directories with no session, older than
+    /// `before`: what a crash between writing an object and recording it leaves behind.
+    async fn sweep_store(&self, before: i64, dry_run: bool) -> Result<u64> {
+        let _writers_wait = self.gc_lock.write().await;
+        let mut removed = 0;
+        for (digest, modified) in self.blobs.list_blobs().await? {
+            if modified < before && self.meta.blob_size(&digest).await?.is_none() {
+                if !dry_run {
+                    self.blobs.delete(&digest).await?;
+                }
+                removed += 1;
+            }
+        }
+        for (id, modified) in self.blobs.list_uploads().await? {
+            if modified < before && !self.meta.upload_exists(&id.to_string()).await? {
+                if !dry_run {
+                    self.blobs.remove_upload(&id).await?;
+                }
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
