@@ -6,7 +6,7 @@ mod admin;
 mod auth;
 mod error;
 mod oauth;
-mod time;
+pub(crate) mod time;
 mod v2;
 
 use std::time::Instant;

@@ -113,6 +113,12 @@ pub(super) struct UpdateArgs {
     /// Let unauthenticated clients pull (and nothing else)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = bool_value)]
     anonymous_pull_enabled: Option<bool>,
+    /// The tier: its included storage and limits
+    #[arg(long, value_parser = ["Basic", "Standard", "Premium"])]
+    sku: Option<String>,
+    /// Storage limit in bytes instead of the tier's (Berth's own flag); `none` returns to the tier's
+    #[arg(long, value_name = "BYTES|none")]
+    storage_quota: Option<String>,
 }
 
 /// `az acr update`: the registry's access settings; prints the registry.
@@ -124,6 +130,19 @@ pub(super) async fn update(args: UpdateArgs, out: &OutputArgs) -> anyhow::Result
     }
     if let Some(v) = args.anonymous_pull_enabled {
         patch.insert("anonymousPullEnabled".into(), v.into());
+    }
+    if let Some(sku) = args.sku {
+        patch.insert("sku".into(), sku.into());
+    }
+    match args.storage_quota.as_deref() {
+        Some("none") => {
+            patch.insert("storageQuotaBytes".into(), Value::Null);
+        }
+        Some(bytes) => {
+            let bytes: u64 = bytes.parse().map_err(|_| anyhow::anyhow!("--storage-quota {bytes:?}: bytes, or none"))?;
+            patch.insert("storageQuotaBytes".into(), bytes.into());
+        }
+        None => {}
     }
     let result = if patch.is_empty() {
         registry.call(Method::GET, "/berth/v1/settings", None).await?

@@ -9,6 +9,7 @@ mod manifests;
 mod output;
 mod repositories;
 mod serve;
+mod storage;
 mod tokens;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +51,16 @@ enum Command {
     Manifest(manifests::ManifestCommand),
     /// Check the local clients and the connection to a registry, with az's error codes.
     CheckHealth(health::HealthArgs),
+    /// Storage used against the tier's limits, with tokens and scope maps.
+    ShowUsage(identity::Target),
+    /// Garbage collection: run a pass now, or show the last.
+    #[command(subcommand)]
+    Gc(storage::GcCommand),
+    /// Registry policies: retention of untagged manifests.
+    #[command(subcommand)]
+    Config(storage::ConfigCommand),
+    /// Delete tags (and with --untagged, manifests) by filter and age, as `acr purge`.
+    Purge(storage::PurgeArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -65,6 +76,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Repository(cmd) => repositories::repository(cmd, out).await,
         Command::Manifest(cmd) => manifests::manifest(cmd, out).await,
         Command::CheckHealth(args) => health::check_health(args).await,
+        Command::ShowUsage(target) => storage::show_usage(target, out).await,
+        Command::Gc(cmd) => storage::gc(cmd, out).await,
+        Command::Config(cmd) => storage::config(cmd, out).await,
+        Command::Purge(args) => storage::purge(args).await,
     }
 }
 
@@ -98,5 +113,11 @@ mod tests {
         assert!(parse("berth manifest list-metadata -r localhost:5000 -n app --orderby time_desc --top 5").is_ok());
         assert!(parse("berth manifest show-metadata localhost:5000/app:v1 -r localhost:5000").is_err());
         assert!(parse("berth check-health -n localhost:5000 --ignore-errors --yes").is_ok());
+        assert!(
+            parse("berth purge -r localhost:5000 --filter hello:.* --ago 2d3h --keep 2 --untagged --dry-run").is_ok()
+        );
+        assert!(parse("berth purge -r localhost:5000 --filter hello:.* --ago 2x").is_err());
+        assert!(parse("berth config retention update -r localhost:5000 --days 3 --status enabled").is_ok());
+        assert!(parse("berth update -n localhost:5000 --sku Premium --storage-quota 1000").is_ok());
     }
 }

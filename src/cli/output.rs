@@ -137,7 +137,9 @@ fn tsv(value: &Value, order: &[String]) -> String {
     out
 }
 
+/// az's table transformers: a result's `value` list (as `show-usage` prints) is the rows.
 fn table_from(value: &Value, columns: Columns) -> String {
+    let value = value.get("value").filter(|v| v.is_array()).unwrap_or(value);
     let rows: Vec<Vec<(&str, String)>> = rows(value).into_iter().map(columns).collect();
     let headers: Vec<String> =
         rows.first().map(|r| r.iter().map(|(h, _)| (*h).to_owned()).collect()).unwrap_or_default();

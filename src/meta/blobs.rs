@@ -48,11 +48,11 @@ impl MetaStore {
             "INSERT INTO blobs (digest, size, created_at, touched_at) VALUES ($1, $2, $3, $3)
              ON CONFLICT (digest) DO NOTHING",
         )
-            .bind(digest.to_string())
-            .bind(size as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        .bind(digest.to_string())
+        .bind(size as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         link(&mut tx, repo, digest, now).await?;
         tx.commit().await?;
         Ok(())

@@ -83,7 +83,9 @@ impl Registry {
         if retention.enabled {
             let before = ago(Duration::from_secs(u64::from(retention.days) * 86_400));
             for m in self.meta.untagged_before(before).await? {
-                let (Ok(repo), Ok(digest)) = (RepoName::parse(&m.repository), Digest::parse(&m.digest)) else { continue };
+                let (Ok(repo), Ok(digest)) = (RepoName::parse(&m.repository), Digest::parse(&m.digest)) else {
+                    continue;
+                };
                 // A manifest locked meanwhile is refused by the delete and kept.
                 if opts.dry_run || self.delete_manifest(&repo, &Reference::Digest(digest)).await.is_ok() {
                     report.manifests_deleted += 1;
@@ -120,7 +122,9 @@ impl Registry {
             report.orphans_deleted = self.sweep_store(before, opts.dry_run).await?;
         }
         report.finished_at = now_ms();
-        if !opts.dry_run && let Ok(mut last) = self.last_gc.lock() {
+        if !opts.dry_run
+            && let Ok(mut last) = self.last_gc.lock()
+        {
             *last = Some(report.clone());
         }
         Ok(report)

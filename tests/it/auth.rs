@@ -25,19 +25,6 @@ async fn push_blob_as(app: &TestApp, auth: (&str, &str), repo: &str, data: &[u8]
     app.anon(Method::POST, &path).basic_auth(auth.0, Some(auth.1)).body(data.to_vec()).send().await.expect("push")
 }
 
-/// Calls the management API as the admin user.
-async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
-    let mut req = app.req(method, &format!("/berth/v1{path}"));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("management request");
-    let status = res.status();
-    let text = res.text().await.expect("body");
-    assert!(status.is_success(), "{path}: {status} {text}");
-    if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("json") }
-}
-
 fn password(v: &Value, name: &str) -> String {
     let list = v["credentials"]["passwords"].as_array().or_else(|| v["passwords"].as_array()).expect("passwords");
     let p = list.iter().find(|p| p["name"] == name).expect("named password");
@@ -181,8 +168,7 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
 #[tokio::test]
 async fn scope_map_tokens_reach_only_their_repositories_and_stop_when_disabled() {
     let app = TestApp::spawn().await;
-    let created = admin(
-        &app,
+    let created = app.admin(
         Method::POST,
         "/tokens",
         Some(json!({"name": "ci", "repositories": [{"repository": "team/app", "actions": ["content/read", "content/write"]}]})),
@@ -202,22 +188,21 @@ async fn scope_map_tokens_reach_only_their_repositories_and_stop_when_disabled()
 
     // Disabled: refused on the very next request, bearer tokens issued before included.
     let bearer = token(&app, "ci", &p1, "repository:team/app:pull").await;
-    admin(&app, Method::PATCH, "/tokens/ci", Some(json!({"status": "disabled"}))).await;
+    app.admin(Method::PATCH, "/tokens/ci", Some(json!({"status": "disabled"}))).await;
     assert_eq!(push_blob_as(&app, ("ci", &p1), "team/app", b"b").await.status(), StatusCode::UNAUTHORIZED);
     let res = app.anon(Method::GET, "/v2/team/app/tags/list").bearer_auth(&bearer).send().await.expect("GET");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    admin(&app, Method::PATCH, "/tokens/ci", Some(json!({"status": "enabled"}))).await;
+    app.admin(Method::PATCH, "/tokens/ci", Some(json!({"status": "enabled"}))).await;
 
     // Regenerating password1 revokes the old one; password2 keeps working.
-    let fresh = admin(&app, Method::POST, "/tokens/ci/credentials", Some(json!({"names": ["password1"]}))).await;
+    let fresh = app.admin(Method::POST, "/tokens/ci/credentials", Some(json!({"names": ["password1"]}))).await;
     let new1 = password(&fresh, "password1");
     assert_eq!(push_blob_as(&app, ("ci", &p1), "team/app", b"c").await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(push_blob_as(&app, ("ci", &new1), "team/app", b"c").await.status(), StatusCode::CREATED);
     assert_eq!(push_blob_as(&app, ("ci", &p2), "team/app", b"d").await.status(), StatusCode::CREATED);
 
     // Changing the scope map changes what the token may do, at once.
-    admin(
-        &app,
+    app.admin(
         Method::PATCH,
         "/scopemaps/ci-scope-map",
         Some(json!({"removeActions": ["repositories/team/app/content/write"]})),
@@ -242,7 +227,7 @@ async fn scope_map_tokens_reach_only_their_repositories_and_stop_when_disabled()
 async fn roles_decide_what_users_may_do() {
     let app = TestApp::spawn().await;
     app.push_image("team/app", "v1", &[b"layer"]).await;
-    let puller = admin(&app, Method::POST, "/users", Some(json!({"name": "puller", "roles": ["AcrPull"]}))).await;
+    let puller = app.admin(Method::POST, "/users", Some(json!({"name": "puller", "roles": ["AcrPull"]}))).await;
     let pw = password(&puller, "password");
     let res = app.anon(Method::GET, "/v2/team/app/manifests/v1").basic_auth("puller", Some(&pw)).send().await;
     assert_eq!(res.expect("GET").status(), StatusCode::OK);
@@ -252,24 +237,24 @@ async fn roles_decide_what_users_may_do() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
     // AcrPush on a repository pattern, then removed.
-    let dev = admin(&app, Method::POST, "/users", Some(json!({"name": "dev", "password": "dev-password-1"}))).await;
+    let dev = app.admin(Method::POST, "/users", Some(json!({"name": "dev", "password": "dev-password-1"}))).await;
     assert_eq!(dev["credentials"]["passwords"][0]["value"], "dev-password-1");
-    let assignment = admin(
-        &app,
-        Method::POST,
-        "/roleassignments",
-        Some(json!({"assignee": "dev", "role": "AcrPush", "scope": "/repositories/team/*"})),
-    )
-    .await;
+    let assignment = app
+        .admin(
+            Method::POST,
+            "/roleassignments",
+            Some(json!({"assignee": "dev", "role": "AcrPush", "scope": "/repositories/team/*"})),
+        )
+        .await;
     let auth = ("dev", "dev-password-1");
     assert_eq!(push_blob_as(&app, auth, "team/web", b"y").await.status(), StatusCode::CREATED);
     assert_eq!(push_blob_as(&app, auth, "elsewhere", b"y").await.status(), StatusCode::FORBIDDEN);
     let id = assignment["id"].as_str().expect("id");
-    admin(&app, Method::DELETE, &format!("/roleassignments/{id}"), None).await;
+    app.admin(Method::DELETE, &format!("/roleassignments/{id}"), None).await;
     assert_eq!(push_blob_as(&app, auth, "team/web", b"z").await.status(), StatusCode::FORBIDDEN);
 
     // A Reader may read management data but not change it; only an Owner assigns roles.
-    let reader = admin(&app, Method::POST, "/users", Some(json!({"name": "auditor", "roles": ["Reader"]}))).await;
+    let reader = app.admin(Method::POST, "/users", Some(json!({"name": "auditor", "roles": ["Reader"]}))).await;
     let rpw = password(&reader, "password");
     let res = app.anon(Method::GET, "/berth/v1/tokens").basic_auth("auditor", Some(&rpw)).send().await.expect("GET");
     assert_eq!(res.status(), StatusCode::OK);
@@ -295,7 +280,7 @@ async fn anonymous_pull_allows_pull_and_list_and_nothing_else() {
     app.push_image("public/app", "v1", &[b"layer"]).await;
     let get = || app.anon(Method::GET, "/v2/public/app/manifests/v1").send();
     assert_eq!(get().await.expect("GET").status(), StatusCode::UNAUTHORIZED, "off by default");
-    let settings = admin(&app, Method::PATCH, "/settings", Some(json!({"anonymousPullEnabled": true}))).await;
+    let settings = app.admin(Method::PATCH, "/settings", Some(json!({"anonymousPullEnabled": true}))).await;
     assert_eq!(settings["anonymousPullEnabled"], true);
     assert_eq!(get().await.expect("GET").status(), StatusCode::OK);
     assert_eq!(app.anon(Method::GET, "/v2/_catalog").send().await.expect("GET").status(), StatusCode::OK);
@@ -313,7 +298,7 @@ async fn anonymous_pull_allows_pull_and_list_and_nothing_else() {
         .anon(Method::POST, "/oauth2/token")
         .form(&[("grant_type", "password"), ("scope", "repository:public/app:pull")]);
     assert_eq!(res.send().await.expect("POST").status(), StatusCode::OK);
-    admin(&app, Method::PATCH, "/settings", Some(json!({"anonymousPullEnabled": false}))).await;
+    app.admin(Method::PATCH, "/settings", Some(json!({"anonymousPullEnabled": false}))).await;
     assert_eq!(get().await.expect("GET").status(), StatusCode::UNAUTHORIZED);
     let res = app.anon(Method::GET, "/v2/public/app/manifests/v1").bearer_auth(&t).send().await.expect("GET");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "anonymous tokens stop with anonymous pull");
@@ -322,15 +307,15 @@ async fn anonymous_pull_allows_pull_and_list_and_nothing_else() {
 #[tokio::test]
 async fn admin_passwords_rotate_one_at_a_time() {
     let app = TestApp::spawn().await;
-    let shown = admin(&app, Method::GET, "/credentials", None).await;
+    let shown = app.admin(Method::GET, "/credentials", None).await;
     assert_eq!(shown["username"], ADMIN);
     assert_eq!(shown["passwords"][0]["name"], "password");
     assert_eq!(shown["passwords"][1]["name"], "password2");
     // password2 was generated at first start; renewing it shows its new value once.
-    let renewed = admin(&app, Method::POST, "/credentials/renew", Some(json!({"name": "password2"}))).await;
+    let renewed = app.admin(Method::POST, "/credentials/renew", Some(json!({"name": "password2"}))).await;
     assert!(renewed["passwords"][0]["value"].is_null(), "password keeps its (unshown) value");
     let pw2 = renewed["passwords"][1]["value"].as_str().expect("new password2").to_owned();
-    let renewed = admin(&app, Method::POST, "/credentials/renew", Some(json!({"name": "password"}))).await;
+    let renewed = app.admin(Method::POST, "/credentials/renew", Some(json!({"name": "password"}))).await;
     let pw1 = renewed["passwords"][0]["value"].as_str().expect("new password").to_owned();
     let app = &app;
     let status = |pw: String| async move {

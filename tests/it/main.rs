@@ -8,6 +8,7 @@ mod acr;
 mod auth;
 mod cli;
 mod clients;
+mod lifecycle;
 mod oci;
 mod openapi;
 mod process;

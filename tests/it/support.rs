@@ -30,6 +30,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Served over HTTPS with a self-signed certificate (`DATA_DIR/tls/self-signed.crt`).
     pub tls: bool,
+    adjust: fn(&mut Config),
     dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -37,30 +38,36 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        Self::spawn_with_tls(false).await
+        Self::spawn_with(|_| {}).await
     }
 
     /// A server on HTTPS, for clients that speak nothing else (ACR's SDKs).
     pub async fn spawn_tls() -> Self {
-        Self::spawn_with_tls(true).await
+        Self::spawn_with(|c| c.tls.self_signed = true).await
     }
 
-    async fn spawn_with_tls(tls: bool) -> Self {
+    /// A server with the test configuration changed by `adjust` (kept across restarts).
+    pub async fn spawn_with(adjust: fn(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (addr, stop, task) = start(dir.path(), tls).await;
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let tls = config.tls.self_signed;
+        let (addr, stop, task) = start_with(config).await;
         let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
         if tls {
             let pem = std::fs::read(dir.path().join("tls/self-signed.crt")).expect("certificate");
             client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"));
         }
-        Self { addr, client: client.build().expect("client"), tls, dir, stop: Some(stop), task: Some(task) }
+        Self { addr, client: client.build().expect("client"), tls, adjust, dir, stop: Some(stop), task: Some(task) }
     }
 
     /// Stops the server (letting requests in flight finish) and starts a new one over the same
     /// data directory, on a new port.
     pub async fn restart(&mut self) {
         self.shutdown().await;
-        let (addr, stop, task) = start(self.dir.path(), self.tls).await;
+        let mut config = test_config(self.dir.path());
+        (self.adjust)(&mut config);
+        let (addr, stop, task) = start_with(config).await;
         self.addr = addr;
         self.stop = Some(stop);
         self.task = Some(task);
@@ -96,6 +103,20 @@ impl TestApp {
     /// A request without credentials.
     pub fn anon(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))
+    }
+
+    /// Calls the management API (`/berth/v1<path>`) as the admin user; the JSON answer
+    /// (`null` for none), after asserting success.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.req(method, &format!("/berth/v1{path}"));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("management request");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        assert!(status.is_success(), "{path}: {status} {text}");
+        if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("json") }
     }
 
     /// A containers-auth.json (`REGISTRY_AUTH_FILE`, docker's config.json format) holding the
@@ -169,12 +190,6 @@ pub fn test_config(dir: &Path) -> Config {
     let mut config = Config::for_tests(dir);
     config.auth.admin_password = Some(ADMIN_PASSWORD.into());
     config
-}
-
-async fn start(dir: &Path, tls: bool) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
-    let mut config = test_config(dir);
-    config.tls.self_signed = tls;
-    start_with(config).await
 }
 
 pub async fn start_with(config: Config) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {

@@ -1,8 +1,10 @@
 //! The `berth` client commands, run as the real binary against a real server, as `az acr`
-//! users run them: identity and access commands, repository and manifest commands, check-health.
+//! users run them: identity and access commands, repository and manifest commands, check-health,
+//! usage, garbage collection, retention and purge.
 
 mod identity;
 mod repository;
+mod storage;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,232 @@
+//! `berth show-usage`, `berth gc run|show`, `berth config retention show|update` and
+//! `berth purge` (ACR's `acr purge`, run from the client over `/acr/v1`).
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use regex::Regex;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::client::Registry;
+use super::identity::{RegistryTarget, Target, cell};
+use super::output::{self, OutputArgs};
+use crate::config::Duration;
+
+/// `az acr show-usage`.
+pub(super) async fn show_usage(target: Target, out: &OutputArgs) -> anyhow::Result<()> {
+    let usage = target.registry()?.call(Method::GET, "/berth/v1/usage", None).await?;
+    output::print(&usage, out, Some(usage_columns))
+}
+
+/// az's usage table, one row per item of `value`.
+fn usage_columns(item: &Value) -> Vec<(&'static str, String)> {
+    vec![
+        ("NAME", cell(&item["name"])),
+        ("LIMIT", cell(&item["limit"])),
+        ("CURRENT VALUE", cell(&item["currentValue"])),
+        ("UNIT", cell(&item["unit"])),
+    ]
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum GcCommand {
+    /// Run one garbage-collection pass now and print what it freed
+    Run {
+        #[command(flatten)]
+        target: Target,
+        /// Report what would be deleted, delete nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The schedule and the last pass
+    Show(Target),
+}
+
+pub(super) async fn gc(cmd: GcCommand, out: &OutputArgs) -> anyhow::Result<()> {
+    let result = match cmd {
+        GcCommand::Run { target, dry_run } => {
+            let body = json!({ "dryRun": dry_run });
+            target.registry()?.call(Method::POST, "/berth/v1/gc", Some(&body)).await?
+        }
+        GcCommand::Show(target) => target.registry()?.call(Method::GET, "/berth/v1/gc", None).await?,
+    };
+    output::print(&result, out, None)
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum ConfigCommand {
+    /// Retention of untagged manifests
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum RetentionCommand {
+    /// The policy
+    Show(RegistryTarget),
+    /// Change it; garbage collection applies it
+    Update {
+        #[command(flatten)]
+        target: RegistryTarget,
+        /// Days an untagged manifest is kept (0 to 365)
+        #[arg(long)]
+        days: Option<u32>,
+        #[arg(long, value_parser = ["enabled", "disabled"])]
+        status: Option<String>,
+        #[arg(long = "type", value_parser = ["UntaggedManifests"], default_value = "UntaggedManifests")]
+        kind: String,
+    },
+}
+
+pub(super) async fn config(ConfigCommand::Retention(cmd): ConfigCommand, out: &OutputArgs) -> anyhow::Result<()> {
+    let result = match cmd {
+        RetentionCommand::Show(target) => target.registry()?.call(Method::GET, "/berth/v1/retention", None).await?,
+        RetentionCommand::Update { target, days, status, kind } => {
+            let body = json!({ "days": days, "status": status, "type": kind });
+            target.registry()?.call(Method::PATCH, "/berth/v1/retention", Some(&body)).await?
+        }
+    };
+    output::print(&result, out, Some(|r: &Value| vec![("STATUS", cell(&r["status"])), ("TYPE", cell(&r["type"]))]))
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PurgeArgs {
+    #[command(flatten)]
+    target: RegistryTarget,
+    /// REPOSITORY_REGEX:TAG_REGEX, each matched whole; repeatable
+    #[arg(long, required = true)]
+    filter: Vec<String>,
+    /// Only what was last updated longer ago than this: 30m, 2h, 1d, 2d3h6m
+    #[arg(long, value_parser = Duration::parse)]
+    ago: Duration,
+    /// Keep the latest N matching tags of each repository
+    #[arg(long, default_value_t = 0)]
+    keep: usize,
+    /// Also delete untagged manifests (older than --ago) of the matched repositories
+    #[arg(long)]
+    untagged: bool,
+    /// Print what would be deleted, delete nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// One `REPOSITORY_REGEX:TAG_REGEX`, anchored at both ends as `acr purge` matches them.
+fn parse_filter(filter: &str) -> anyhow::Result<(Regex, Regex)> {
+    let (repo, tag) = filter
+        .rsplit_once(':')
+        .with_context(|| format!("--filter {filter:?}: use REPOSITORY_REGEX:TAG_REGEX, e.g. 'hello-world:.*'"))?;
+    let anchored =
+        |r: &str| Regex::new(&format!("^(?:{r})$")).with_context(|| format!("--filter {filter:?}: bad regex {r:?}"));
+    Ok((anchored(repo)?, anchored(tag)?))
+}
+
+/// Whether `attributes` allow deleting (neither a delete nor a write lock).
+fn deletable(item: &Value) -> bool {
+    let a = &item["changeableAttributes"];
+    a["deleteEnabled"] != false && a["writeEnabled"] != false
+}
+
+pub(super) async fn purge(args: PurgeArgs) -> anyhow::Result<()> {
+    let registry = args.target.registry()?;
+    let filters = args.filter.iter().map(|f| parse_filter(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    let cutoff = std::time::SystemTime::now() - args.ago.0;
+    let cutoff =
+        crate::api::time::iso8601_z(cutoff.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64));
+    let repositories: Vec<String> = registry
+        .list("/v2/_catalog?n=100", "repositories", None)
+        .await?
+        .iter()
+        .filter_map(|r| r.as_str().map(str::to_owned))
+        .collect();
+    let (mut tags_deleted, mut manifests_deleted) = (0, 0);
+    for repo in repositories {
+        let tag_filters: Vec<&Regex> = filters.iter().filter(|(r, _)| r.is_match(&repo)).map(|(_, t)| t).collect();
+        if tag_filters.is_empty() {
+            continue;
+        }
+        tags_deleted += purge_tags(&registry, &repo, &tag_filters, &cutoff, &args).await?;
+        if args.untagged {
+            manifests_deleted += purge_untagged(&registry, &repo, &cutoff, args.dry_run).await?;
+        }
+    }
+    if args.dry_run {
+        println!(
+            "Number of tags to be deleted: {tags_deleted}\nNumber of manifests to be deleted: {manifests_deleted}"
+        );
+    } else {
+        println!("Number of deleted tags: {tags_deleted}\nNumber of deleted manifests: {manifests_deleted}");
+    }
+    Ok(())
+}
+
+/// Deletes (untags) the matching tags older than the cutoff, newest `keep` spared.
+async fn purge_tags(
+    registry: &Registry,
+    repo: &str,
+    filters: &[&Regex],
+    cutoff: &str,
+    args: &PurgeArgs,
+) -> anyhow::Result<usize> {
+    let tags = registry.list(&format!("/acr/v1/{repo}/_tags?n=100&orderby=timedesc"), "tags", None).await?;
+    let matching: Vec<&Value> = tags
+        .iter()
+        .filter(|t| t["name"].as_str().is_some_and(|n| filters.iter().any(|f| f.is_match(n))))
+        .skip(args.keep)
+        .filter(|t| t["lastUpdateTime"].as_str().is_some_and(|u| u < cutoff) && deletable(t))
+        .collect();
+    if matching.is_empty() {
+        return Ok(0);
+    }
+    println!("{} for repository: {repo}", if args.dry_run { "Tags that would be deleted" } else { "Deleting tags" });
+    for tag in &matching {
+        let name = tag["name"].as_str().unwrap_or_default();
+        if !args.dry_run {
+            registry.call(Method::DELETE, &format!("/acr/v1/{repo}/_tags/{name}"), None).await?;
+        }
+        println!("{repo}:{name}");
+    }
+    Ok(matching.len())
+}
+
+/// Deletes untagged manifests older than the cutoff, except locked ones and the children of
+/// an index that stays.
+async fn purge_untagged(registry: &Registry, repo: &str, cutoff: &str, dry_run: bool) -> anyhow::Result<usize> {
+    let manifests = registry.list(&format!("/acr/v1/{repo}/_manifests?n=100"), "manifests", None).await?;
+    let children: Vec<&str> = manifests
+        .iter()
+        .flat_map(|m| m["references"].as_array().into_iter().flatten().filter_map(|r| r["digest"].as_str()))
+        .collect();
+    let doomed: Vec<&str> = manifests
+        .iter()
+        .filter(|m| m["tags"].as_array().is_none_or(Vec::is_empty) && deletable(m))
+        .filter(|m| m["lastUpdateTime"].as_str().is_some_and(|u| u < cutoff))
+        .filter_map(|m| m["digest"].as_str())
+        .filter(|d| !children.contains(d))
+        .collect();
+    if doomed.is_empty() {
+        return Ok(0);
+    }
+    println!(
+        "{} for repository: {repo}",
+        if dry_run { "Manifests that would be deleted" } else { "Deleting manifests" }
+    );
+    for digest in &doomed {
+        if !dry_run {
+            registry.call(Method::DELETE, &format!("/v2/{repo}/manifests/{digest}"), None).await?;
+        }
+        println!("{repo}@{digest}");
+    }
+    Ok(doomed.len())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn filters_match_whole_names() {
+        let (repo, tag) = super::parse_filter("team/.*:v[0-9]+").expect("valid");
+        assert!(repo.is_match("team/app") && !repo.is_match("other/team/app"));
+        assert!(tag.is_match("v12") && !tag.is_match("v1-rc"));
+        assert!(super::parse_filter("no-colon").is_err());
+        assert!(super::parse_filter("app:(").is_err());
+    }
+}

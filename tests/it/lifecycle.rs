@@ -1,0 +1,316 @@
+//! Storage lifecycle over HTTP: usage with shared content counted once, quota, online garbage
+//! collection (while pushes go on), upload expiry, index deletion, retention and the orphan
+//! sweep; each freed byte checked in the blob store itself.
+
+use std::path::Path;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn quick_gc(c: &mut berth::Config) {
+    c.gc.grace = berth::config::Duration::parse("0s").expect("duration");
+}
+
+async fn used(app: &TestApp) -> u64 {
+    let usage = app.admin(Method::GET, "/usage", None).await;
+    let size = usage["value"].as_array().expect("value").iter().find(|i| i["name"] == "Size").expect("Size").clone();
+    size["currentValue"].as_u64().expect("currentValue")
+}
+
+async fn gc(app: &TestApp) -> Value {
+    app.admin(Method::POST, "/gc", Some(json!({}))).await
+}
+
+/// Files under `dir` (recursively).
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() { out.extend(files(&p)) } else { out.push(p) }
+        }
+    }
+    out
+}
+
+fn blob_file(app: &TestApp, digest: &str) -> std::path::PathBuf {
+    let hex = digest.trim_start_matches("sha256:");
+    app.data_dir().join("storage/blobs/sha256").join(&hex[..2]).join(hex)
+}
+
+fn layer(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+#[tokio::test]
+async fn shared_layers_count_once_and_gc_frees_only_unique_bytes() {
+    let app = TestApp::spawn_with(quick_gc).await;
+    let base = layer(1, 1 << 20);
+    let (m1, d1) = app.push_image("one", "v1", &[&base, b"unique to one"]).await;
+    let (m2, d2) = app.push_image("two", "v1", &[&base, b"unique to two, longer"]).await;
+    let config_len = serde_json::from_slice::<Value>(&m1).expect("json")["config"]["size"].as_u64().expect("size");
+    let expected = base.len() as u64 + config_len + 13 + 21 + m1.len() as u64 + m2.len() as u64;
+    assert_eq!(used(&app).await, expected, "the base layer and the shared config count once");
+    let usage = app.admin(Method::GET, "/usage", None).await;
+    let names: Vec<&str> =
+        usage["value"].as_array().expect("value").iter().filter_map(|i| i["name"].as_str()).collect();
+    assert_eq!(names, ["Size", "Webhooks", "Geo-replications", "IPRules", "ScopeMaps", "Tokens"]);
+    assert_eq!(usage["value"][0]["limit"], 100u64 << 30);
+    assert_eq!(usage["value"][0]["unit"], "Bytes");
+
+    assert_eq!(
+        app.req(Method::DELETE, &format!("/v2/one/manifests/{d1}")).send().await.expect("delete").status(),
+        StatusCode::ACCEPTED
+    );
+    let report = gc(&app).await;
+    assert_eq!((report["blobsDeleted"].as_u64(), report["bytesFreed"].as_u64()), (Some(1), Some(13)), "{report}");
+    assert!(!blob_file(&app, &sha256(b"unique to one")).exists(), "the unique layer's file is gone");
+    assert!(blob_file(&app, &sha256(&base)).exists());
+    assert_eq!(used(&app).await, expected - 13 - m1.len() as u64);
+    let pulled = app.req(Method::GET, &format!("/v2/two/blobs/{}", sha256(&base))).send().await.expect("pull");
+    assert_eq!(sha256(&pulled.bytes().await.expect("bytes")), sha256(&base), "the shared layer still pulls whole");
+
+    app.req(Method::DELETE, &format!("/v2/two/manifests/{d2}")).send().await.expect("delete");
+    let report = gc(&app).await;
+    assert_eq!(report["blobsDeleted"], 3, "{report}");
+    assert_eq!(used(&app).await, 0);
+    assert!(files(&app.data_dir().join("storage/blobs")).is_empty(), "every blob file is gone");
+
+    let metrics = app.req(Method::GET, "/metrics").send().await.expect("metrics").text().await.expect("text");
+    assert!(
+        metrics.contains("berth_storage_used_bytes 0\n") && metrics.contains("berth_gc_last_blobs_deleted 3\n"),
+        "{metrics}"
+    );
+    assert_eq!(app.anon(Method::GET, "/metrics").send().await.expect("metrics").status(), StatusCode::UNAUTHORIZED);
+    let status = app.admin(Method::GET, "/gc", None).await;
+    assert_eq!(status["lastRun"]["blobsDeleted"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_during_twenty_concurrent_pushes_loses_nothing() {
+    let app = std::sync::Arc::new(
+        TestApp::spawn_with(|c| c.gc.grace = berth::config::Duration::parse("2s").expect("duration")).await,
+    );
+    let shared: Vec<Vec<u8>> = (0..3).map(|i| layer(i, 256 << 10)).collect();
+    let refs: Vec<&[u8]> = shared.iter().map(Vec::as_slice).collect();
+    let (_, seed) = app.push_image("seed", "v1", &refs).await;
+    app.req(Method::DELETE, &format!("/v2/seed/manifests/{seed}")).send().await.expect("delete");
+    // The shared layers are now unreferenced and, after the grace period, collectable.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let (app, done) = (app.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut passes = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                gc(&app).await;
+                passes += 1;
+            }
+            passes
+        })
+    };
+    let mut pushes = Vec::new();
+    for i in 0..20u8 {
+        let (app, shared) = (app.clone(), shared.clone());
+        pushes.push(tokio::spawn(async move {
+            let own = layer(100 + i, 64 << 10);
+            let mut layers: Vec<&[u8]> = shared.iter().map(Vec::as_slice).collect();
+            layers.push(&own);
+            app.push_image(&format!("app{i}"), "v1", &layers).await
+        }));
+    }
+    let mut images = Vec::new();
+    for p in pushes {
+        images.push(p.await.expect("push task"));
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let passes = collector.await.expect("gc task");
+    assert!(passes >= 2, "GC ran while the pushes went on ({passes} passes)");
+    gc(&app).await;
+
+    for (i, (manifest, digest)) in images.iter().enumerate() {
+        let res = app.req(Method::GET, &format!("/v2/app{i}/manifests/v1")).header("accept", OCI_MANIFEST).send().await;
+        let body = res.expect("pull manifest").bytes().await.expect("bytes");
+        assert_eq!(&body[..], &manifest[..], "app{i} manifest");
+        assert_eq!(&sha256(&body), digest);
+        let parsed: Value = serde_json::from_slice(&body).expect("json");
+        let mut blobs = vec![parsed["config"]["digest"].as_str().expect("config").to_owned()];
+        blobs.extend(
+            parsed["layers"].as_array().expect("layers").iter().filter_map(|l| l["digest"].as_str().map(str::to_owned)),
+        );
+        for b in blobs {
+            let res = app.req(Method::GET, &format!("/v2/app{i}/blobs/{b}")).send().await.expect("pull blob");
+            assert_eq!(res.status(), StatusCode::OK, "app{i} blob {b}");
+            assert_eq!(sha256(&res.bytes().await.expect("bytes")), b, "app{i} blob {b} pulls whole");
+        }
+    }
+}
+
+#[tokio::test]
+async fn over_quota_pushes_are_refused_whole_and_succeed_once_raised() {
+    let app = TestApp::spawn().await;
+    app.push_image("app", "v1", &[b"first layer"]).await;
+    let now = used(&app).await;
+    let settings = app.admin(Method::PATCH, "/settings", Some(json!({"storageQuotaBytes": now + 1000}))).await;
+    assert_eq!(settings["storageQuotaBytes"], now + 1000);
+
+    let big = layer(7, 4096);
+    let digest = sha256(&big);
+    let res = app.req(Method::POST, &format!("/v2/app/blobs/uploads/?digest={digest}")).body(big.clone()).send().await;
+    let res = res.expect("push");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: Value = res.json().await.expect("json");
+    let message = body["errors"][0]["message"].as_str().expect("message");
+    assert_eq!(body["errors"][0]["code"], "DENIED");
+    assert!(
+        message.contains(&format!("{now} bytes"))
+            && message.contains(&format!("{} bytes", now + 1000))
+            && message.contains("4096 bytes"),
+        "{message}"
+    );
+    assert_eq!(
+        app.req(Method::HEAD, &format!("/v2/app/blobs/{digest}")).send().await.expect("head").status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(used(&app).await, now, "nothing partial stays");
+    assert!(files(&app.data_dir().join("storage/uploads")).is_empty(), "no parts left behind");
+
+    // A chunked session refused at its final PUT is gone too.
+    let res = app.req(Method::POST, "/v2/app/blobs/uploads/").send().await.expect("start");
+    let location = res.headers()["location"].to_str().expect("location").to_owned();
+    app.req(Method::PATCH, &location).body(big.clone()).send().await.expect("patch");
+    let put = app.req(Method::PUT, &format!("{location}?digest={digest}")).send().await.expect("put");
+    assert_eq!(put.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.req(Method::GET, &location).send().await.expect("status").status(), StatusCode::NOT_FOUND);
+
+    // A manifest that would go over is refused as well.
+    let config = app.push_blob("app", b"{}").await;
+    app.admin(Method::PATCH, "/settings", Some(json!({"storageQuotaBytes": used(&app).await}))).await;
+    let res = app.put_manifest("app", "v2", OCI_MANIFEST, &image_manifest(&config, 2, vec![])).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    app.admin(Method::PATCH, "/settings", Some(json!({"storageQuotaBytes": null}))).await;
+    let res = app.req(Method::POST, &format!("/v2/app/blobs/uploads/?digest={digest}")).body(big).send().await;
+    assert_eq!(res.expect("push").status(), StatusCode::CREATED, "the same push succeeds once the quota is raised");
+}
+
+#[tokio::test]
+async fn idle_upload_sessions_expire_and_free_their_bytes() {
+    let app = TestApp::spawn_with(|c| c.gc.upload_ttl = berth::config::Duration::parse("1s").expect("duration")).await;
+    let res = app.req(Method::POST, "/v2/app/blobs/uploads/").send().await.expect("start");
+    let location = res.headers()["location"].to_str().expect("location").to_owned();
+    app.req(Method::PATCH, &location).body(layer(3, 100_000)).send().await.expect("patch");
+    let uploads = app.data_dir().join("storage/uploads");
+    assert_eq!(files(&uploads).len(), 1);
+    assert_eq!(gc(&app).await["uploadsExpired"], 0, "a fresh session stays");
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(gc(&app).await["uploadsExpired"], 1);
+    assert!(files(&uploads).is_empty(), "its bytes are freed");
+    assert_eq!(app.req(Method::GET, &location).send().await.expect("status").status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn deleting_an_index_keeps_a_child_tagged_elsewhere() {
+    let app = TestApp::spawn_with(quick_gc).await;
+    let (amd, amd_digest) = app.push_image("multi", "amd-build", &[b"amd64 layer"]).await;
+    let (arm, arm_digest) = app.push_image("multi", "arm-only", &[b"arm64 layer"]).await;
+    app.req(Method::DELETE, "/v2/multi/manifests/amd-build").send().await.expect("untag amd");
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": amd_digest, "size": amd.len(), "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": OCI_MANIFEST, "digest": arm_digest, "size": arm.len(), "platform": {"architecture": "arm64", "os": "linux"}},
+        ],
+    }))
+    .expect("json");
+    assert_eq!(app.put_manifest("multi", "latest", OCI_INDEX, &index).await.status(), StatusCode::CREATED);
+
+    let res = app.req(Method::DELETE, &format!("/v2/multi/manifests/{}", sha256(&index))).send().await.expect("delete");
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let get =
+        |r: String| app.req(Method::GET, &format!("/v2/multi/manifests/{r}")).header("accept", OCI_MANIFEST).send();
+    assert_eq!(
+        get(arm_digest.clone()).await.expect("arm").status(),
+        StatusCode::OK,
+        "the child tagged elsewhere survives"
+    );
+    assert_eq!(get("arm-only".into()).await.expect("arm tag").status(), StatusCode::OK);
+    assert_eq!(
+        get(amd_digest.clone()).await.expect("amd").status(),
+        StatusCode::NOT_FOUND,
+        "the unheld child goes with its index"
+    );
+    gc(&app).await;
+    let arm_layer =
+        app.req(Method::GET, &format!("/v2/multi/blobs/{}", sha256(b"arm64 layer"))).send().await.expect("blob");
+    assert_eq!(arm_layer.bytes().await.expect("bytes").as_ref(), b"arm64 layer");
+    assert!(!blob_file(&app, &sha256(b"amd64 layer")).exists());
+}
+
+#[tokio::test]
+async fn retention_deletes_old_untagged_manifests_but_keeps_held_ones() {
+    let app = TestApp::spawn_with(quick_gc).await;
+    let (_, plain) = app.push_image("app", "tmp", &[b"plain"]).await;
+    let (_, locked) = app.push_image("app", "tmp2", &[b"locked"]).await;
+    let (child_bytes, child) = app.push_image("app", "tmp3", &[b"child"]).await;
+    let (subject_bytes, subject) = app.push_image("app", "v1", &[b"subject"]).await;
+    for tag in ["tmp", "tmp2", "tmp3"] {
+        app.req(Method::DELETE, &format!("/v2/app/manifests/{tag}")).send().await.expect("untag");
+    }
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": child, "size": child_bytes.len()}]}))
+    .expect("json");
+    app.put_manifest("app", "multi", OCI_INDEX, &index).await;
+    let config = app.push_blob("app", b"{}").await;
+    let signature = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2}, "layers": [],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": subject_bytes.len()}}))
+    .expect("json");
+    app.put_manifest("app", &sha256(&signature), OCI_MANIFEST, &signature).await;
+    let res = app
+        .req(Method::PATCH, &format!("/acr/v1/app/_manifests/{locked}"))
+        .json(&json!({"deleteEnabled": false}))
+        .send();
+    assert_eq!(res.await.expect("lock").status(), StatusCode::OK);
+
+    let policy = app
+        .admin(Method::PATCH, "/retention", Some(json!({"days": 0, "status": "enabled", "type": "UntaggedManifests"})))
+        .await;
+    assert_eq!(policy, json!({"days": 0, "status": "enabled", "type": "UntaggedManifests"}));
+    let dry = app.admin(Method::POST, "/gc", Some(json!({"dryRun": true}))).await;
+    assert_eq!((dry["dryRun"].as_bool(), dry["manifestsDeleted"].as_u64()), (Some(true), Some(1)));
+    let head = |d: &str| app.req(Method::HEAD, &format!("/v2/app/manifests/{d}")).header("accept", OCI_MANIFEST).send();
+    assert_eq!(head(&plain).await.expect("head").status(), StatusCode::OK, "a dry run deletes nothing");
+    assert_eq!(gc(&app).await["manifestsDeleted"], 1);
+    assert_eq!(head(&plain).await.expect("head").status(), StatusCode::NOT_FOUND);
+    for kept in [&locked, &child, &sha256(&signature)] {
+        assert_eq!(head(kept).await.expect("head").status(), StatusCode::OK, "{kept} is held and stays");
+    }
+    let res = app.req(Method::PATCH, "/berth/v1/retention").json(&json!({"type": "TaggedManifests"})).send().await;
+    assert_eq!(res.expect("patch").status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn objects_without_metadata_are_swept() {
+    let app = TestApp::spawn_with(quick_gc).await;
+    let stray = blob_file(&app, &sha256(b"left by a crash"));
+    std::fs::create_dir_all(stray.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&stray, b"left by a crash").expect("write");
+    let part = app.data_dir().join("storage/uploads/0b5e7f3c-2d7a-4f1e-9c3b-6a1d2e3f4a5b/part");
+    std::fs::create_dir_all(part.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&part, b"half an upload").expect("write");
+    let (_, digest) = app.push_image("app", "v1", &[b"kept"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    let dry = app.admin(Method::POST, "/gc", Some(json!({"dryRun": true}))).await;
+    assert_eq!(dry["orphansDeleted"], 2);
+    assert!(stray.exists());
+    assert_eq!(gc(&app).await["orphansDeleted"], 2);
+    assert!(!stray.exists() && !part.exists());
+    let res = app.req(Method::GET, &format!("/v2/app/manifests/{digest}")).header("accept", OCI_MANIFEST).send().await;
+    assert_eq!(res.expect("get").status(), StatusCode::OK, "what the metadata knows stays");
+    assert!(blob_file(&app, &sha256(b"kept")).exists());
+}
