@@ -119,7 +119,7 @@ impl Registry {
             self.finish_deletions().await?;
         }
         if opts.sweep_store {
-            report.orphans_deleted = self.sweep_store(before, opts.dry_run).await?;
+            report.orphans_deleted = self.sweep_store(before, ago(opts.upload_ttl), opts.dry_run).await?;
         }
         report.finished_at = now_ms();
         if !opts.dry_run
@@ -145,9 +145,10 @@ impl Registry {
         Ok(())
     }
 
-    /// Objects under `blobs/` with no row, and upload directories with no session, older than
-    /// `before`: what a crash between writing an object and recording it leaves behind.
-    async fn sweep_store(&self, before: i64, dry_run: bool) -> Result<u64> {
+    /// Objects under `blobs/` with no row, older than `before`, and upload directories with no
+    /// session, idle since `idle_before` (a monolithic push streams into one before any row
+    /// exists): what a crash between writing an object and recording it leaves behind.
+    async fn sweep_store(&self, before: i64, idle_before: i64, dry_run: bool) -> Result<u64> {
         let _writers_wait = self.gc_lock.write().await;
         let mut removed = 0;
         for (digest, modified) in self.blobs.list_blobs().await? {
@@ -159,7 +160,7 @@ impl Registry {
             }
         }
         for (id, modified) in self.blobs.list_uploads().await? {
-            if modified < before && !self.meta.upload_exists(&id.to_string()).await? {
+            if modified < idle_before && !self.meta.upload_exists(&id.to_string()).await? {
                 if !dry_run {
                     self.blobs.remove_upload(&id).await?;
                 }

@@ -295,7 +295,11 @@ async fn retention_deletes_old_untagged_manifests_but_keeps_held_ones() {
 
 #[tokio::test]
 async fn objects_without_metadata_are_swept() {
-    let app = TestApp::spawn_with(quick_gc).await;
+    let app = TestApp::spawn_with(|c| {
+        quick_gc(c);
+        c.gc.upload_ttl = berth::config::Duration::parse("0s").expect("duration");
+    })
+    .await;
     let stray = blob_file(&app, &sha256(b"left by a crash"));
     std::fs::create_dir_all(stray.parent().expect("dir")).expect("mkdir");
     std::fs::write(&stray, b"left by a crash").expect("write");
@@ -313,4 +317,63 @@ async fn objects_without_metadata_are_swept() {
     let res = app.req(Method::GET, &format!("/v2/app/manifests/{digest}")).header("accept", OCI_MANIFEST).send().await;
     assert_eq!(res.expect("get").status(), StatusCode::OK, "what the metadata knows stays");
     assert!(blob_file(&app, &sha256(b"kept")).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freed_gib_layer_leaves_usage_within_one_background_interval() {
+    let app = TestApp::spawn_with(|c| {
+        c.gc.grace = berth::config::Duration::parse("0s").expect("duration");
+        c.gc.interval = berth::config::Duration::parse("1s").expect("duration");
+    })
+    .await;
+    // 1 GiB streamed from a generator: neither side holds it whole.
+    const CHUNK: usize = 4 << 20;
+    let chunk: bytes::Bytes = layer(9, CHUNK).into();
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    for _ in 0..256 {
+        sha2::Digest::update(&mut hasher, &chunk);
+    }
+    let digest = format!("sha256:{}", hex::encode(sha2::Digest::finalize(hasher)));
+    let body = futures_util::stream::iter((0..256).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let res = app
+        .req(Method::POST, &format!("/v2/big/blobs/uploads/?digest={digest}"))
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .expect("push 1 GiB");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let config = app.push_blob("big", b"{}").await;
+    let layer_desc =
+        json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": 1u64 << 30});
+    let manifest = image_manifest(&config, 2, vec![layer_desc]);
+    assert_eq!(app.put_manifest("big", "v1", OCI_MANIFEST, &manifest).await.status(), StatusCode::CREATED);
+    assert!(used(&app).await > 1 << 30);
+
+    app.req(Method::DELETE, &format!("/v2/big/manifests/{}", sha256(&manifest))).send().await.expect("delete");
+    let deleted = std::time::Instant::now();
+    while used(&app).await > 0 {
+        assert!(deleted.elapsed() < std::time::Duration::from_secs(15), "usage did not drop after deletion");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    eprintln!("usage dropped {:?} after the deletion", deleted.elapsed());
+    assert!(!blob_file(&app, &digest).exists(), "the GiB file is gone");
+    assert!(app.admin(Method::GET, "/gc", None).await["lastRun"].is_object(), "the background pass is reported");
+}
+
+#[tokio::test]
+async fn the_tier_limits_scope_maps() {
+    let app = TestApp::spawn_with(|c| c.limits.sku = berth::config::Sku::Basic).await;
+    for i in 0..100 {
+        let body = json!({"name": format!("map{i}"), "actions": ["repositories/app/content/read"]});
+        let res = app.req(Method::POST, "/berth/v1/scopemaps").json(&body).send().await.expect("create");
+        assert_eq!(res.status(), StatusCode::CREATED, "scope map {i}");
+    }
+    let body = json!({"name": "one-too-many", "actions": ["repositories/app/content/read"]});
+    let res = app.req(Method::POST, "/berth/v1/scopemaps").json(&body).send().await.expect("create");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let text = res.text().await.expect("text");
+    assert!(text.contains("Basic tier allows 100 scope maps"), "{text}");
+    app.admin(Method::PATCH, "/settings", Some(json!({"sku": "Standard"}))).await;
+    let res = app.req(Method::POST, "/berth/v1/scopemaps").json(&body).send().await.expect("create");
+    assert_eq!(res.status(), StatusCode::CREATED, "a higher tier allows more");
 }
