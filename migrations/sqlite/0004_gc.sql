@@ -9,3 +9,7 @@ CREATE TABLE blob_deletions (
     digest     TEXT PRIMARY KEY,
     created_at INTEGER NOT NULL
 );
+
+-- Usage and "is this manifest stored anywhere" read digests and sizes only: a covering index
+-- spares them the manifests' content.
+CREATE INDEX manifests_by_digest ON manifests (digest, size);
