@@ -27,12 +27,20 @@ pub fn generate() -> Result<String, Error> {
     }
 }
 
+/// argon2id with OWASP's 7 MiB / 5 passes setting, as strong as the crate's default 19 MiB / 2
+/// passes: each sign-in's memory is what bounds a registry's footprint under a burst of them.
+/// Verification reads the parameters from the stored hash, so older hashes keep working.
+fn hasher() -> Result<Argon2<'static>, Error> {
+    let params = argon2::Params::new(7 * 1024, 5, 1, None).map_err(|e| Error::Hash(e.into()))?;
+    Ok(Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params))
+}
+
 /// The argon2id PHC string of `password`, with a fresh salt.
 pub fn hash(password: &str) -> Result<String, Error> {
     let mut salt = [0u8; 16];
     SystemRandom::new().fill(&mut salt).map_err(|_| Error::Random)?;
     let salt = SaltString::encode_b64(&salt).map_err(Error::Hash)?;
-    Ok(Argon2::default().hash_password(password.as_bytes(), &salt).map_err(Error::Hash)?.to_string())
+    Ok(hasher()?.hash_password(password.as_bytes(), &salt).map_err(Error::Hash)?.to_string())
 }
 
 /// Whether `password` matches the stored `phc` hash. A malformed hash matches nothing.
@@ -49,6 +57,12 @@ mod tests {
             assert_eq!(p.len(), 43);
             assert!(!p.starts_with('-'), "{p}");
         }
+    }
+
+    #[test]
+    fn hashes_use_owasps_7_mib_setting() {
+        let phc = super::hash("correct horse").expect("hash");
+        assert!(phc.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{phc}");
     }
 
     #[test]
