@@ -43,13 +43,26 @@ impl Deref for AppState {
     }
 }
 
+/// 32 random bytes; empty if the system generator fails (the key is then refused at use).
+fn random_key() -> Vec<u8> {
+    let mut key = vec![0u8; 32];
+    match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key) {
+        Ok(()) => key,
+        Err(_) => Vec::new(),
+    }
+}
+
 impl App {
     /// Opens the stores the configuration names (creating them on first start).
     pub async fn build(config: Config) -> Result<AppState, BuildError> {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir).map_err(BuildError::DataDir)?;
         let meta = MetaStore::open_url(&config.database_url()?).await?;
-        let blobs = BlobStore::filesystem(&config.storage_root()?)?;
+        let mut blobs = BlobStore::filesystem(&config.storage_root()?)?;
+        if config.storage.redirect {
+            let key = meta.secret_setting("storage_url_key", random_key).await?;
+            blobs = blobs.with_url_key(&key);
+        }
         let access = Access::open(meta.clone(), config.auth.admin_username.clone()).await?;
         let first_start = access.bootstrap_admin(config.auth.admin_password.clone()).await?;
         let registry = Registry::new(meta, blobs, config.limits.clone());

@@ -12,6 +12,7 @@
 //! | login server   | `auth.login_server` | `BERTH_LOGIN_SERVER` | the request's `Host`     |
 //! | TLS            | `tls.cert`, `tls.key`, `tls.self_signed`, `tls.min_version` | | plain HTTP |
 //! | tier and quota | `limits.sku` (`Basic`, `Standard`, `Premium`), `limits.storage_quota` (bytes) | | `Standard`, the tier's |
+//! | signed blob URLs | `storage.redirect`, `storage.redirect_ttl` | | off, `20m` |
 //! | garbage collection | `gc.interval`, `gc.grace`, `gc.upload_ttl` (`30s`, `10m`, `1h`, `2d`), `gc.enabled` | | `1h`, `1h`, `24h`, on |
 
 use std::net::SocketAddr;
@@ -234,12 +235,22 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Blob store, `file://PATH`. Unset: `<data_dir>/storage`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Answer blob GETs with `307` to a signed, time-limited `/_storage/…` URL.
+    pub redirect: bool,
+    /// How long a signed URL works.
+    pub redirect_ttl: Duration,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { url: None, redirect: false, redirect_ttl: Duration(std::time::Duration::from_secs(1200)) }
+    }
 }
 
 impl Default for Config {

@@ -107,7 +107,9 @@ impl From<registry::Error> for ApiError {
             E::ManifestTooLarge => Self::new(ErrorCode::SizeInvalid, message).status(StatusCode::PAYLOAD_TOO_LARGE),
             E::NameUnknown(_) => Self::new(ErrorCode::NameUnknown, message),
             E::TagUnknown(_) => Self::new(ErrorCode::TagUnknown, message),
-            E::Locked(_) | E::QuotaExceeded { .. } | E::LimitReached(_) => Self::new(ErrorCode::Denied, message),
+            E::Locked(_) | E::QuotaExceeded { .. } | E::LimitReached(_) | E::Signed(_) => {
+                Self::new(ErrorCode::Denied, message)
+            }
             E::Meta(cause) => Self::internal(cause),
             E::Blob(cause) => Self::internal(cause),
         }

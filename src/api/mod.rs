@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod error;
 mod oauth;
+mod storage;
 pub(crate) mod time;
 mod v2;
 
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/jwks", get(oauth::jwks))
         .nest("/berth/v1", admin::router())
         .route("/metrics", get(admin::metrics))
+        .route("/_storage/{*key}", get(storage::get_signed))
         .fallback(unknown_path)
         .layer(middleware::from_fn(log_request))
         .with_state(state)

@@ -6,6 +6,7 @@
 //! verified the digest, so whatever sits at a blob key is complete and correct.
 
 mod error;
+mod signed;
 
 use std::io;
 use std::ops::Range;
@@ -23,6 +24,7 @@ use object_store::{GetOptions, GetRange, ObjectStore};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 pub use error::{Error, Result};
+pub use signed::SignError;
 
 use crate::oci::{Algorithm, Digest, Hasher};
 
@@ -42,6 +44,8 @@ pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     /// Set for the filesystem backend: reads go straight to the file (no per-chunk task hop).
     local_root: Option<PathBuf>,
+    /// HMAC key of signed blob URLs, when they are enabled.
+    url_key: Option<ring::hmac::Key>,
 }
 
 impl BlobStore {
@@ -51,12 +55,12 @@ impl BlobStore {
         let root = root.canonicalize()?;
         // Directories emptied by deletes (uploads/<id>/) are removed with their last file.
         let store = LocalFileSystem::new_with_prefix(&root)?.with_automatic_cleanup(true);
-        Ok(Self { store: Arc::new(store), local_root: Some(root) })
+        Ok(Self { store: Arc::new(store), local_root: Some(root), url_key: None })
     }
 
     /// Blobs in memory, for tests.
     pub fn in_memory() -> Self {
-        Self { store: Arc::new(InMemory::new()), local_root: None }
+        Self { store: Arc::new(InMemory::new()), local_root: None, url_key: None }
     }
 
     fn blob_key(digest: &Digest) -> Path {

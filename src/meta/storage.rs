@@ -47,6 +47,18 @@ impl MetaStore {
         Ok((row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64))
     }
 
+    /// A secret kept in the settings as hex, made by `generate` the first time (the first
+    /// writer wins, so every node uses the same one).
+    pub async fn secret_setting(&self, name: &str, generate: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(hex::encode(generate()))
+            .execute(&self.writer)
+            .await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_one(&self.writer).await?;
+        hex::decode(row.get::<&str, _>(0)).map_err(|_| super::Error::Corrupt(format!("setting {name} is not hex")))
+    }
+
     pub async fn setting(&self, name: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.reader);
         Ok(row.await?.map(|r| r.get(0)))

@@ -20,6 +20,20 @@ impl Registry {
         }
     }
 
+    /// A signed URL reading the blob for `ttl` (`storage.redirect`).
+    pub fn blob_url(&self, digest: &Digest, ttl: std::time::Duration) -> Result<String> {
+        let expires = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default() + ttl;
+        Ok(self.blobs.signed_url(digest, expires.as_secs())?)
+    }
+
+    /// The blob a signed URL names and its size, once the signature and expiry check out.
+    pub async fn signed_blob(&self, path: &str, expires: u64, signature: &str) -> Result<(Digest, u64)> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let digest = self.blobs.check_signed(path, expires, signature, now.as_secs())?;
+        let size = self.meta.blob_size(&digest).await?.ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
+        Ok((digest, size))
+    }
+
     /// Streams `range` of a blob, after checking it lies inside the blob's `size`.
     pub async fn read_blob(&self, digest: &Digest, size: u64, range: Range<u64>) -> Result<ByteStream> {
         if range.start > range.end || range.end > size {

@@ -65,6 +65,8 @@ pub enum Error {
     #[error("{0}")]
     LimitReached(String),
     #[error(transparent)]
+    Signed(#[from] crate::blob::SignError),
+    #[error(transparent)]
     Meta(meta::Error),
     #[error(transparent)]
     Blob(blob::Error),

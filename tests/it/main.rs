@@ -12,3 +12,4 @@ mod lifecycle;
 mod oci;
 mod openapi;
 mod process;
+mod redirect;

@@ -9,15 +9,35 @@ use crate::api::ApiError;
 use crate::oci::{Digest, RepoName};
 use crate::registry::{self, Registry};
 
-/// GET|HEAD /v2/<name>/blobs/<digest>: the whole blob (200) or one byte range (206).
+/// GET|HEAD /v2/<name>/blobs/<digest>: the whole blob (200) or one byte range (206); with
+/// `redirect` (a signed URL's lifetime), a GET answers 307 to a signed `/_storage/…` URL.
 pub(super) async fn get_blob(
     reg: &Registry,
     name: &RepoName,
     digest: &Digest,
     headers: &HeaderMap,
     head: bool,
+    redirect: Option<std::time::Duration>,
 ) -> Result<Response, ApiError> {
     let size = reg.blob_size(name, digest).await?;
+    if let Some(ttl) = redirect.filter(|_| !head) {
+        let location = reg.blob_url(digest, ttl)?;
+        return Ok(empty(
+            StatusCode::TEMPORARY_REDIRECT,
+            &[("location", location), ("docker-content-digest", digest.to_string())],
+        ));
+    }
+    serve_blob(reg, digest, size, headers, head).await
+}
+
+/// A blob's bytes (all, or the `Range` asked for), with the headers clients check.
+pub(crate) async fn serve_blob(
+    reg: &Registry,
+    digest: &Digest,
+    size: u64,
+    headers: &HeaderMap,
+    head: bool,
+) -> Result<Response, ApiError> {
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(spec) => parse_range(spec, size)?,
         None => None,

@@ -1,7 +1,7 @@
 //! The OCI distribution API under `/v2/`: one catch-all route, parsed into an [`Endpoint`] and
 //! dispatched by (method, endpoint) to small handlers, one module per area.
 
-mod blobs;
+pub(super) mod blobs;
 mod endpoint;
 mod manifests;
 mod referrers;
@@ -102,8 +102,13 @@ async fn route(
         (Method::DELETE, Endpoint::Manifest { name, reference }) => {
             manifests::delete_manifest(reg, &name, &reference).await
         }
-        (Method::GET, Endpoint::Blob { name, digest }) => blobs::get_blob(reg, &name, &digest, headers, false).await,
-        (Method::HEAD, Endpoint::Blob { name, digest }) => blobs::get_blob(reg, &name, &digest, headers, true).await,
+        (Method::GET, Endpoint::Blob { name, digest }) => {
+            let redirect = app.config.storage.redirect.then_some(app.config.storage.redirect_ttl.0);
+            blobs::get_blob(reg, &name, &digest, headers, false, redirect).await
+        }
+        (Method::HEAD, Endpoint::Blob { name, digest }) => {
+            blobs::get_blob(reg, &name, &digest, headers, true, None).await
+        }
         (Method::DELETE, Endpoint::Blob { name, digest }) => blobs::delete_blob(reg, &name, &digest).await,
         (Method::POST, Endpoint::Uploads { name }) => uploads::start_upload(reg, &name, &q, headers, body).await,
         (Method::GET, Endpoint::Upload { name, id }) => uploads::upload_status(reg, &name, &id).await,
