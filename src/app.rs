@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::access::{self, Access, SecretValue};
 use crate::blob::{self, BlobStore};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, StorageBackend};
 use crate::meta::{self, MetaStore};
 use crate::registry::Registry;
 
@@ -58,7 +58,10 @@ impl App {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir).map_err(BuildError::DataDir)?;
         let meta = MetaStore::open_url(&config.database_url()?).await?;
-        let mut blobs = BlobStore::filesystem(&config.storage_root()?)?;
+        let mut blobs = match config.storage_backend()? {
+            StorageBackend::File(root) => BlobStore::filesystem(&root)?,
+            StorageBackend::S3 { bucket } => BlobStore::s3(&bucket, &config.storage.s3)?,
+        };
         if config.storage.redirect {
             let key = meta.secret_setting("storage_url_key", random_key).await?;
             blobs = blobs.with_url_key(&key);

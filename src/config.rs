@@ -7,7 +7,7 @@
 //! | listen address | `listen`        | `BERTH_LISTEN`       | `127.0.0.1:5000`            |
 //! | data directory | `data_dir`      | `BERTH_DATA_DIR`     | `./berth-data`              |
 //! | metadata store | `database.url`  | `BERTH_DATABASE_URL` | `sqlite://<data_dir>/berth.db` |
-//! | blob store     | `storage.url`   | `BERTH_STORAGE_URL`  | `file://<data_dir>/storage` |
+//! | blob store     | `storage.url` (`file://`, `s3://`), `storage.s3.*` | `BERTH_STORAGE_URL`, `AWS_*` | `file://<data_dir>/storage` |
 //! | admin password | `auth.admin_password` | `BERTH_ADMIN_PASSWORD` | generated at first start |
 //! | login server   | `auth.login_server` | `BERTH_LOGIN_SERVER` | the request's `Host`     |
 //! | TLS            | `tls.cert`, `tls.key`, `tls.self_signed`, `tls.min_version` | | plain HTTP |
@@ -238,9 +238,11 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// Blob store, `file://PATH`. Unset: `<data_dir>/storage`.
+    /// Blob store: `file://PATH` or `s3://BUCKET` (with `[storage.s3]`). Unset: `<data_dir>/storage`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// S3 settings; unset ones come from the standard `AWS_*` environment variables.
+    pub s3: S3Config,
     /// Answer blob GETs with `307` to a signed, time-limited `/_storage/…` URL.
     pub redirect: bool,
     /// How long a signed URL works.
@@ -249,8 +251,37 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { url: None, redirect: false, redirect_ttl: Duration(std::time::Duration::from_secs(1200)) }
+        Self {
+            url: None,
+            s3: S3Config::default(),
+            redirect: false,
+            redirect_ttl: Duration(std::time::Duration::from_secs(1200)),
+        }
     }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// Endpoint of an S3-compatible server (MinIO, Ceph, …), path-style addressing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// Never printed.
+    #[serde(skip_serializing)]
+    pub secret_access_key: Option<String>,
+    /// Allow an `http://` endpoint.
+    pub allow_http: bool,
+}
+
+/// Where blobs live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    File(PathBuf),
+    S3 { bucket: String },
 }
 
 impl Default for Config {
@@ -310,7 +341,7 @@ impl Config {
     /// Checks what can be checked before start-up.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.database_url()?;
-        self.storage_root()?;
+        self.storage_backend()?;
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid("tls.cert and tls.key go together".into()));
         }
@@ -343,14 +374,17 @@ impl Config {
         }
     }
 
-    /// The directory of the filesystem blob store in effect.
-    pub fn storage_root(&self) -> Result<PathBuf, ConfigError> {
-        match &self.storage.url {
-            None => Ok(self.data_dir.join("storage")),
-            Some(url) => match url.strip_prefix("file://") {
-                Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
-                _ => Err(ConfigError::Invalid(format!("storage.url {url:?}: only file://PATH is supported"))),
-            },
+    /// The blob store in effect.
+    pub fn storage_backend(&self) -> Result<StorageBackend, ConfigError> {
+        let Some(url) = &self.storage.url else { return Ok(StorageBackend::File(self.data_dir.join("storage"))) };
+        if let Some(path) = url.strip_prefix("file://").filter(|p| !p.is_empty()) {
+            return Ok(StorageBackend::File(PathBuf::from(path)));
+        }
+        match url.strip_prefix("s3://").map(|b| b.trim_end_matches('/')) {
+            Some(bucket) if !bucket.is_empty() && !bucket.contains('/') => {
+                Ok(StorageBackend::S3 { bucket: bucket.into() })
+            }
+            _ => Err(ConfigError::Invalid(format!("storage.url {url:?}: use file://PATH or s3://BUCKET"))),
         }
     }
 
@@ -371,7 +405,9 @@ mod tests {
         assert_eq!(c.listen.port(), 6000);
         c.apply_env(|v| (v == "BERTH_LISTEN").then(|| "127.0.0.1:7000".to_owned())).expect("env");
         assert_eq!(c.listen.port(), 7000);
-        assert_eq!(c.storage_root().expect("root"), PathBuf::from("/srv/blobs"));
+        assert_eq!(c.storage_backend().expect("root"), StorageBackend::File(PathBuf::from("/srv/blobs")));
+        c.storage.url = Some("s3://registry-blobs".into());
+        assert_eq!(c.storage_backend().expect("s3"), StorageBackend::S3 { bucket: "registry-blobs".into() });
         assert_eq!(c.database_url().expect("db"), "sqlite://berth-data/berth.db");
     }
 

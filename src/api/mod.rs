@@ -48,10 +48,17 @@ async fn unknown_path() -> ApiError {
     ApiError::new(ErrorCode::NameUnknown, "no such endpoint").with_status_not_found()
 }
 
-/// Logs one line per request (method, path, status, bytes in and out, duration, request id) and
-/// adds the headers every response carries. 5xx causes are logged here, once.
-async fn log_request(req: Request, next: Next) -> Response {
+/// Logs one line per request (method, path, status, bytes in and out, duration, request id),
+/// adds the headers every response carries, and gives HTTP/2 requests their `Host`. 5xx causes are logged here, once.
+async fn log_request(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
+    // HTTP/2 carries the host as the URI's authority, not a `Host` header; the rest of the
+    // edge (challenges, token `service`) reads `Host`.
+    if !req.headers().contains_key(header::HOST)
+        && let Some(host) = req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        req.headers_mut().insert(header::HOST, host);
+    }
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
     let method = req.method().clone();
     // The path only: query strings may one day carry credentials.

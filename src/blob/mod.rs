@@ -16,6 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
 use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
@@ -33,6 +34,8 @@ pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
 
 /// Buffer of a streaming write: parts of this size go to the store while the next one fills.
 const WRITE_BUFFER: usize = 1 << 20;
+/// S3's smallest multipart part: an upload to S3 holds about 3 of these.
+const S3_PART: usize = 5 << 20;
 /// Parts of one write in flight at once. With the buffer, this bounds an upload's memory to
 /// about 3 MiB however large the blob.
 const WRITES_IN_FLIGHT: usize = 2;
@@ -46,6 +49,8 @@ pub struct BlobStore {
     local_root: Option<PathBuf>,
     /// HMAC key of signed blob URLs, when they are enabled.
     url_key: Option<ring::hmac::Key>,
+    /// Size of the parts a streaming write sends (S3 refuses parts under 5 MiB but the last).
+    part_size: usize,
 }
 
 impl BlobStore {
@@ -55,12 +60,30 @@ impl BlobStore {
         let root = root.canonicalize()?;
         // Directories emptied by deletes (uploads/<id>/) are removed with their last file.
         let store = LocalFileSystem::new_with_prefix(&root)?.with_automatic_cleanup(true);
-        Ok(Self { store: Arc::new(store), local_root: Some(root), url_key: None })
+        Ok(Self { store: Arc::new(store), local_root: Some(root), url_key: None, part_size: WRITE_BUFFER })
+    }
+
+    /// Blobs in an S3 bucket; what `s3` leaves unset comes from the `AWS_*` environment.
+    pub fn s3(bucket: &str, s3: &crate::config::S3Config) -> Result<Self> {
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_allow_http(s3.allow_http);
+        if let Some(endpoint) = &s3.endpoint {
+            builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
+        }
+        if let Some(region) = &s3.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(key) = &s3.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &s3.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        Ok(Self { store: Arc::new(builder.build()?), local_root: None, url_key: None, part_size: S3_PART })
     }
 
     /// Blobs in memory, for tests.
     pub fn in_memory() -> Self {
-        Self { store: Arc::new(InMemory::new()), local_root: None, url_key: None }
+        Self { store: Arc::new(InMemory::new()), local_root: None, url_key: None, part_size: WRITE_BUFFER }
     }
 
     fn blob_key(digest: &Digest) -> Path {
@@ -79,7 +102,7 @@ impl BlobStore {
     }
 
     fn writer(&self, key: Path) -> BufWriter {
-        BufWriter::with_capacity(self.store.clone(), key, WRITE_BUFFER).with_max_concurrency(WRITES_IN_FLIGHT)
+        BufWriter::with_capacity(self.store.clone(), key, self.part_size).with_max_concurrency(WRITES_IN_FLIGHT)
     }
 
     /// The file behind `key`, for the filesystem backend.

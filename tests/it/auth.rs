@@ -32,6 +32,18 @@ fn password(v: &Value, name: &str) -> String {
 }
 
 #[tokio::test]
+async fn http2_clients_get_the_same_challenge() {
+    let app = TestApp::spawn().await;
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().expect("client");
+    let res = h2.get(app.url("/v2/team/app/tags/list")).send().await.expect("HTTP/2 GET");
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    let host = app.host();
+    let expected =
+        format!("Bearer realm=\"http://{host}/oauth2/token\",service=\"{host}\",scope=\"repository:team/app:pull\"");
+    assert_eq!(res.headers()[WWW_AUTHENTICATE], expected.as_str());
+}
+
+#[tokio::test]
 async fn challenges_name_the_scope_each_request_needs() {
     let app = TestApp::spawn().await;
     let host = app.host();

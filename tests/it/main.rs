@@ -13,3 +13,4 @@ mod oci;
 mod openapi;
 mod process;
 mod redirect;
+mod s3;
