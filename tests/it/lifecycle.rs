@@ -2,8 +2,6 @@
 //! collection (while pushes go on), upload expiry, index deletion, retention and the orphan
 //! sweep; each freed byte checked in the blob store itself.
 
-use std::path::Path;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -21,23 +19,6 @@ async fn used(app: &TestApp) -> u64 {
 
 async fn gc(app: &TestApp) -> Value {
     app.admin(Method::POST, "/gc", Some(json!({}))).await
-}
-
-/// Files under `dir` (recursively).
-fn files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() { out.extend(files(&p)) } else { out.push(p) }
-        }
-    }
-    out
-}
-
-fn blob_file(app: &TestApp, digest: &str) -> std::path::PathBuf {
-    let hex = digest.trim_start_matches("sha256:");
-    app.data_dir().join("storage/blobs/sha256").join(&hex[..2]).join(hex)
 }
 
 fn layer(seed: u8, len: usize) -> Vec<u8> {
@@ -66,8 +47,8 @@ async fn shared_layers_count_once_and_gc_frees_only_unique_bytes() {
     );
     let report = gc(&app).await;
     assert_eq!((report["blobsDeleted"].as_u64(), report["bytesFreed"].as_u64()), (Some(1), Some(13)), "{report}");
-    assert!(!blob_file(&app, &sha256(b"unique to one")).exists(), "the unique layer's file is gone");
-    assert!(blob_file(&app, &sha256(&base)).exists());
+    assert!(!app.blob_stored(&sha256(b"unique to one")).await, "the unique layer's object is gone");
+    assert!(app.blob_stored(&sha256(&base)).await);
     assert_eq!(used(&app).await, expected - 13 - m1.len() as u64);
     let pulled = app.req(Method::GET, &format!("/v2/two/blobs/{}", sha256(&base))).send().await.expect("pull");
     assert_eq!(sha256(&pulled.bytes().await.expect("bytes")), sha256(&base), "the shared layer still pulls whole");
@@ -76,7 +57,7 @@ async fn shared_layers_count_once_and_gc_frees_only_unique_bytes() {
     let report = gc(&app).await;
     assert_eq!(report["blobsDeleted"], 3, "{report}");
     assert_eq!(used(&app).await, 0);
-    assert!(files(&app.data_dir().join("storage/blobs")).is_empty(), "every blob file is gone");
+    assert!(app.stored("blobs").await.is_empty(), "every blob object is gone");
 
     let metrics = app.req(Method::GET, "/metrics").send().await.expect("metrics").text().await.expect("text");
     assert!(
@@ -176,7 +157,7 @@ async fn over_quota_pushes_are_refused_whole_and_succeed_once_raised() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(used(&app).await, now, "nothing partial stays");
-    assert!(files(&app.data_dir().join("storage/uploads")).is_empty(), "no parts left behind");
+    assert!(app.stored("uploads").await.is_empty(), "no parts left behind");
 
     // A chunked session refused at its final PUT is gone too.
     let res = app.req(Method::POST, "/v2/app/blobs/uploads/").send().await.expect("start");
@@ -203,12 +184,11 @@ async fn idle_upload_sessions_expire_and_free_their_bytes() {
     let res = app.req(Method::POST, "/v2/app/blobs/uploads/").send().await.expect("start");
     let location = res.headers()["location"].to_str().expect("location").to_owned();
     app.req(Method::PATCH, &location).body(layer(3, 100_000)).send().await.expect("patch");
-    let uploads = app.data_dir().join("storage/uploads");
-    assert_eq!(files(&uploads).len(), 1);
+    assert_eq!(app.stored("uploads").await.len(), 1);
     assert_eq!(gc(&app).await["uploadsExpired"], 0, "a fresh session stays");
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     assert_eq!(gc(&app).await["uploadsExpired"], 1);
-    assert!(files(&uploads).is_empty(), "its bytes are freed");
+    assert!(app.stored("uploads").await.is_empty(), "its bytes are freed");
     assert_eq!(app.req(Method::GET, &location).send().await.expect("status").status(), StatusCode::NOT_FOUND);
 }
 
@@ -247,7 +227,7 @@ async fn deleting_an_index_keeps_a_child_tagged_elsewhere() {
     let arm_layer =
         app.req(Method::GET, &format!("/v2/multi/blobs/{}", sha256(b"arm64 layer"))).send().await.expect("blob");
     assert_eq!(arm_layer.bytes().await.expect("bytes").as_ref(), b"arm64 layer");
-    assert!(!blob_file(&app, &sha256(b"amd64 layer")).exists());
+    assert!(!app.blob_stored(&sha256(b"amd64 layer")).await);
 }
 
 #[tokio::test]
@@ -300,23 +280,21 @@ async fn objects_without_metadata_are_swept() {
         c.gc.upload_ttl = berth::config::Duration::parse("0s").expect("duration");
     })
     .await;
-    let stray = blob_file(&app, &sha256(b"left by a crash"));
-    std::fs::create_dir_all(stray.parent().expect("dir")).expect("mkdir");
-    std::fs::write(&stray, b"left by a crash").expect("write");
-    let part = app.data_dir().join("storage/uploads/0b5e7f3c-2d7a-4f1e-9c3b-6a1d2e3f4a5b/part");
-    std::fs::create_dir_all(part.parent().expect("dir")).expect("mkdir");
-    std::fs::write(&part, b"half an upload").expect("write");
+    let stray = sha256(b"left by a crash");
+    app.put_object(&format!("blobs/sha256/{}/{}", &stray[7..9], &stray[7..]), b"left by a crash").await;
+    let part = "uploads/0b5e7f3c-2d7a-4f1e-9c3b-6a1d2e3f4a5b/part";
+    app.put_object(part, b"half an upload").await;
     let (_, digest) = app.push_image("app", "v1", &[b"kept"]).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 
     let dry = app.admin(Method::POST, "/gc", Some(json!({"dryRun": true}))).await;
     assert_eq!(dry["orphansDeleted"], 2);
-    assert!(stray.exists());
+    assert!(app.blob_stored(&stray).await);
     assert_eq!(gc(&app).await["orphansDeleted"], 2);
-    assert!(!stray.exists() && !part.exists());
+    assert!(!app.blob_stored(&stray).await && app.stored("uploads").await.is_empty());
     let res = app.req(Method::GET, &format!("/v2/app/manifests/{digest}")).header("accept", OCI_MANIFEST).send().await;
     assert_eq!(res.expect("get").status(), StatusCode::OK, "what the metadata knows stays");
-    assert!(blob_file(&app, &sha256(b"kept")).exists());
+    assert!(app.blob_stored(&sha256(b"kept")).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,12 +329,13 @@ async fn a_freed_gib_layer_leaves_usage_within_one_background_interval() {
 
     app.req(Method::DELETE, &format!("/v2/big/manifests/{}", sha256(&manifest))).send().await.expect("delete");
     let deleted = std::time::Instant::now();
-    while used(&app).await > 0 {
+    // The row goes first, then (in the same pass) the object.
+    while used(&app).await > 0 || app.blob_stored(&digest).await {
         assert!(deleted.elapsed() < std::time::Duration::from_secs(15), "usage did not drop after deletion");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     eprintln!("usage dropped {:?} after the deletion", deleted.elapsed());
-    assert!(!blob_file(&app, &digest).exists(), "the GiB file is gone");
+    assert!(!app.blob_stored(&digest).await, "the GiB object is gone");
     assert!(app.admin(Method::GET, "/gc", None).await["lastRun"].is_object(), "the background pass is reported");
 }
 

@@ -30,7 +30,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Served over HTTPS with a self-signed certificate (`DATA_DIR/tls/self-signed.crt`).
     pub tls: bool,
-    adjust: fn(&mut Config),
+    /// The server's blob store, as a client of our own sees it.
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    config: Config,
     dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -46,31 +48,66 @@ impl TestApp {
         Self::spawn_with(|c| c.tls.self_signed = true).await
     }
 
-    /// A server with the test configuration changed by `adjust` (kept across restarts).
+    /// A server with the test configuration changed by `adjust` (kept across restarts). With
+    /// `BERTH_TEST_STORAGE=s3`, blobs go to a bucket of its own on `BERTH_TEST_S3_ENDPOINT`
+    /// unless `adjust` chose a store.
     pub async fn spawn_with(adjust: fn(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
+        if std::env::var("BERTH_TEST_STORAGE").as_deref() == Ok("s3") {
+            use_new_bucket(&mut config).await;
+        }
         adjust(&mut config);
         let tls = config.tls.self_signed;
-        let (addr, stop, task) = start_with(config).await;
+        let store = client_store(&config);
+        let (addr, stop, task) = start_with(config.clone()).await;
         let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
         if tls {
             let pem = std::fs::read(dir.path().join("tls/self-signed.crt")).expect("certificate");
             client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"));
         }
-        Self { addr, client: client.build().expect("client"), tls, adjust, dir, stop: Some(stop), task: Some(task) }
+        Self {
+            addr,
+            client: client.build().expect("client"),
+            tls,
+            store,
+            config,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// Stops the server (letting requests in flight finish) and starts a new one over the same
-    /// data directory, on a new port.
+    /// data directory and blob store, on a new port.
     pub async fn restart(&mut self) {
         self.shutdown().await;
-        let mut config = test_config(self.dir.path());
-        (self.adjust)(&mut config);
-        let (addr, stop, task) = start_with(config).await;
+        let (addr, stop, task) = start_with(self.config.clone()).await;
         self.addr = addr;
         self.stop = Some(stop);
         self.task = Some(task);
+    }
+
+    /// Keys of the objects the blob store holds under `prefix` (`blobs`, `uploads`).
+    pub async fn stored(&self, prefix: &str) -> Vec<String> {
+        use futures_util::TryStreamExt;
+        let prefix = object_store::path::Path::from(prefix);
+        let metas: Vec<object_store::ObjectMeta> =
+            self.store.list(Some(&prefix)).try_collect().await.expect("list the blob store");
+        metas.into_iter().map(|m| m.location.to_string()).collect()
+    }
+
+    /// Whether the blob store holds the object of blob `digest`.
+    pub async fn blob_stored(&self, digest: &str) -> bool {
+        let hex = digest.trim_start_matches("sha256:");
+        let key = object_store::path::Path::from(format!("blobs/sha256/{}/{hex}", &hex[..2]));
+        self.store.head(&key).await.is_ok()
+    }
+
+    /// Writes an object straight into the blob store, behind the registry's back.
+    pub async fn put_object(&self, key: &str, bytes: &'static [u8]) {
+        let key = object_store::path::Path::from(key);
+        self.store.put(&key, bytes::Bytes::from_static(bytes).into()).await.expect("put object");
     }
 
     async fn shutdown(&mut self) {
@@ -183,6 +220,44 @@ impl Drop for TestApp {
 pub fn base64_encode(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// A fresh bucket on the test S3 server for `config`'s blobs.
+async fn use_new_bucket(config: &mut Config) {
+    let endpoint = std::env::var("BERTH_TEST_S3_ENDPOINT").expect("BERTH_TEST_STORAGE=s3 needs BERTH_TEST_S3_ENDPOINT");
+    let bucket = format!("berth-{}", uuid::Uuid::new_v4().simple());
+    let res = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.expect("create bucket");
+    assert!(res.status().is_success(), "create bucket: {}", res.status());
+    config.storage.url = Some(format!("s3://{bucket}"));
+    let s3 = &mut config.storage.s3;
+    s3.endpoint = Some(endpoint);
+    s3.region = Some("us-east-1".into());
+    s3.access_key_id = Some("test".into());
+    s3.secret_access_key = Some("test".into());
+    s3.allow_http = true;
+}
+
+/// A client of our own on the store `config` names.
+fn client_store(config: &Config) -> std::sync::Arc<dyn object_store::ObjectStore> {
+    match config.storage_backend().expect("storage") {
+        berth::config::StorageBackend::File(root) => {
+            std::fs::create_dir_all(&root).expect("storage dir");
+            std::sync::Arc::new(object_store::local::LocalFileSystem::new_with_prefix(root).expect("local store"))
+        }
+        berth::config::StorageBackend::S3 { bucket } => {
+            let s3 = &config.storage.s3;
+            let store = object_store::aws::AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_endpoint(s3.endpoint.clone().unwrap_or_default())
+                .with_region(s3.region.clone().unwrap_or_default())
+                .with_access_key_id(s3.access_key_id.clone().unwrap_or_default())
+                .with_secret_access_key(s3.secret_access_key.clone().unwrap_or_default())
+                .with_allow_http(s3.allow_http)
+                .build()
+                .expect("S3 client");
+            std::sync::Arc::new(store)
+        }
+    }
 }
 
 /// The test configuration: everything under `dir`, the admin password known.

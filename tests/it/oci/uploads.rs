@@ -125,14 +125,8 @@ async fn wrong_digest_stores_nothing() {
     let head = app.req(Method::HEAD, &format!("/v2/r/blobs/{}", sha256(b"payload"))).send().await.expect("HEAD");
     assert_eq!(head.status(), StatusCode::NOT_FOUND);
     // No upload data is left behind in the store.
-    let uploads = app.data_dir().join("storage/uploads");
-    let leftovers = walk_files(&uploads);
+    let leftovers = app.stored("uploads").await;
     assert!(leftovers.is_empty(), "upload parts left: {leftovers:?}");
-}
-
-fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    entries.flatten().flat_map(|e| if e.path().is_dir() { walk_files(&e.path()) } else { vec![e.path()] }).collect()
 }
 
 #[tokio::test]
@@ -217,6 +211,6 @@ async fn pushing_the_same_blob_twice_keeps_one_copy() {
     let d1 = app.push_blob("one", b"same bytes").await;
     let d2 = app.push_blob("two", b"same bytes").await;
     assert_eq!(d1, d2);
-    let blobs = walk_files(&app.data_dir().join("storage/blobs"));
+    let blobs = app.stored("blobs").await;
     assert_eq!(blobs.len(), 1, "{blobs:?}");
 }
