@@ -61,6 +61,7 @@ impl App {
         let mut blobs = match config.storage_backend()? {
             StorageBackend::File(root) => BlobStore::filesystem(&root)?,
             StorageBackend::S3 { bucket } => BlobStore::s3(&bucket, &config.storage.s3)?,
+            StorageBackend::Azure { container } => BlobStore::azure(&container, &config.storage.azure)?,
         };
         if config.storage.redirect {
             let key = meta.secret_setting("storage_url_key", random_key).await?;

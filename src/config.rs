@@ -7,7 +7,7 @@
 //! | listen address | `listen`        | `BERTH_LISTEN`       | `127.0.0.1:5000`            |
 //! | data directory | `data_dir`      | `BERTH_DATA_DIR`     | `./berth-data`              |
 //! | metadata store | `database.url`  | `BERTH_DATABASE_URL` | `sqlite://<data_dir>/berth.db` |
-//! | blob store     | `storage.url` (`file://`, `s3://`), `storage.s3.*` | `BERTH_STORAGE_URL`, `AWS_*` | `file://<data_dir>/storage` |
+//! | blob store     | `storage.url` (`file://`, `s3://`, `az://`), `storage.s3.*`, `storage.azure.*` | `BERTH_STORAGE_URL`, `AWS_*`, `AZURE_STORAGE_*` | `file://<data_dir>/storage` |
 //! | admin password | `auth.admin_password` | `BERTH_ADMIN_PASSWORD` | generated at first start |
 //! | login server   | `auth.login_server` | `BERTH_LOGIN_SERVER` | the request's `Host`     |
 //! | TLS            | `tls.cert`, `tls.key`, `tls.self_signed`, `tls.min_version` | | plain HTTP |
@@ -243,6 +243,8 @@ pub struct StorageConfig {
     pub url: Option<String>,
     /// S3 settings; unset ones come from the standard `AWS_*` environment variables.
     pub s3: S3Config,
+    /// Azure Blob settings; unset ones come from the `AZURE_STORAGE_*` environment variables.
+    pub azure: AzureConfig,
     /// Answer blob GETs with `307` to a signed, time-limited `/_storage/…` URL.
     pub redirect: bool,
     /// How long a signed URL works.
@@ -254,6 +256,7 @@ impl Default for StorageConfig {
         Self {
             url: None,
             s3: S3Config::default(),
+            azure: AzureConfig::default(),
             redirect: false,
             redirect_ttl: Duration(std::time::Duration::from_secs(1200)),
         }
@@ -277,11 +280,29 @@ pub struct S3Config {
     pub allow_http: bool,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AzureConfig {
+    /// Storage account name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Account key. Never printed.
+    #[serde(skip_serializing)]
+    pub access_key: Option<String>,
+    /// Account URL instead of `https://<account>.blob.core.windows.net`, e.g. Azurite's
+    /// `http://127.0.0.1:10000/devstoreaccount1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Allow an `http://` endpoint.
+    pub allow_http: bool,
+}
+
 /// Where blobs live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageBackend {
     File(PathBuf),
     S3 { bucket: String },
+    Azure { container: String },
 }
 
 impl Default for Config {
@@ -380,12 +401,16 @@ impl Config {
         if let Some(path) = url.strip_prefix("file://").filter(|p| !p.is_empty()) {
             return Ok(StorageBackend::File(PathBuf::from(path)));
         }
-        match url.strip_prefix("s3://").map(|b| b.trim_end_matches('/')) {
-            Some(bucket) if !bucket.is_empty() && !bucket.contains('/') => {
-                Ok(StorageBackend::S3 { bucket: bucket.into() })
-            }
-            _ => Err(ConfigError::Invalid(format!("storage.url {url:?}: use file://PATH or s3://BUCKET"))),
+        let name = |prefix: &str| {
+            url.strip_prefix(prefix).map(|b| b.trim_end_matches('/')).filter(|b| !b.is_empty() && !b.contains('/'))
+        };
+        if let Some(bucket) = name("s3://") {
+            return Ok(StorageBackend::S3 { bucket: bucket.into() });
         }
+        if let Some(container) = name("az://") {
+            return Ok(StorageBackend::Azure { container: container.into() });
+        }
+        Err(ConfigError::Invalid(format!("storage.url {url:?}: use file://PATH, s3://BUCKET or az://CONTAINER")))
     }
 
     /// A configuration with everything under `dir`, listening on an ephemeral loopback port.
@@ -408,6 +433,10 @@ mod tests {
         assert_eq!(c.storage_backend().expect("root"), StorageBackend::File(PathBuf::from("/srv/blobs")));
         c.storage.url = Some("s3://registry-blobs".into());
         assert_eq!(c.storage_backend().expect("s3"), StorageBackend::S3 { bucket: "registry-blobs".into() });
+        c.storage.url = Some("az://blobs".into());
+        assert_eq!(c.storage_backend().expect("azure"), StorageBackend::Azure { container: "blobs".into() });
+        c.storage.url = Some("az://a/b".into());
+        assert!(c.storage_backend().is_err());
         assert_eq!(c.database_url().expect("db"), "sqlite://berth-data/berth.db");
     }
 

@@ -49,13 +49,15 @@ impl TestApp {
     }
 
     /// A server with the test configuration changed by `adjust` (kept across restarts). With
-    /// `BERTH_TEST_STORAGE=s3`, blobs go to a bucket of its own on `BERTH_TEST_S3_ENDPOINT`
-    /// unless `adjust` chose a store.
+    /// `BERTH_TEST_STORAGE=s3` (or `azure`), blobs go to a bucket on `BERTH_TEST_S3_ENDPOINT`
+    /// (or a container on `BERTH_TEST_AZURE_ENDPOINT`) of its own, unless `adjust` chose a store.
     pub async fn spawn_with(adjust: fn(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
-        if std::env::var("BERTH_TEST_STORAGE").as_deref() == Ok("s3") {
-            use_new_bucket(&mut config).await;
+        match std::env::var("BERTH_TEST_STORAGE").as_deref() {
+            Ok("s3") => use_new_bucket(&mut config).await,
+            Ok("azure") => use_new_container(&mut config).await,
+            _ => {}
         }
         adjust(&mut config);
         let tls = config.tls.self_signed;
@@ -237,6 +239,51 @@ async fn use_new_bucket(config: &mut Config) {
     s3.allow_http = true;
 }
 
+/// Azurite's well-known development account.
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// Creates a container on the Azure Blob server at `endpoint` (an account URL), signing the
+/// request with the account key (SharedKey), as Azure's REST API requires.
+pub async fn create_azure_container(endpoint: &str, container: &str) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let version = "2021-08-06";
+    let path = reqwest::Url::parse(endpoint).expect("endpoint").path().trim_end_matches('/').to_owned();
+    let string_to_sign = format!(
+        "PUT{}x-ms-date:{date}\nx-ms-version:{version}\n/{AZURITE_ACCOUNT}{path}/{container}\nrestype:container",
+        "\n".repeat(12)
+    );
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &b64.decode(AZURITE_KEY).expect("key"));
+    let signature = b64.encode(ring::hmac::sign(&key, string_to_sign.as_bytes()));
+    let res = reqwest::Client::new()
+        .put(format!("{endpoint}/{container}?restype=container"))
+        .header("x-ms-date", date)
+        .header("x-ms-version", version)
+        .header("content-length", "0")
+        .header("authorization", format!("SharedKey {AZURITE_ACCOUNT}:{signature}"))
+        .send()
+        .await
+        .expect("create container");
+    assert!(res.status().is_success(), "create container: {} {}", res.status(), res.text().await.unwrap_or_default());
+}
+
+/// A fresh container on the test Azure Blob server (Azurite) for `config`'s blobs.
+async fn use_new_container(config: &mut Config) {
+    let endpoint =
+        std::env::var("BERTH_TEST_AZURE_ENDPOINT").expect("BERTH_TEST_STORAGE=azure needs BERTH_TEST_AZURE_ENDPOINT");
+    let container = format!("berth-{}", uuid::Uuid::new_v4().simple());
+    create_azure_container(&endpoint, &container).await;
+    config.storage.url = Some(format!("az://{container}"));
+    let azure = &mut config.storage.azure;
+    azure.account = Some(AZURITE_ACCOUNT.into());
+    azure.access_key = Some(AZURITE_KEY.into());
+    azure.endpoint = Some(endpoint);
+    azure.allow_http = true;
+}
+
 /// A client of our own on the store `config` names.
 fn client_store(config: &Config) -> std::sync::Arc<dyn object_store::ObjectStore> {
     match config.storage_backend().expect("storage") {
@@ -255,6 +302,18 @@ fn client_store(config: &Config) -> std::sync::Arc<dyn object_store::ObjectStore
                 .with_allow_http(s3.allow_http)
                 .build()
                 .expect("S3 client");
+            std::sync::Arc::new(store)
+        }
+        berth::config::StorageBackend::Azure { container } => {
+            let azure = &config.storage.azure;
+            let store = object_store::azure::MicrosoftAzureBuilder::new()
+                .with_container_name(container)
+                .with_account(azure.account.clone().unwrap_or_default())
+                .with_access_key(azure.access_key.clone().unwrap_or_default())
+                .with_endpoint(azure.endpoint.clone().unwrap_or_default())
+                .with_allow_http(azure.allow_http)
+                .build()
+                .expect("Azure client");
             std::sync::Arc::new(store)
         }
     }
