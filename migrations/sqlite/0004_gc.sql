@@ -13,3 +13,11 @@ CREATE TABLE blob_deletions (
 -- Usage and "is this manifest stored anywhere" read digests and sizes only: a covering index
 -- spares them the manifests' content.
 CREATE INDEX manifests_by_digest ON manifests (digest, size);
+
+-- Leases on background jobs: the node whose lease is current runs the job; a node that dies
+-- loses it when it expires.
+CREATE TABLE leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);

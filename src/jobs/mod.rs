@@ -1,6 +1,7 @@
 //! Background jobs, each a loop started with the application that ends when the application
-//! is dropped. Garbage collection is the first; webhooks and replication join it later (with
-//! a lease in the database once several nodes share one).
+//! is dropped. Each pass first takes the job's lease in the database, so that of several nodes
+//! sharing one only the holder runs it, and a node that dies hands it on when the lease
+//! expires. Garbage collection is the first; webhooks and replication join it later.
 
 use std::sync::Weak;
 use std::time::{Duration, Instant};
@@ -13,11 +14,21 @@ const SWEEP_EVERY: Duration = Duration::from_secs(86_400);
 
 /// Starts garbage collection every `gc.interval` (the first pass one interval after start).
 pub fn start(app: Weak<App>, interval: Duration) {
+    let node = uuid::Uuid::new_v4().to_string();
     tokio::spawn(async move {
         let mut last_sweep: Option<Instant> = None;
         loop {
             tokio::time::sleep(interval).await;
             let Some(app) = app.upgrade() else { return };
+            // Held for two intervals: renewed by every pass, lost soon after the node stops.
+            match app.registry.take_job_lease("gc", &node, interval * 2).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take the garbage-collection lease");
+                    continue;
+                }
+            }
             let sweep = last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
             let opts = GcOptions {
                 grace: app.config.gc.grace.0,

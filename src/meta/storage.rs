@@ -15,6 +15,25 @@ pub struct Untagged {
 }
 
 impl MetaStore {
+    /// Takes or renews the lease `name` for `holder` until `ttl_ms` from now: true if `holder`
+    /// has it now (it was free, expired, or already `holder`'s). One statement, so two nodes
+    /// racing for it cannot both win.
+    pub async fn take_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE leases.expires_at < $4 OR leases.holder = excluded.holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now + ttl_ms)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Bytes stored: every distinct blob once, plus every distinct manifest once (a layer in
     /// ten images, or a manifest in two repositories, counts once).
     pub async fn usage(&self) -> Result<u64> {
@@ -157,5 +176,21 @@ impl MetaStore {
         .fetch_all(&self.reader)
         .await?;
         Ok(rows.iter().map(|r| Untagged { repository: r.get(0), digest: r.get(1) }).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_lease_has_one_holder_until_it_expires() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let meta = super::MetaStore::open_sqlite(&dir.path().join("berth.db")).await.expect("open");
+        assert!(meta.take_lease("gc", "node-a", 200).await.expect("take"));
+        assert!(!meta.take_lease("gc", "node-b", 200).await.expect("take"), "held by node-a");
+        assert!(meta.take_lease("gc", "node-a", 200).await.expect("renew"), "the holder renews");
+        assert!(meta.take_lease("other", "node-b", 200).await.expect("take"), "leases are per job");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        assert!(meta.take_lease("gc", "node-b", 200).await.expect("take"), "an expired lease passes on");
+        assert!(!meta.take_lease("gc", "node-a", 200).await.expect("take"));
     }
 }

@@ -71,6 +71,12 @@ impl Registry {
         self.retention().await
     }
 
+    /// Takes or renews the lease on background job `name` for this node (`holder`): with
+    /// several nodes on one database, only the holder runs the job.
+    pub async fn take_job_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        Ok(self.meta.take_lease(name, holder, i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)).await?)
+    }
+
     /// The last pass this process ran.
     pub fn last_gc(&self) -> Option<GcReport> {
         self.last_gc.lock().ok()?.clone()
