@@ -225,3 +225,55 @@ async fn serves_https_with_tls_1_2_minimum_and_1_3_only_by_setting() {
     assert_eq!(curl_status(&url, &["--tlsv1.3"]).as_deref(), Some("200"));
     assert_eq!(curl_status(&url, &["--tlsv1.2", "--tls-max", "1.2"]), None, "TLS 1.2 refused when 1.3 only");
 }
+
+#[tokio::test]
+async fn an_upload_continues_after_the_server_is_killed() {
+    let (_guard, dir) = temp_dir();
+    let first: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let second: Vec<u8> = (0..1_500_000u32).map(|i| (i % 241) as u8).collect();
+    let client = reqwest::Client::new();
+    let mut server = BerthProcess::start(&dir, &[]);
+    let res = client.post(server.url("/v2/app/blobs/uploads/")).basic_auth(ADMIN, Some(ADMIN_PASSWORD)).send().await;
+    let location = res.expect("start").headers()["location"].to_str().expect("location").to_owned();
+    let res = client
+        .patch(server.url(&location))
+        .basic_auth(ADMIN, Some(ADMIN_PASSWORD))
+        .header("content-range", format!("0-{}", first.len() - 1))
+        .body(first.clone())
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+
+    // SIGKILL: no shutdown of any kind, then a new process on the same data directory.
+    server.child.kill().expect("kill");
+    server.child.wait().expect("reap");
+    drop(server);
+    let server = BerthProcess::start(&dir, &[]);
+    let status =
+        client.get(server.url(&location)).basic_auth(ADMIN, Some(ADMIN_PASSWORD)).send().await.expect("status");
+    assert_eq!(status.status(), StatusCode::NO_CONTENT);
+    assert_eq!(status.headers()["range"], format!("0-{}", first.len() - 1).as_str(), "the session kept its bytes");
+    let end = first.len() + second.len() - 1;
+    let res = client
+        .patch(server.url(&location))
+        .basic_auth(ADMIN, Some(ADMIN_PASSWORD))
+        .header("content-range", format!("{}-{end}", first.len()))
+        .body(second.clone())
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let whole = [first, second].concat();
+    let digest = sha256(&whole);
+    let res = client
+        .put(server.url(&format!("{location}?digest={digest}")))
+        .basic_auth(ADMIN, Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(res.status(), StatusCode::CREATED, "the digest of both halves checks out");
+    let blob =
+        client.get(server.url(&format!("/v2/app/blobs/{digest}"))).basic_auth(ADMIN, Some(ADMIN_PASSWORD)).send();
+    assert_eq!(sha256(&blob.await.expect("pull").bytes().await.expect("bytes")), digest);
+}
