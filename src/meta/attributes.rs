@@ -126,43 +126,38 @@ pub(super) async fn check_push(tx: &mut Tx<'_>, repo: &RepoName, digest: &str, t
     Ok(())
 }
 
-/// Refuses deleting tags, manifests or the repository when the repository, or any of the
-/// tags or manifests that would go, is delete- or write-locked. `digest`: one manifest (and
-/// its tags); `tag`: one tag; neither: the whole repository.
-pub(super) async fn check_delete(
-    tx: &mut Tx<'_>,
-    repo: &RepoName,
-    digest: Option<&str>,
-    tag: Option<&Tag>,
-) -> Result<()> {
+/// What a delete removes, for [`check_delete`].
+pub(super) enum Doomed<'a> {
+    /// The repository with everything in it.
+    Repository,
+    /// One manifest and its tags.
+    Manifest(&'a str),
+    /// One tag.
+    Tag(&'a Tag),
+}
+
+/// Refuses a delete when the repository, or any tag or manifest it would remove, is delete-
+/// or write-locked.
+pub(super) async fn check_delete(tx: &mut Tx<'_>, repo: &RepoName, doomed: Doomed<'_>) -> Result<()> {
     if let Some(lock) = repository_attributes(tx, repo).await?.and_then(Attributes::delete_lock) {
         let what = format!("repository {:?}", repo.as_str());
         return Err(locked(what, lock, "nothing in it can be deleted"));
     }
-    let (tags_sql, manifests_sql) = match (digest, tag) {
-        (Some(_), _) => (
-            format!("SELECT name, {COLUMNS} FROM tags WHERE repository = $1 AND manifest_digest = $2"),
-            format!("SELECT digest, {COLUMNS} FROM manifests WHERE repository = $1 AND digest = $2"),
-        ),
-        (None, Some(_)) => {
-            (format!("SELECT name, {COLUMNS} FROM tags WHERE repository = $1 AND name = $2"), String::new())
-        }
-        (None, None) => (
-            format!("SELECT name, {COLUMNS} FROM tags WHERE repository = $1 AND $2 = ''"),
-            format!("SELECT digest, {COLUMNS} FROM manifests WHERE repository = $1 AND $2 = ''"),
-        ),
+    let (tags_filter, manifests_filter, key) = match doomed {
+        Doomed::Repository => ("", Some(""), None),
+        Doomed::Manifest(d) => (" AND manifest_digest = $2", Some(" AND digest = $2"), Some(d)),
+        Doomed::Tag(t) => (" AND name = $2", None, Some(t.as_str())),
     };
-    let key = digest.or(tag.map(Tag::as_str)).unwrap_or_default();
-    for r in sqlx::query(&tags_sql).bind(repo.as_str()).bind(key).fetch_all(&mut **tx).await? {
+    let sql = format!("SELECT name, {COLUMNS} FROM tags WHERE repository = $1{tags_filter}");
+    for r in rows(tx, &sql, repo, key).await? {
         if let Some(lock) = attributes_at(&r, 1).delete_lock() {
             let what = format!("tag {:?} of repository {:?}", r.get::<&str, _>(0), repo.as_str());
             return Err(locked(what, lock, "it cannot be deleted"));
         }
     }
-    if manifests_sql.is_empty() {
-        return Ok(());
-    }
-    for r in sqlx::query(&manifests_sql).bind(repo.as_str()).bind(key).fetch_all(&mut **tx).await? {
+    let Some(filter) = manifests_filter else { return Ok(()) };
+    let sql = format!("SELECT digest, {COLUMNS} FROM manifests WHERE repository = $1{filter}");
+    for r in rows(tx, &sql, repo, key).await? {
         if let Some(lock) = attributes_at(&r, 1).delete_lock() {
             let what = format!("manifest {} of repository {:?}", r.get::<&str, _>(0), repo.as_str());
             return Err(locked(what, lock, "it cannot be deleted"));
@@ -171,11 +166,23 @@ pub(super) async fn check_delete(
     Ok(())
 }
 
-fn patch_sql(table: &str, key: &str) -> String {
+/// Runs `sql` with the repository as `$1` and, if given, `key` as `$2`.
+async fn rows(tx: &mut Tx<'_>, sql: &str, repo: &RepoName, key: Option<&str>) -> Result<Vec<SqliteRow>> {
+    let mut query = sqlx::query(sql).bind(repo.as_str());
+    if let Some(k) = key {
+        query = query.bind(k);
+    }
+    Ok(query.fetch_all(&mut **tx).await?)
+}
+
+/// The UPDATE of the four attributes of the rows `key_clause` selects; the attributes are
+/// bound from parameter `$first` on.
+fn patch_sql(table: &str, key_clause: &str, first: usize) -> String {
+    let [d, w, r, l] = [first, first + 1, first + 2, first + 3];
     format!(
-        "UPDATE {table} SET delete_enabled = COALESCE($3, delete_enabled), write_enabled = COALESCE($4, write_enabled),
-             read_enabled = COALESCE($5, read_enabled), list_enabled = COALESCE($6, list_enabled)
-         WHERE {key}"
+        "UPDATE {table} SET delete_enabled = COALESCE(${d}, delete_enabled), write_enabled = COALESCE(${w}, write_enabled),
+             read_enabled = COALESCE(${r}, read_enabled), list_enabled = COALESCE(${l}, list_enabled)
+         WHERE {key_clause}"
     )
 }
 
@@ -219,22 +226,24 @@ impl MetaStore {
 
     /// Sets a repository's attributes; false if it does not exist.
     pub async fn update_repository(&self, repo: &RepoName, patch: &AttributesPatch) -> Result<bool> {
-        self.patch(&patch_sql("repositories", "name = $1 AND $2 = ''"), repo, "", patch).await
+        self.patch(&patch_sql("repositories", "name = $1", 2), repo, None, patch).await
     }
 
     pub async fn update_tag(&self, repo: &RepoName, tag: &Tag, patch: &AttributesPatch) -> Result<bool> {
-        self.patch(&patch_sql("tags", "repository = $1 AND name = $2"), repo, tag.as_str(), patch).await
+        self.patch(&patch_sql("tags", "repository = $1 AND name = $2", 3), repo, Some(tag.as_str()), patch).await
     }
 
     pub async fn update_manifest(&self, repo: &RepoName, digest: &Digest, patch: &AttributesPatch) -> Result<bool> {
-        let sql = patch_sql("manifests", "repository = $1 AND digest = $2");
-        self.patch(&sql, repo, &digest.to_string(), patch).await
+        let sql = patch_sql("manifests", "repository = $1 AND digest = $2", 3);
+        self.patch(&sql, repo, Some(&digest.to_string()), patch).await
     }
 
-    async fn patch(&self, sql: &str, repo: &RepoName, key: &str, p: &AttributesPatch) -> Result<bool> {
-        let done = sqlx::query(sql)
-            .bind(repo.as_str())
-            .bind(key)
+    async fn patch(&self, sql: &str, repo: &RepoName, key: Option<&str>, p: &AttributesPatch) -> Result<bool> {
+        let mut query = sqlx::query(sql).bind(repo.as_str());
+        if let Some(k) = key {
+            query = query.bind(k);
+        }
+        let done = query
             .bind(p.delete_enabled)
             .bind(p.write_enabled)
             .bind(p.read_enabled)
@@ -253,7 +262,7 @@ impl MetaStore {
         if repository_attributes(&mut tx, repo).await?.is_none() {
             return Ok(None);
         }
-        check_delete(&mut tx, repo, None, None).await?;
+        check_delete(&mut tx, repo, Doomed::Repository).await?;
         let names = |sql: &'static str| sqlx::query(sql).bind(repo.as_str());
         let manifests = names("SELECT digest FROM manifests WHERE repository = $1 ORDER BY digest").fetch_all(&mut *tx);
         let manifests: Vec<String> = manifests.await?.iter().map(|r| r.get(0)).collect();

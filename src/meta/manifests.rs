@@ -187,7 +187,7 @@ impl MetaStore {
     pub async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
         let digest = digest.to_string();
         let mut tx = self.writer.begin().await?;
-        attributes::check_delete(&mut tx, repo, Some(&digest), None).await?;
+        attributes::check_delete(&mut tx, repo, attributes::Doomed::Manifest(&digest)).await?;
         let mut queue = vec![digest];
         let mut first = true;
         while let Some(d) = queue.pop() {
@@ -233,7 +233,7 @@ impl MetaStore {
     /// not there.
     pub async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
-        attributes::check_delete(&mut tx, repo, None, Some(tag)).await?;
+        attributes::check_delete(&mut tx, repo, attributes::Doomed::Tag(tag)).await?;
         let done = sqlx::query("DELETE FROM tags WHERE repository = $1 AND name = $2")
             .bind(repo.as_str())
             .bind(tag.as_str())
