@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::client::{Registry, SignIn, confirm};
 use super::output::{self, OutputArgs};
-use super::repositories::{Image, Locks};
+use super::repositories::{Image, Locks, listing_path};
 
 #[derive(Debug, Args)]
 pub(super) struct Spec {
@@ -96,15 +96,8 @@ pub(super) async fn manifest(cmd: ManifestCommand, out: &OutputArgs) -> anyhow::
             if repository.contains([':', '@']) {
                 bail!("list-metadata takes a repository, without a tag or digest");
             }
-            let order = match orderby.as_deref() {
-                Some("time_asc") => "&orderby=timeasc",
-                Some("time_desc") => "&orderby=timedesc",
-                _ => "",
-            };
-            let n = top.unwrap_or(100).min(100);
-            Value::Array(
-                registry.list(&format!("/acr/v1/{repository}/_manifests?n={n}{order}"), "manifests", top).await?,
-            )
+            let path = listing_path(&repository, "_manifests", top, orderby.as_deref());
+            Value::Array(registry.list(&path, "manifests", top).await?)
         }
         ManifestCommand::ShowMetadata { spec } => {
             let (registry, name) = spec.resolve()?;

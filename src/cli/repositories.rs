@@ -120,14 +120,20 @@ pub(super) struct Listing {
 
 impl Listing {
     fn path(&self, what: &str) -> String {
-        let order = match self.orderby.as_deref() {
-            Some("time_asc") => "&orderby=timeasc",
-            Some("time_desc") => "&orderby=timedesc",
-            _ => "",
-        };
-        let n = self.top.unwrap_or(100).min(100);
-        format!("/acr/v1/{}/{what}?n={n}{order}", self.repository)
+        listing_path(&self.repository, what, self.top, self.orderby.as_deref())
     }
+}
+
+/// `/acr/v1/<repository>/<what>` with az's page size (`--top`, at most 100 a page) and its
+/// `--orderby time_asc|time_desc` in ACR's spelling.
+pub(super) fn listing_path(repository: &str, what: &str, top: Option<usize>, orderby: Option<&str>) -> String {
+    let order = match orderby {
+        Some("time_asc") => "&orderby=timeasc",
+        Some("time_desc") => "&orderby=timedesc",
+        _ => "",
+    };
+    let n = top.unwrap_or(100).min(100);
+    format!("/acr/v1/{repository}/{what}?n={n}{order}")
 }
 
 #[derive(Debug, Subcommand)]

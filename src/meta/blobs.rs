@@ -62,29 +62,26 @@ impl MetaStore {
     /// checking inside the transaction that its row is still there. False if it is not: the
     /// caller then stores the bytes it has.
     pub async fn link_stored_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
-        let found = sqlx::query("SELECT 1 FROM blobs WHERE digest = $1")
-            .bind(digest.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if found {
-            link(&mut tx, repo, digest, now_ms()).await?;
-        }
-        tx.commit().await?;
-        Ok(found)
+        self.link_if_found(repo, digest, None).await
     }
 
     /// Links an existing blob to `repo` (a cross-repository mount). False if the blob is not
     /// linked to `from`, the repository it is mounted from.
     pub async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool> {
+        self.link_if_found(repo, digest, Some(from)).await
+    }
+
+    /// Links `digest` to `repo` in one transaction if it is stored (linked to `from`, when
+    /// given); whether it was.
+    async fn link_if_found(&self, repo: &RepoName, digest: &Digest, from: Option<&RepoName>) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
-        let found = sqlx::query("SELECT 1 FROM repository_blobs WHERE repository = $1 AND digest = $2")
-            .bind(from.as_str())
-            .bind(digest.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let check = match from {
+            Some(from) => sqlx::query("SELECT 1 FROM repository_blobs WHERE digest = $1 AND repository = $2")
+                .bind(digest.to_string())
+                .bind(from.as_str()),
+            None => sqlx::query("SELECT 1 FROM blobs WHERE digest = $1").bind(digest.to_string()),
+        };
+        let found = check.fetch_optional(&mut *tx).await?.is_some();
         if found {
             link(&mut tx, repo, digest, now_ms()).await?;
         }

@@ -25,6 +25,19 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// A finished command's outcome, echoed to the test log under `$ command`.
+    fn of(out: &std::process::Output, command: &str) -> Self {
+        let run = Run {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        };
+        eprintln!("$ {command}\n{}{}", run.stdout, run.stderr);
+        run
+    }
+}
+
 impl Berth {
     pub fn new(app: &TestApp) -> Self {
         let (dir, path) = temp_dir();
@@ -42,13 +55,7 @@ impl Berth {
             .output()
             .await
             .expect("berth runs");
-        let run = Run {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
-        };
-        eprintln!("$ berth {}\n{}{}", args.join(" "), run.stdout, run.stderr);
-        run
+        Run::of(&out, &format!("berth {}", args.join(" ")))
     }
 
     /// Runs a shell script with `berth` on the PATH, as a user's script would; `{R}` stands for
@@ -65,13 +72,7 @@ impl Berth {
             .output()
             .await
             .expect("sh runs");
-        let run = Run {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
-        };
-        eprintln!("$ {script}\n{}{}", run.stdout, run.stderr);
-        run
+        Run::of(&out, &script)
     }
 
     pub async fn ok(&self, args: &[&str]) -> String {
