@@ -57,7 +57,7 @@ impl App {
     pub async fn build(config: Config) -> Result<AppState, BuildError> {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir).map_err(BuildError::DataDir)?;
-        let meta = MetaStore::open_url(&config.database_url()?).await?;
+        let meta = MetaStore::open_url(&config.database_url()?, config.database.max_connections.unwrap_or(16)).await?;
         let mut blobs = match config.storage_backend()? {
             StorageBackend::File(root) => BlobStore::filesystem(&root)?,
             StorageBackend::S3 { bucket } => BlobStore::s3(&bucket, &config.storage.s3)?,
@@ -73,8 +73,9 @@ impl App {
         let gc = config.gc.enabled.then_some(config.gc.interval.0);
         let app = Arc::new(App { config, registry, access, first_start: Mutex::new(first_start) });
         if let Some(interval) = gc {
-            crate::jobs::start(Arc::downgrade(&app), interval);
+            crate::jobs::collect_garbage(Arc::downgrade(&app), interval);
         }
+        crate::jobs::watch_identities(Arc::downgrade(&app));
         Ok(AppState(app))
     }
 

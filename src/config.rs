@@ -6,7 +6,7 @@
 //! |----------------|-----------------|----------------------|-----------------------------|
 //! | listen address | `listen`        | `BERTH_LISTEN`       | `127.0.0.1:5000`            |
 //! | data directory | `data_dir`      | `BERTH_DATA_DIR`     | `./berth-data`              |
-//! | metadata store | `database.url`  | `BERTH_DATABASE_URL` | `sqlite://<data_dir>/berth.db` |
+//! | metadata store | `database.url` (`sqlite://PATH`, `postgres://…`), `database.max_connections` | `BERTH_DATABASE_URL` | `sqlite://<data_dir>/berth.db`, 16 |
 //! | blob store     | `storage.url` (`file://`, `s3://`, `az://`), `storage.s3.*`, `storage.azure.*` | `BERTH_STORAGE_URL`, `AWS_*`, `AZURE_STORAGE_*` | `file://<data_dir>/storage` |
 //! | admin password | `auth.admin_password` | `BERTH_ADMIN_PASSWORD` | generated at first start |
 //! | login server   | `auth.login_server` | `BERTH_LOGIN_SERVER` | the request's `Host`     |
@@ -230,9 +230,13 @@ impl TlsConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// Metadata store, `sqlite://PATH`. Unset: `<data_dir>/berth.db`.
+    /// Metadata store, `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
+    /// Unset: `<data_dir>/berth.db`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// PostgreSQL connections this node keeps at most (blob commits hold a few more).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -386,12 +390,16 @@ impl Config {
         Ok(())
     }
 
-    /// The SQLite database URL in effect.
+    /// The metadata store URL in effect.
     pub fn database_url(&self) -> Result<String, ConfigError> {
+        const SCHEMES: [&str; 4] = ["sqlite://", "sqlite:", "postgres://", "postgresql://"];
         match &self.database.url {
             None => Ok(format!("sqlite://{}", self.data_dir.join("berth.db").display())),
-            Some(url) if url.starts_with("sqlite://") || url.starts_with("sqlite:") => Ok(url.clone()),
-            Some(url) => Err(ConfigError::Invalid(format!("database.url {url:?}: only sqlite:// is supported"))),
+            Some(url) if SCHEMES.iter().any(|s| url.starts_with(s)) => Ok(url.clone()),
+            Some(url) => Err(ConfigError::Invalid(format!(
+                "database.url: {:?} is neither sqlite://PATH nor postgres://…",
+                url.split('@').next_back().unwrap_or_default()
+            ))),
         }
     }
 

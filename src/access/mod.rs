@@ -156,6 +156,19 @@ impl Snapshot {
         })
     }
 
+    /// The caller a verified JWT stands for, as of this snapshot.
+    fn bearer_caller(&self, claims: &Claims, kind: jwt::Grant) -> Result<Caller> {
+        let mut caller = if claims.sub.is_empty() {
+            self.anonymous().ok_or(Error::Unauthorized("anonymous pull disabled"))?
+        } else {
+            self.caller(&claims.sub, &claims.credential, now_ms())?
+        };
+        if kind == jwt::Grant::AccessToken {
+            caller.token = Some(Granted::from_claim(&claims.access));
+        }
+        Ok(caller)
+    }
+
     fn anonymous(&self) -> Option<Caller> {
         self.settings.anonymous_pull.then(|| Caller {
             name: None,
@@ -260,8 +273,16 @@ impl Access {
     /// Basic credentials: a principal's password, or a refresh token under [`REFRESH_TOKEN_USER`].
     pub async fn basic(&self, user: &str, pass: &str, service: &str) -> Result<Caller> {
         if user == REFRESH_TOKEN_USER {
-            return self.bearer_of_kind(pass, service, jwt::Grant::RefreshToken);
+            return self.bearer_of_kind(pass, service, jwt::Grant::RefreshToken).await;
         }
+        match self.password(user, pass).await {
+            // The principal or its password may be newer than this node's snapshot.
+            Err(Error::Unauthorized(_)) if self.refreshed().await? => self.password(user, pass).await,
+            result => result,
+        }
+    }
+
+    async fn password(&self, user: &str, pass: &str) -> Result<Caller> {
         let now = now_ms();
         let key = fingerprint(&["basic", user, pass]);
         let cached = || match self.proven_get(&key) {
@@ -294,12 +315,22 @@ impl Access {
     }
 
     /// A bearer access token for `service`.
-    pub fn bearer(&self, token: &str, service: &str) -> Result<Caller> {
-        self.bearer_of_kind(token, service, jwt::Grant::AccessToken)
+    pub async fn bearer(&self, token: &str, service: &str) -> Result<Caller> {
+        self.bearer_of_kind(token, service, jwt::Grant::AccessToken).await
     }
 
     /// A JWT of the given kind, re-validated against the current identities.
-    pub fn bearer_of_kind(&self, token: &str, service: &str, kind: jwt::Grant) -> Result<Caller> {
+    pub async fn bearer_of_kind(&self, token: &str, service: &str, kind: jwt::Grant) -> Result<Caller> {
+        let claims = self.claims(token, service, kind)?;
+        match self.snapshot().bearer_caller(&claims, kind) {
+            // Signed by a node that knows a principal or secret this one has not loaded yet.
+            Err(Error::Unauthorized(_)) if self.refreshed().await? => self.snapshot().bearer_caller(&claims, kind),
+            result => result,
+        }
+    }
+
+    /// The claims of a JWT of the given kind, if its signature, audience and expiry hold.
+    fn claims(&self, token: &str, service: &str, kind: jwt::Grant) -> Result<Claims> {
         let key = fingerprint(&["bearer", service, token]);
         let claims = match self.proven_get(&key) {
             Some(Proven::Token(c)) if c.exp > now_ms() as u64 / 1000 => *c,
@@ -312,16 +343,30 @@ impl Access {
         if claims.grant_type != kind {
             return Err(Error::Unauthorized("wrong kind of token"));
         }
-        let snapshot = self.snapshot();
-        let mut caller = if claims.sub.is_empty() {
-            snapshot.anonymous().ok_or(Error::Unauthorized("anonymous pull disabled"))?
-        } else {
-            snapshot.caller(&claims.sub, &claims.credential, now_ms())?
-        };
-        if kind == jwt::Grant::AccessToken {
-            caller.token = Some(Granted::from_claim(&claims.access));
+        Ok(claims)
+    }
+
+    /// Reloads the snapshot if the identity tables changed since it was read (on another node,
+    /// say); whether it did.
+    pub async fn refreshed(&self) -> Result<bool> {
+        if self.meta.identity_generation().await? == self.snapshot().rows.generation {
+            return Ok(false);
         }
-        Ok(caller)
+        let _turn = self.changes.lock().await;
+        self.reload().await?;
+        Ok(true)
+    }
+
+    /// Counts a failed sign-in from `client` where every node sees it.
+    pub async fn sign_in_failed(&self, client: std::net::IpAddr) {
+        let window = throttle::WINDOW.as_millis() as i64;
+        match self.meta.sign_in_failed(&client.to_string(), window).await {
+            Ok((failures, since)) => self.throttle.record(client, failures, since),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record a failed sign-in in the database");
+                self.throttle.record_local(client);
+            }
+        }
     }
 
     /// An access token for `caller` granting `requested` as far as the caller may.

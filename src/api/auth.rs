@@ -116,12 +116,12 @@ pub(crate) async fn sign_in(
             }
             let r = app.access.basic(&user, &pass, service).await;
             if let Err(access::Error::Unauthorized(reason)) = &r {
-                app.access.throttle.failed(client);
+                app.access.sign_in_failed(client).await;
                 tracing::info!(user, reason, %client, "sign-in failed");
             }
             r
         }
-        Credentials::Bearer(token) => app.access.bearer(&token, service),
+        Credentials::Bearer(token) => app.access.bearer(&token, service).await,
     };
     match result {
         Ok(caller) => Ok(Some(caller)),

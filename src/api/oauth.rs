@@ -90,7 +90,7 @@ pub(super) async fn post_token(State(app): State<AppState>, req: Request) -> Res
             },
             Some("refresh_token") => {
                 let token = params.get("refresh_token").ok_or_else(|| invalid("refresh_token is missing"))?;
-                app.access.bearer_of_kind(token, &service, jwt::Grant::RefreshToken).map_err(|_| unauthorized())?
+                app.access.bearer_of_kind(token, &service, jwt::Grant::RefreshToken).await.map_err(|_| unauthorized())?
             }
             other => return Err(invalid(format!("unsupported grant_type {other:?}: use password or refresh_token"))),
         };
@@ -120,11 +120,11 @@ pub(super) async fn exchange(State(app): State<AppState>, req: Request) -> Respo
             }
             Some("access_token") => {
                 let token = params.get("access_token").ok_or_else(|| invalid("access_token is missing"))?;
-                app.access.bearer(token, &service).map_err(|_| unauthorized())?
+                app.access.bearer(token, &service).await.map_err(|_| unauthorized())?
             }
             Some("refresh_token") => {
                 let token = params.get("refresh_token").ok_or_else(|| invalid("refresh_token is missing"))?;
-                app.access.bearer_of_kind(token, &service, jwt::Grant::RefreshToken).map_err(|_| unauthorized())?
+                app.access.bearer_of_kind(token, &service, jwt::Grant::RefreshToken).await.map_err(|_| unauthorized())?
             }
             other => {
                 return Err(invalid(format!(

@@ -1,7 +1,7 @@
 //! Background jobs, each a loop started with the application that ends when the application
-//! is dropped. Each pass first takes the job's lease in the database, so that of several nodes
-//! sharing one only the holder runs it, and a node that dies hands it on when the lease
-//! expires. Garbage collection is the first; webhooks and replication join it later.
+//! is dropped. Each garbage-collection pass first takes the job's lease in the database, so that
+//! of several nodes sharing one only the holder runs it, and a node that dies hands it on when
+//! the lease expires. Every node also watches the identity tables for changes made elsewhere.
 
 use std::sync::Weak;
 use std::time::{Duration, Instant};
@@ -12,8 +12,25 @@ use crate::registry::GcOptions;
 /// How often the blob store is also listed for objects the metadata does not know.
 const SWEEP_EVERY: Duration = Duration::from_secs(86_400);
 
+/// How often a node looks for identity changes made on other nodes: the longest a disabled
+/// token or a renewed password keeps working there.
+pub const IDENTITY_POLL: Duration = Duration::from_secs(1);
+
+/// Reloads the identity snapshot whenever another node changed the identity tables.
+pub fn watch_identities(app: Weak<App>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(IDENTITY_POLL).await;
+            let Some(app) = app.upgrade() else { return };
+            if let Err(e) = app.access.refreshed().await {
+                tracing::warn!(error = %e, "cannot check the identity tables for changes");
+            }
+        }
+    });
+}
+
 /// Starts garbage collection every `gc.interval` (the first pass one interval after start).
-pub fn start(app: Weak<App>, interval: Duration) {
+pub fn collect_garbage(app: Weak<App>, interval: Duration) {
     let node = uuid::Uuid::new_v4().to_string();
     tokio::spawn(async move {
         let mut last_sweep: Option<Instant> = None;

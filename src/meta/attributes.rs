@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
-use super::{Error, MetaStore, Result};
+use super::{Error, MetaStore, Result, flag};
 use crate::oci::{Digest, RepoName, Tag};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,12 +31,12 @@ pub struct AttributesPatch {
 /// The columns behind [`Attributes`], in the order [`attributes_at`] reads them.
 const COLUMNS: &str = "delete_enabled, write_enabled, read_enabled, list_enabled";
 
-fn attributes_at(r: &SqliteRow, first: usize) -> Attributes {
+fn attributes_at(r: &AnyRow, first: usize) -> Attributes {
     Attributes {
-        delete_enabled: r.get(first),
-        write_enabled: r.get(first + 1),
-        read_enabled: r.get(first + 2),
-        list_enabled: r.get(first + 3),
+        delete_enabled: flag(r, first),
+        write_enabled: flag(r, first + 1),
+        read_enabled: flag(r, first + 2),
+        list_enabled: flag(r, first + 3),
     }
 }
 
@@ -98,7 +98,7 @@ pub struct DeletedRepository {
     pub tags: Vec<String>,
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// The repository's attributes inside `tx`; `None` if it has no row yet.
 async fn repository_attributes(tx: &mut Tx<'_>, repo: &RepoName) -> Result<Option<Attributes>> {
@@ -118,7 +118,7 @@ pub(super) async fn check_push(tx: &mut Tx<'_>, repo: &RepoName, digest: &str, t
     let row = sqlx::query(sql).bind(repo.as_str()).bind(tag.as_str()).fetch_optional(&mut **tx).await?;
     if let Some(r) = row
         && r.get::<&str, _>(0) != digest
-        && !r.get::<bool, _>(1)
+        && !flag(&r, 1)
     {
         let what = format!("tag {:?} of repository {:?}", tag.as_str(), repo.as_str());
         return Err(locked(what, "writeEnabled", "it cannot be moved or overwritten"));
@@ -167,7 +167,7 @@ pub(super) async fn check_delete(tx: &mut Tx<'_>, repo: &RepoName, doomed: Doome
 }
 
 /// Runs `sql` with the repository as `$1` and, if given, `key` as `$2`.
-async fn rows(tx: &mut Tx<'_>, sql: &str, repo: &RepoName, key: Option<&str>) -> Result<Vec<SqliteRow>> {
+async fn rows(tx: &mut Tx<'_>, sql: &str, repo: &RepoName, key: Option<&str>) -> Result<Vec<AnyRow>> {
     let mut query = sqlx::query(sql).bind(repo.as_str());
     if let Some(k) = key {
         query = query.bind(k);
@@ -186,7 +186,7 @@ fn patch_sql(table: &str, key_clause: &str, first: usize) -> String {
     )
 }
 
-fn manifest_meta(r: &SqliteRow) -> ManifestMetaRow {
+fn manifest_meta(r: &AnyRow) -> ManifestMetaRow {
     ManifestMetaRow {
         digest: r.get(0),
         media_type: r.get(1),
@@ -243,22 +243,19 @@ impl MetaStore {
         if let Some(k) = key {
             query = query.bind(k);
         }
-        let done = query
-            .bind(p.delete_enabled)
-            .bind(p.write_enabled)
-            .bind(p.read_enabled)
-            .bind(p.list_enabled)
-            .execute(&self.writer)
-            .await?;
+        for value in [p.delete_enabled, p.write_enabled, p.read_enabled, p.list_enabled] {
+            query = query.bind(value.map(i64::from));
+        }
+        let done = self.execute(query).await?;
         // Read locks are part of what the manifest cache serves.
-        self.manifests.invalidate();
+        self.manifests_changed();
         Ok(done.rows_affected() > 0)
     }
 
     /// Deletes a repository with all its manifests and tags in one transaction, unless a lock
     /// forbids it. `None` if it does not exist.
     pub async fn delete_repository(&self, repo: &RepoName) -> Result<Option<DeletedRepository>> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         if repository_attributes(&mut tx, repo).await?.is_none() {
             return Ok(None);
         }
@@ -277,7 +274,7 @@ impl MetaStore {
             names(sql).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        self.manifests.invalidate();
+        self.manifests_changed();
         Ok(Some(DeletedRepository { manifests, tags }))
     }
 
@@ -286,9 +283,9 @@ impl MetaStore {
     pub async fn tag_rows(&self, repo: &RepoName, hidden: bool) -> Result<Vec<TagRow>> {
         let sql = format!(
             "SELECT name, manifest_digest, created_at, updated_at, {COLUMNS} FROM tags
-             WHERE repository = $1 AND (list_enabled = 1 OR $2) ORDER BY name"
+             WHERE repository = $1 AND list_enabled >= $2 ORDER BY name"
         );
-        let rows = sqlx::query(&sql).bind(repo.as_str()).bind(hidden).fetch_all(&self.reader).await?;
+        let rows = sqlx::query(&sql).bind(repo.as_str()).bind(i64::from(!hidden)).fetch_all(&self.reader).await?;
         Ok(rows.iter().map(tag_row).collect())
     }
 
@@ -334,11 +331,11 @@ impl MetaStore {
             .bind(repo.as_str())
             .fetch_optional(&self.reader)
             .await?;
-        Ok(row.is_none_or(|r| r.get::<bool, _>(0)))
+        Ok(row.is_none_or(|r| flag(&r, 0)))
     }
 }
 
-fn tag_row(r: &SqliteRow) -> TagRow {
+fn tag_row(r: &AnyRow) -> TagRow {
     TagRow {
         name: r.get(0),
         digest: r.get(1),

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{MetaStore, Result, now_ms};
+use super::{MetaStore, Result, flag, now_ms};
 use crate::oci::{Digest, RepoName};
 
 /// An upload session as stored.
@@ -28,7 +28,7 @@ impl MetaStore {
         .bind(digest.to_string())
         .fetch_optional(&self.reader)
         .await?;
-        Ok(row.map(|r| (r.get::<i64, _>(0) as u64, r.get::<bool, _>(1))))
+        Ok(row.map(|r| (r.get::<i64, _>(0) as u64, flag(&r, 1))))
     }
 
     /// Size of `digest` if the registry stores it, in any repository.
@@ -43,7 +43,7 @@ impl MetaStore {
     /// Records a verified, stored blob (idempotent) and links it to `repo`, in one transaction.
     pub async fn add_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO blobs (digest, size, created_at, touched_at) VALUES ($1, $2, $3, $3)
              ON CONFLICT (digest) DO NOTHING",
@@ -74,7 +74,7 @@ impl MetaStore {
     /// Links `digest` to `repo` in one transaction if it is stored (linked to `from`, when
     /// given); whether it was.
     async fn link_if_found(&self, repo: &RepoName, digest: &Digest, from: Option<&RepoName>) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         let check = match from {
             Some(from) => sqlx::query("SELECT 1 FROM repository_blobs WHERE digest = $1 AND repository = $2")
                 .bind(digest.to_string())
@@ -91,27 +91,30 @@ impl MetaStore {
 
     /// Removes `repo`'s link to a blob; the bytes stay for garbage collection. False if absent.
     pub async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM repository_blobs WHERE repository = $1 AND digest = $2")
-            .bind(repo.as_str())
-            .bind(digest.to_string())
-            .execute(&self.writer)
+        let done = self
+            .execute(
+                sqlx::query("DELETE FROM repository_blobs WHERE repository = $1 AND digest = $2")
+                    .bind(repo.as_str())
+                    .bind(digest.to_string()),
+            )
             .await?;
         Ok(done.rows_affected() > 0)
     }
 
     pub async fn create_upload(&self, upload: &UploadRow) -> Result<()> {
         let now = now_ms();
-        sqlx::query(
-            "INSERT INTO uploads (id, repository, size, parts, hash_state, created_at, updated_at)
+        self.execute(
+            sqlx::query(
+                "INSERT INTO uploads (id, repository, size, parts, hash_state, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            )
+            .bind(&upload.id)
+            .bind(&upload.repository)
+            .bind(upload.size as i64)
+            .bind(upload.parts.join(" "))
+            .bind(&upload.hash_state)
+            .bind(now),
         )
-        .bind(&upload.id)
-        .bind(&upload.repository)
-        .bind(upload.size as i64)
-        .bind(upload.parts.join(" "))
-        .bind(&upload.hash_state)
-        .bind(now)
-        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -134,7 +137,7 @@ impl MetaStore {
     /// when `next` was derived from it, so of two racing appends exactly one wins; the loser
     /// gets `Conflict`.
     pub async fn advance_upload(&self, previous_parts: &[String], next: &UploadRow) -> Result<()> {
-        let done = sqlx::query(
+        let done = self.execute(sqlx::query(
             "UPDATE uploads SET size = $1, parts = $2, hash_state = $3, updated_at = $4 WHERE id = $5 AND parts = $6",
         )
         .bind(next.size as i64)
@@ -143,7 +146,7 @@ impl MetaStore {
         .bind(now_ms())
         .bind(&next.id)
         .bind(previous_parts.join(" "))
-        .execute(&self.writer)
+        )
         .await?;
         if done.rows_affected() == 1 {
             Ok(())
@@ -154,14 +157,14 @@ impl MetaStore {
 
     /// Ends a session. False if it did not exist (already finished or cancelled).
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&self.writer).await?;
+        let done = self.execute(sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id)).await?;
         Ok(done.rows_affected() > 0)
     }
 }
 
 /// Links a blob to `repo` and restarts its garbage-collection grace period: a manifest that
 /// needs it is expected soon.
-async fn link(tx: &mut sqlx::SqliteConnection, repo: &RepoName, digest: &Digest, now: i64) -> Result<()> {
+async fn link(tx: &mut sqlx::AnyConnection, repo: &RepoName, digest: &Digest, now: i64) -> Result<()> {
     sqlx::query("UPDATE blobs SET touched_at = $2 WHERE digest = $1")
         .bind(digest.to_string())
         .bind(now)

@@ -2,7 +2,7 @@
 //! signing key. Small tables, read whole into the in-memory identity snapshot.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::error::constraint;
 use super::{MetaStore, Result, now_ms};
@@ -57,13 +57,16 @@ pub struct IdentityRows {
     pub scope_maps: Vec<ScopeMapRow>,
     pub roles: Vec<RoleAssignmentRow>,
     pub settings: Vec<(String, String)>,
+    /// The identity tables' change counter when they were read (every change bumps it, on
+    /// whichever node it is made).
+    pub generation: i64,
 }
 
-fn principal(r: &SqliteRow) -> PrincipalRow {
+fn principal(r: &AnyRow) -> PrincipalRow {
     PrincipalRow {
         name: r.get("name"),
         kind: r.get("kind"),
-        enabled: r.get("enabled"),
+        enabled: r.get::<i64, _>("enabled") != 0,
         expires_at: r.get("expires_at"),
         scope_map: r.get("scope_map"),
         created_at: r.get("created_at"),
@@ -71,17 +74,19 @@ fn principal(r: &SqliteRow) -> PrincipalRow {
     }
 }
 
-fn scope_map(r: &SqliteRow) -> ScopeMapRow {
+fn scope_map(r: &AnyRow) -> ScopeMapRow {
     let actions: String = r.get("actions");
     ScopeMapRow {
         name: r.get("name"),
         description: r.get("description"),
         actions: actions.lines().map(str::to_owned).collect(),
-        system: r.get("system"),
+        system: r.get::<i64, _>("system") != 0,
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
     }
 }
+
+const GENERATION: &str = "SELECT value FROM generations WHERE name = 'identity'";
 
 impl MetaStore {
     /// All identity rows, consistent with each other.
@@ -92,6 +97,7 @@ impl MetaStore {
         let maps = sqlx::query("SELECT * FROM scope_maps ORDER BY name").fetch_all(&mut *tx).await?;
         let roles = sqlx::query("SELECT * FROM role_assignments ORDER BY created_at, id").fetch_all(&mut *tx).await?;
         let settings = sqlx::query("SELECT name, value FROM settings").fetch_all(&mut *tx).await?;
+        let generation = sqlx::query(GENERATION).fetch_one(&mut *tx).await?.get(0);
         tx.commit().await?;
         Ok(IdentityRows {
             principals: principals.iter().map(principal).collect(),
@@ -118,7 +124,33 @@ impl MetaStore {
                 })
                 .collect(),
             settings: settings.iter().map(|r| (r.get(0), r.get(1))).collect(),
+            generation,
         })
+    }
+
+    /// The identity tables' change counter now.
+    pub async fn identity_generation(&self) -> Result<i64> {
+        Ok(sqlx::query(GENERATION).fetch_one(&self.reader).await?.get(0))
+    }
+
+    /// Counts a failed sign-in from `client`: in its current window if that began less than
+    /// `window_ms` ago, else in a new one. Returns (failures in the window, its start), as
+    /// every node sees them.
+    pub async fn sign_in_failed(&self, client: &str, window_ms: i64) -> Result<(u32, i64)> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM sign_in_failures WHERE since <= $1").bind(now - window_ms).execute(&mut *tx).await?;
+        let row = sqlx::query(
+            "INSERT INTO sign_in_failures (client, failures, since) VALUES ($1, 1, $2)
+             ON CONFLICT (client) DO UPDATE SET failures = sign_in_failures.failures + 1
+             RETURNING failures, since",
+        )
+        .bind(client)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((row.get::<i64, _>(0).clamp(0, i64::from(u32::MAX)) as u32, row.get(1)))
     }
 
     /// Creates a principal with (for a token) a new scope map, its secrets and role
@@ -131,7 +163,7 @@ impl MetaStore {
         secrets: &[SecretRow],
         roles: &[RoleAssignmentRow],
     ) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         if let Some(m) = new_map {
             insert_scope_map(&mut tx, m, false).await?;
         }
@@ -141,7 +173,7 @@ impl MetaStore {
         )
         .bind(&p.name)
         .bind(&p.kind)
-        .bind(p.enabled)
+        .bind(i64::from(p.enabled))
         .bind(p.expires_at)
         .bind(&p.scope_map)
         .bind(p.created_at)
@@ -161,30 +193,29 @@ impl MetaStore {
 
     /// Changes a principal's status, expiry and scope map. False if it does not exist.
     pub async fn update_principal(&self, p: &PrincipalRow) -> Result<bool> {
-        let done = sqlx::query(
+        let done = self.execute(sqlx::query(
             "UPDATE principals SET enabled = $2, expires_at = $3, scope_map = $4, updated_at = $5 WHERE name = $1",
         )
         .bind(&p.name)
-        .bind(p.enabled)
+        .bind(i64::from(p.enabled))
         .bind(p.expires_at)
         .bind(&p.scope_map)
         .bind(now_ms())
-        .execute(&self.writer)
-        .await
-        .map_err(constraint)?;
+        )
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Deletes a principal with its secrets and role assignments. False if it did not exist.
     pub async fn delete_principal(&self, name: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM principals WHERE name = $1").bind(name).execute(&self.writer).await?;
+        let done = self.execute(sqlx::query("DELETE FROM principals WHERE name = $1").bind(name)).await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Stores secrets, each replacing the principal's secret of the same name (with a new id,
     /// which revokes the tokens the old one yielded), in one transaction.
     pub async fn put_secrets(&self, secrets: &[SecretRow]) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         for s in secrets {
             put_secret(&mut tx, s).await?;
         }
@@ -194,10 +225,8 @@ impl MetaStore {
 
     /// Deletes one named secret. False if there was none.
     pub async fn delete_secret(&self, principal: &str, name: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM secrets WHERE principal = $1 AND name = $2")
-            .bind(principal)
-            .bind(name)
-            .execute(&self.writer)
+        let done = self
+            .execute(sqlx::query("DELETE FROM secrets WHERE principal = $1 AND name = $2").bind(principal).bind(name))
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -205,7 +234,7 @@ impl MetaStore {
     /// Creates a scope map, or (`replace`) overwrites a user-defined one's description and
     /// actions. `Duplicate` if it exists and `replace` is false.
     pub async fn put_scope_map(&self, m: &ScopeMapRow, replace: bool) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         insert_scope_map(&mut tx, m, replace).await?;
         tx.commit().await?;
         Ok(())
@@ -213,33 +242,34 @@ impl MetaStore {
 
     /// Deletes a user-defined scope map. False if there is none; `Referenced` while a token uses it.
     pub async fn delete_scope_map(&self, name: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM scope_maps WHERE name = $1 AND system = 0")
-            .bind(name)
-            .execute(&self.writer)
-            .await
-            .map_err(constraint)?;
+        let done = self
+            .execute(sqlx::query("DELETE FROM scope_maps WHERE name = $1 AND system = 0").bind(name))
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// `Duplicate` if the principal has this role on this scope already.
     pub async fn insert_role_assignment(&self, r: &RoleAssignmentRow) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         insert_role(&mut tx, r).await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn delete_role_assignment(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM role_assignments WHERE id = $1").bind(id).execute(&self.writer).await?;
+        let done = self.execute(sqlx::query("DELETE FROM role_assignments WHERE id = $1").bind(id)).await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
-        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
+        self.execute(
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2",
+            )
             .bind(name)
-            .bind(value)
-            .execute(&self.writer)
-            .await?;
+            .bind(value),
+        )
+        .await?;
         Ok(())
     }
 
@@ -250,19 +280,20 @@ impl MetaStore {
         if let Some(row) = get().fetch_optional(&self.writer).await? {
             return Ok(row.get(0));
         }
-        sqlx::query(
-            "INSERT INTO signing_keys (id, private_key, created_at) VALUES ('es256', $1, $2)
+        self.execute(
+            sqlx::query(
+                "INSERT INTO signing_keys (id, private_key, created_at) VALUES ('es256', $1, $2)
              ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(generate())
+            .bind(now_ms()),
         )
-        .bind(generate())
-        .bind(now_ms())
-        .execute(&self.writer)
         .await?;
         Ok(get().fetch_one(&self.writer).await?.get(0))
     }
 }
 
-async fn put_secret(tx: &mut sqlx::SqliteConnection, s: &SecretRow) -> Result<()> {
+async fn put_secret(tx: &mut sqlx::AnyConnection, s: &SecretRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO secrets (id, principal, name, hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (principal, name) DO UPDATE SET id = $1, hash = $4, expires_at = $5, created_at = $6",
@@ -279,7 +310,7 @@ async fn put_secret(tx: &mut sqlx::SqliteConnection, s: &SecretRow) -> Result<()
     Ok(())
 }
 
-async fn insert_role(tx: &mut sqlx::SqliteConnection, r: &RoleAssignmentRow) -> Result<()> {
+async fn insert_role(tx: &mut sqlx::AnyConnection, r: &RoleAssignmentRow) -> Result<()> {
     sqlx::query("INSERT INTO role_assignments (id, principal, role, scope, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&r.id)
         .bind(&r.principal)
@@ -292,7 +323,7 @@ async fn insert_role(tx: &mut sqlx::SqliteConnection, r: &RoleAssignmentRow) -> 
     Ok(())
 }
 
-async fn insert_scope_map(tx: &mut sqlx::SqliteConnection, m: &ScopeMapRow, replace: bool) -> Result<()> {
+async fn insert_scope_map(tx: &mut sqlx::AnyConnection, m: &ScopeMapRow, replace: bool) -> Result<()> {
     let sql = if replace {
         "INSERT INTO scope_maps (name, description, actions, system, created_at, updated_at)
          VALUES ($1, $2, $3, 0, $4, $4)

@@ -1,6 +1,7 @@
 //! Repositories, manifests, their references, and tags.
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Error, MetaStore, Result, attributes, now_ms};
 use crate::oci::{Digest, ManifestRef, RefKind, RepoName, Tag};
@@ -47,7 +48,7 @@ fn parse_digest(s: &str) -> Result<Digest> {
     Digest::parse(s).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
-fn manifest_row(r: &sqlx::sqlite::SqliteRow) -> Result<ManifestRow> {
+fn manifest_row(r: &AnyRow) -> Result<ManifestRow> {
     Ok(ManifestRow {
         digest: parse_digest(r.get(0))?,
         media_type: r.get(1),
@@ -64,7 +65,7 @@ impl MetaStore {
     pub async fn put_manifest(&self, repo: &RepoName, m: &NewManifest<'_>, tag: Option<&Tag>) -> Result<()> {
         let now = now_ms();
         let digest = m.digest.to_string();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         attributes::check_push(&mut tx, repo, &digest, tag).await?;
         for r in m.references {
             let sql = match r.kind {
@@ -138,7 +139,7 @@ impl MetaStore {
             .await?;
         }
         tx.commit().await?;
-        self.manifests.invalidate();
+        self.manifests_changed();
         Ok(())
     }
 
@@ -169,14 +170,18 @@ impl MetaStore {
         reference: &str,
         sql: &'static str,
     ) -> Result<Option<ManifestRow>> {
-        if let Some(hit) = self.manifests.get(repo.as_str(), reference) {
+        let Some(cache) = &self.manifests else {
+            let row = sqlx::query(sql).bind(repo.as_str()).bind(reference).fetch_optional(&self.reader).await?;
+            return row.as_ref().map(manifest_row).transpose();
+        };
+        if let Some(hit) = cache.get(repo.as_str(), reference) {
             return Ok(Some(hit));
         }
-        let generation = self.manifests.generation();
+        let generation = cache.generation();
         let row = sqlx::query(sql).bind(repo.as_str()).bind(reference).fetch_optional(&self.reader).await?;
         let row = row.as_ref().map(manifest_row).transpose()?;
         if let Some(found) = &row {
-            self.manifests.insert(generation, repo.as_str(), reference, found);
+            cache.insert(generation, repo.as_str(), reference, found);
         }
         Ok(row)
     }
@@ -186,7 +191,7 @@ impl MetaStore {
     /// no other index in the repository, no lock. False if it was not there.
     pub async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
         let digest = digest.to_string();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         attributes::check_delete(&mut tx, repo, attributes::Doomed::Manifest(&digest)).await?;
         let mut queue = vec![digest];
         let mut first = true;
@@ -225,14 +230,14 @@ impl MetaStore {
             }
         }
         tx.commit().await?;
-        self.manifests.invalidate();
+        self.manifests_changed();
         Ok(true)
     }
 
     /// Deletes a tag only, unless a lock forbids it; the manifest stays. False if the tag was
     /// not there.
     pub async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         attributes::check_delete(&mut tx, repo, attributes::Doomed::Tag(tag)).await?;
         let done = sqlx::query("DELETE FROM tags WHERE repository = $1 AND name = $2")
             .bind(repo.as_str())
@@ -240,7 +245,7 @@ impl MetaStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.manifests.invalidate();
+        self.manifests_changed();
         Ok(done.rows_affected() > 0)
     }
 

@@ -1,6 +1,13 @@
-//! The metadata store: every SQL statement lives in this module. SQLite by default (WAL, one
-//! writer connection, a pool of read-only connections), through sqlx's runtime query API with
-//! `$N` placeholders so that the statements stay portable to PostgreSQL.
+//! The metadata store: every SQL statement lives in this module. One code path over two
+//! engines, through sqlx's `Any` driver with `$N` placeholders and SQL both accept:
+//!
+//! - SQLite (the default): WAL, one writer connection, a pool of read-only connections. One
+//!   Berth process owns the database (a lock file says so), which lets it cache manifests.
+//! - PostgreSQL (`postgres://…`): shared by any number of Berth nodes. Every write transaction
+//!   first takes one advisory lock, so writes are serialized exactly as SQLite serializes them
+//!   and the check-then-write logic below holds across nodes.
+//!
+//! Flags are stored as integers 0/1 on both engines, so the same SQL compares and binds them.
 //!
 //! Contracts: every method that changes more than one row does so in one transaction; lookups
 //! return `Ok(None)` (or `false`) for "not found" and reserve `Err` for real failures.
@@ -14,11 +21,12 @@ mod manifests;
 mod storage;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyQueryResult, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 pub use attributes::{Attributes, AttributesPatch, DeletedRepository, ManifestMetaRow, RepositoryRow, TagRow};
 pub use blobs::UploadRow;
@@ -27,47 +35,207 @@ pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, S
 pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
 pub use storage::Untagged;
 
+/// PostgreSQL advisory lock keys (arbitrary, fixed): the one all write transactions take, and
+/// the one that fences blob commits from garbage collection's object deletions.
+const WRITE_LOCK: i64 = 0x6265_7274_6801;
+const BLOB_FENCE: i64 = 0x6265_7274_6802;
+/// Blob commits one node may run at once on PostgreSQL (each holds a connection meanwhile).
+const FENCE_CONNECTIONS: u32 = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
 #[derive(Debug, Clone)]
 pub struct MetaStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    manifests: Arc<cache::ManifestCache>,
-    /// Held open while the store lives: the flock that makes this process the database's only
-    /// user, which the manifest cache relies on.
-    _owner: Arc<std::fs::File>,
+    engine: Engine,
+    writer: AnyPool,
+    reader: AnyPool,
+    /// Only where this process owns the database (SQLite): elsewhere another node may change
+    /// what a tag names at any moment.
+    manifests: Option<Arc<cache::ManifestCache>>,
+    fence: Fence,
+    /// Held open while the store lives: the flock that makes this process a SQLite database's
+    /// only user.
+    _owner: Option<Arc<std::fs::File>>,
+}
+
+/// Where the blob fence is kept: in this process for SQLite, which no other process can use,
+/// or in PostgreSQL as [`BLOB_FENCE`], on a pool of its own so that holding it never starves
+/// the statements run while it is held.
+#[derive(Debug, Clone)]
+enum Fence {
+    Local(Arc<tokio::sync::RwLock<()>>),
+    Database(AnyPool),
+}
+
+/// Held while blob objects are written (shared) or garbage collection deletes them
+/// (exclusive); released when dropped. On PostgreSQL it is a transaction holding an advisory
+/// lock, so it fences every node, and a node that dies releases it with its connection.
+pub struct BlobFence {
+    _held: Box<dyn Send>,
 }
 
 impl MetaStore {
     /// Opens (creating if needed) the SQLite database at `path` and applies the migrations.
     /// Fails with `Error::InUse` if another process has the database open.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        sqlx::any::install_default_drivers();
         let owner = claim(path)?;
-        let base = SqliteConnectOptions::new()
-            .filename(path)
-            .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL in WAL mode loses nothing when the process dies; only a power cut can
-            // drop the last transactions.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let writer =
-            SqlitePoolOptions::new().max_connections(1).connect_with(base.clone().create_if_missing(true)).await?;
+        let url = sqlite_url(path);
+        let writer = AnyPoolOptions::new()
+            .max_connections(1)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // NORMAL in WAL mode loses nothing when the process dies; only a power
+                    // cut can drop the last transactions.
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;
+                         PRAGMA foreign_keys = ON",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect(&format!("{url}?mode=rwc"))
+            .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2) as u32;
-        let reader = SqlitePoolOptions::new().max_connections(readers).connect_with(base.read_only(true)).await?;
-        Ok(Self { writer, reader, manifests: Arc::default(), _owner: Arc::new(owner) })
+        let reader = AnyPoolOptions::new()
+            .max_connections(readers)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    Ok(())
+                })
+            })
+            .connect(&format!("{url}?mode=ro"))
+            .await?;
+        Ok(Self {
+            engine: Engine::Sqlite,
+            writer,
+            reader,
+            manifests: Some(Arc::default()),
+            fence: Fence::Local(Arc::default()),
+            _owner: Some(Arc::new(owner)),
+        })
     }
 
-    /// Opens the store named by a `sqlite://PATH` URL.
-    pub async fn open_url(url: &str) -> Result<Self> {
-        let opts = SqliteConnectOptions::from_str(url)?;
-        Self::open_sqlite(opts.get_filename()).await
+    /// Connects to the PostgreSQL database at `url` and applies the migrations (under a lock,
+    /// so nodes starting together apply them once).
+    pub async fn open_postgres(url: &str, max_connections: u32) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = |size| AnyPoolOptions::new().max_connections(size).acquire_timeout(Duration::from_secs(30));
+        let main = pool(max_connections).connect(url).await?;
+        sqlx::migrate!("migrations/postgres").run(&main).await?;
+        let fences = pool(FENCE_CONNECTIONS).connect_lazy(url)?;
+        Ok(Self {
+            engine: Engine::Postgres,
+            writer: main.clone(),
+            reader: main,
+            manifests: None,
+            fence: Fence::Database(fences),
+            _owner: None,
+        })
+    }
+
+    /// Opens the store a `sqlite://PATH` or `postgres://…` URL names; `max_connections`
+    /// applies to PostgreSQL.
+    pub async fn open_url(url: &str, max_connections: u32) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Self::open_postgres(url, max_connections).await;
+        }
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        Self::open_sqlite(Path::new(path)).await
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+        if let Fence::Database(pool) = &self.fence {
+            pool.close().await;
+        }
     }
+
+    /// Begins a write transaction. On PostgreSQL it waits for the write lock first (released
+    /// at commit or rollback); SQLite's single writer connection serializes writes already.
+    async fn write(&self) -> Result<Transaction<'static, Any>> {
+        let mut tx = self.writer.begin().await?;
+        if self.engine == Engine::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
+        }
+        Ok(tx)
+    }
+
+    /// Runs one writing statement in its own write transaction; constraint violations come
+    /// back as `Duplicate` / `Referenced`.
+    async fn execute<'q>(&self, query: Query<'q, Any, AnyArguments<'q>>) -> Result<AnyQueryResult> {
+        let mut tx = self.write().await?;
+        let done = query.execute(&mut *tx).await.map_err(error::constraint)?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Shared hold on the blob fence: taken while a new blob's object and row are written.
+    pub async fn blob_writes(&self) -> Result<BlobFence> {
+        self.fence(false).await
+    }
+
+    /// Exclusive hold on the blob fence: taken while garbage collection deletes objects, so an
+    /// object written again under a collected digest is never deleted.
+    pub async fn blob_deletions(&self) -> Result<BlobFence> {
+        self.fence(true).await
+    }
+
+    async fn fence(&self, exclusive: bool) -> Result<BlobFence> {
+        let held: Box<dyn Send> = match (&self.fence, exclusive) {
+            (Fence::Local(lock), false) => Box::new(lock.clone().read_owned().await),
+            (Fence::Local(lock), true) => Box::new(lock.clone().write_owned().await),
+            (Fence::Database(pool), _) => {
+                let mut tx = pool.begin().await?;
+                let sql = if exclusive {
+                    "SELECT pg_advisory_xact_lock($1)"
+                } else {
+                    "SELECT pg_advisory_xact_lock_shared($1)"
+                };
+                sqlx::query(sql).bind(BLOB_FENCE).execute(&mut *tx).await?;
+                // Dropping the transaction rolls it back, which releases the lock.
+                Box::new(tx)
+            }
+        };
+        Ok(BlobFence { _held: held })
+    }
+
+    /// Clears the manifest cache after a committed change to manifests, tags or locks.
+    fn manifests_changed(&self) {
+        if let Some(cache) = &self.manifests {
+            cache.invalidate();
+        }
+    }
+}
+
+/// A SQLite URL for `path`, with the characters a URL would misread escaped.
+fn sqlite_url(path: &Path) -> String {
+    let mut url = String::from("sqlite://");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => url.push_str(&format!("%{:02X}", c as u32)),
+            c => url.push(c),
+        }
+    }
+    url
+}
+
+/// A 0/1 column as a flag.
+fn flag(r: &AnyRow, index: usize) -> bool {
+    r.get::<i64, _>(index) != 0
 }
 
 /// Takes the exclusive lock `<database>.lock` (released by the kernel when the process ends).

@@ -20,17 +20,19 @@ impl MetaStore {
     /// racing for it cannot both win.
     pub async fn take_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool> {
         let now = now_ms();
-        let done = sqlx::query(
-            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+        let done = self
+            .execute(
+                sqlx::query(
+                    "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
              WHERE leases.expires_at < $4 OR leases.holder = excluded.holder",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(now + ttl_ms)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
+                )
+                .bind(name)
+                .bind(holder)
+                .bind(now + ttl_ms)
+                .bind(now),
+            )
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -38,8 +40,9 @@ impl MetaStore {
     /// ten images, or a manifest in two repositories, counts once).
     pub async fn usage(&self) -> Result<u64> {
         let row = sqlx::query(
-            "SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs)
-                  + (SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM manifests GROUP BY digest))",
+            "SELECT CAST((SELECT COALESCE(SUM(size), 0) FROM blobs)
+                  + (SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM manifests GROUP BY digest) m)
+                  AS BIGINT)",
         )
         .fetch_one(&self.reader)
         .await?;
@@ -69,11 +72,12 @@ impl MetaStore {
     /// A secret kept in the settings as hex, made by `generate` the first time (the first
     /// writer wins, so every node uses the same one).
     pub async fn secret_setting(&self, name: &str, generate: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
-        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(hex::encode(generate()))
-            .execute(&self.writer)
-            .await?;
+        self.execute(
+            sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(name)
+                .bind(hex::encode(generate())),
+        )
+        .await?;
         let row = sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_one(&self.writer).await?;
         hex::decode(row.get::<&str, _>(0)).map_err(|_| super::Error::Corrupt(format!("setting {name} is not hex")))
     }
@@ -100,7 +104,7 @@ impl MetaStore {
     /// transaction, so a manifest pushed meanwhile keeps it), and records that its object is
     /// to be deleted. False if it was kept.
     pub async fn drop_blob(&self, digest: &str, before: i64) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         let still = sqlx::query(
             "SELECT 1 FROM blobs b WHERE b.digest = $1 AND b.touched_at < $2
              AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.ref_digest = b.digest)",
@@ -131,7 +135,7 @@ impl MetaStore {
     }
 
     pub async fn deletion_done(&self, digest: &str) -> Result<()> {
-        sqlx::query("DELETE FROM blob_deletions WHERE digest = $1").bind(digest).execute(&self.writer).await?;
+        self.execute(sqlx::query("DELETE FROM blob_deletions WHERE digest = $1").bind(digest)).await?;
         Ok(())
     }
 

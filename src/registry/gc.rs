@@ -5,8 +5,9 @@
 //!
 //! Safety: a blob row is dropped in a transaction that re-checks it is unreferenced and
 //! untouched, so a manifest that commits first keeps it; the object goes only after that
-//! commit, while new blobs' commits (object, then row) are held off by `gc_lock`, so an object
-//! written again under the same digest is never deleted.
+//! commit, while new blobs' commits (object, then row) are held off by the metadata store's
+//! blob fence (on every node), so an object written again under the same digest is never
+//! deleted.
 
 use std::time::Duration;
 
@@ -115,7 +116,7 @@ impl Registry {
             report.blobs_deleted = candidates.len() as u64;
             report.bytes_freed = candidates.iter().map(|(_, size)| size).sum();
         } else {
-            let _writers_wait = self.gc_lock.write().await;
+            let _writers_wait = self.meta.blob_deletions().await?;
             for (digest, size) in candidates {
                 if self.meta.drop_blob(&digest, before).await? {
                     report.blobs_deleted += 1;
@@ -155,7 +156,7 @@ impl Registry {
     /// session, idle since `idle_before` (a monolithic push streams into one before any row
     /// exists): what a crash between writing an object and recording it leaves behind.
     async fn sweep_store(&self, before: i64, idle_before: i64, dry_run: bool) -> Result<u64> {
-        let _writers_wait = self.gc_lock.write().await;
+        let _writers_wait = self.meta.blob_deletions().await?;
         let mut removed = 0;
         for (digest, modified) in self.blobs.list_blobs().await? {
             if modified < before && self.meta.blob_size(&digest).await?.is_none() {

@@ -133,15 +133,12 @@ pub struct Registry {
     blobs: BlobStore,
     /// The tier and quota until settings change them.
     defaults: LimitsConfig,
-    /// Held shared while a new blob's object and row are written, exclusively while garbage
-    /// collection deletes objects: an object stored again under a collected digest survives.
-    gc_lock: Arc<tokio::sync::RwLock<()>>,
     last_gc: Arc<Mutex<Option<GcReport>>>,
 }
 
 impl Registry {
     pub fn new(meta: MetaStore, blobs: BlobStore, defaults: LimitsConfig) -> Self {
-        Self { meta, blobs, defaults, gc_lock: Arc::default(), last_gc: Arc::default() }
+        Self { meta, blobs, defaults, last_gc: Arc::default() }
     }
 
     pub fn meta(&self) -> &MetaStore {

@@ -161,7 +161,7 @@ impl Registry {
             self.blobs.discard(id, parts).await?;
             return Err(e);
         }
-        let _gc_waits = self.gc_lock.read().await;
+        let _gc_waits = self.meta.blob_writes().await?;
         self.blobs.commit(id, parts, expected).await?;
         self.meta.add_blob(repo, expected, size).await?;
         Ok(())

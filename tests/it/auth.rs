@@ -109,8 +109,12 @@ async fn bearer_tokens_grant_the_intersection_of_asked_and_allowed() {
 
 /// The server's signing key, read from its database (as an attacker with the key could).
 async fn server_key(app: &TestApp) -> SigningKey {
-    let url = format!("sqlite://{}?mode=ro", app.data_dir().join("berth.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("open db read-only");
+    sqlx::any::install_default_drivers();
+    let url = match app.database_url() {
+        url if url.starts_with("sqlite:") => format!("{url}?mode=ro"),
+        url => url,
+    };
+    let pool = sqlx::AnyPool::connect(&url).await.expect("open the database");
     let der: Vec<u8> = sqlx::query_scalar("SELECT private_key FROM signing_keys").fetch_one(&pool).await.expect("key");
     pool.close().await;
     SigningKey::from_pkcs8(&der).expect("key")

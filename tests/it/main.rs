@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod clients;
 mod lifecycle;
+mod nodes;
 mod oci;
 mod openapi;
 mod process;

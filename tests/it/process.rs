@@ -59,7 +59,14 @@ fn bad_configuration_fails_before_start_with_a_clear_message() {
 #[tokio::test]
 async fn serves_with_embedded_defaults_under_the_working_directory() {
     let (_guard, dir) = temp_dir();
-    let server = BerthProcess::spawn_with(&dir, &[], true, None);
+    // Nothing configured at all, whatever database the rest of the suite runs on.
+    let embedded = || {
+        let mut cmd = berth();
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).current_dir(&dir);
+        cmd.env_remove("BERTH_DATABASE_URL").env_remove("BERTH_ADMIN_PASSWORD");
+        BerthProcess::run(cmd, true)
+    };
+    let server = embedded();
     let client = reqwest::Client::new();
     let res = client.get(server.url("/v2/")).send().await.expect("GET /v2/");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "auth is on by default");
@@ -80,7 +87,7 @@ async fn serves_with_embedded_defaults_under_the_working_directory() {
     assert!(dir.join("berth-data/storage").is_dir(), "blobs under ./berth-data");
     drop(server);
     // Restarted, it keeps them and prints nothing.
-    let server = BerthProcess::spawn_with(&dir, &[], true, None);
+    let server = embedded();
     let res = client.get(server.url("/v2/")).basic_auth("admin", Some(&first)).send().await.expect("GET /v2/");
     assert_eq!(res.status(), StatusCode::OK);
     assert!(!server.log_text().contains(&first), "printed only once");
@@ -89,7 +96,10 @@ async fn serves_with_embedded_defaults_under_the_working_directory() {
 #[test]
 fn a_second_server_on_the_same_data_directory_refuses_to_start() {
     let (_guard, dir) = temp_dir();
-    let _first = BerthProcess::start(&dir, &[]);
+    // SQLite's rule, whatever database the rest of the suite runs on.
+    let mut first = berth();
+    first.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&dir).env_remove("BERTH_DATABASE_URL");
+    let _first = BerthProcess::run(first, true);
     let out = berth()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)

@@ -51,9 +51,12 @@ impl TestApp {
     /// A server with the test configuration changed by `adjust` (kept across restarts). With
     /// `BERTH_TEST_STORAGE=s3` (or `azure`), blobs go to a bucket on `BERTH_TEST_S3_ENDPOINT`
     /// (or a container on `BERTH_TEST_AZURE_ENDPOINT`) of its own, unless `adjust` chose a store.
+    /// With `BERTH_TEST_DATABASE=postgres`, metadata goes to a database of its own on
+    /// `BERTH_TEST_POSTGRES_URL`.
     pub async fn spawn_with(adjust: fn(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
+        config.database.url = postgres_database(dir.path()).await;
         match std::env::var("BERTH_TEST_STORAGE").as_deref() {
             Ok("s3") => use_new_bucket(&mut config).await,
             Ok("azure") => use_new_container(&mut config).await,
@@ -119,6 +122,11 @@ impl TestApp {
         if let Some(task) = self.task.take() {
             task.await.expect("server task");
         }
+    }
+
+    /// The metadata store's URL.
+    pub fn database_url(&self) -> String {
+        self.config.database_url().expect("database URL")
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -224,15 +232,57 @@ pub fn base64_encode(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
+/// With `BERTH_TEST_DATABASE=postgres`: the URL of a database on `BERTH_TEST_POSTGRES_URL`'s
+/// server that belongs to `data_dir` (made on first use, so a restart finds it again).
+pub async fn postgres_database(data_dir: &Path) -> Option<String> {
+    if std::env::var("BERTH_TEST_DATABASE").as_deref() != Ok("postgres") {
+        return None;
+    }
+    let server = std::env::var("BERTH_TEST_POSTGRES_URL")
+        .expect("BERTH_TEST_DATABASE=postgres needs BERTH_TEST_POSTGRES_URL (postgres://USER@HOST:PORT/DB)");
+    Some(create_postgres_database(&server, &data_dir.to_string_lossy()).await)
+}
+
+/// Creates (if new) the database named after `key` on the PostgreSQL server at `server`;
+/// returns its URL.
+pub async fn create_postgres_database(server: &str, key: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("berth_{}", &sha256(key.as_bytes())["sha256:".len()..][..16]);
+    let mut conn = sqlx::postgres::PgConnection::connect(server).await.expect("connect to the test PostgreSQL");
+    match sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await {
+        Ok(_) => {}
+        Err(e) if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42P04") => {}
+        Err(e) => panic!("create database {name}: {e}"),
+    }
+    let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+/// [`postgres_database`] for code that cannot await.
+pub fn postgres_database_blocking(data_dir: &Path) -> Option<String> {
+    let data_dir = data_dir.to_path_buf();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(postgres_database(&data_dir))
+    })
+    .join()
+    .expect("create database")
+}
+
 /// A fresh bucket on the test S3 server for `config`'s blobs.
 async fn use_new_bucket(config: &mut Config) {
     let endpoint = std::env::var("BERTH_TEST_S3_ENDPOINT").expect("BERTH_TEST_STORAGE=s3 needs BERTH_TEST_S3_ENDPOINT");
+    use_bucket(config, &endpoint).await;
+}
+
+/// Points `config`'s blobs at a new bucket on the S3 server at `endpoint`.
+pub async fn use_bucket(config: &mut Config, endpoint: &str) {
     let bucket = format!("berth-{}", uuid::Uuid::new_v4().simple());
     let res = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.expect("create bucket");
     assert!(res.status().is_success(), "create bucket: {}", res.status());
     config.storage.url = Some(format!("s3://{bucket}"));
     let s3 = &mut config.storage.s3;
-    s3.endpoint = Some(endpoint);
+    s3.endpoint = Some(endpoint.to_owned());
     s3.region = Some("us-east-1".into());
     s3.access_key_id = Some("test".into());
     s3.secret_access_key = Some("test".into());
@@ -285,7 +335,7 @@ async fn use_new_container(config: &mut Config) {
 }
 
 /// A client of our own on the store `config` names.
-fn client_store(config: &Config) -> std::sync::Arc<dyn object_store::ObjectStore> {
+pub fn client_store(config: &Config) -> std::sync::Arc<dyn object_store::ObjectStore> {
     match config.storage_backend().expect("storage") {
         berth::config::StorageBackend::File(root) => {
             std::fs::create_dir_all(&root).expect("storage dir");
@@ -427,22 +477,24 @@ impl BerthProcess {
     }
 
     /// `keep_log`: false closes the server's stderr once its address is known.
-    /// Started with `BERTH_ADMIN_PASSWORD` = [`ADMIN_PASSWORD`].
+    /// Started with `BERTH_ADMIN_PASSWORD` = [`ADMIN_PASSWORD`]. With
+    /// `BERTH_TEST_DATABASE=postgres`, its metadata goes to the database that belongs to its
+    /// data directory (see [`postgres_database`]).
     pub fn spawn(cwd: &Path, args: &[&str], keep_log: bool) -> Self {
-        Self::spawn_with(cwd, args, keep_log, Some(ADMIN_PASSWORD))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        let data_dir = args.iter().position(|a| *a == "--data-dir").and_then(|i| args.get(i + 1));
+        match postgres_database_blocking(&data_dir.map_or(cwd.join("berth-data"), |d| cwd.join(d))) {
+            Some(url) => cmd.env("BERTH_DATABASE_URL", url),
+            None => cmd.env_remove("BERTH_DATABASE_URL"),
+        };
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args).current_dir(cwd);
+        Self::run(cmd, keep_log)
     }
 
-    /// `admin_password` `None`: the server generates the admin passwords and prints them.
-    pub fn spawn_with(cwd: &Path, args: &[&str], keep_log: bool, admin_password: Option<&str>) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
-        match admin_password {
-            Some(p) => cmd.env("BERTH_ADMIN_PASSWORD", p),
-            None => cmd.env_remove("BERTH_ADMIN_PASSWORD"),
-        };
+    /// Runs `cmd` (a `berth serve` with `--listen 127.0.0.1:0`) and waits for its address.
+    pub fn run(mut cmd: Command, keep_log: bool) -> Self {
         let mut child = cmd
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .current_dir(cwd)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -464,7 +516,10 @@ impl BerthProcess {
                 }
             }
         });
-        let addr = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("berth reports its address");
+        let addr = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap_or_else(|e| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            panic!("berth did not report its address ({e}): {}", log.lock().expect("log lock").join("\n"))
+        });
         Self { child, addr: addr.parse().expect("address"), log }
     }
 

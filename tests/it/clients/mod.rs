@@ -5,4 +5,4 @@
 mod acr_sdk;
 mod oci_client;
 mod signin;
-mod skopeo;
+pub(crate) mod skopeo;

@@ -75,7 +75,7 @@ fn put_blob(layout: &Path, data: &[u8]) -> (String, usize) {
 
 /// Adds an image (config + one gzipped tar layer per file) to a layout; returns its manifest
 /// descriptor.
-pub(super) fn put_image(layout: &Path, arch: &str, files: &[(&str, &[u8])]) -> Value {
+pub(crate) fn put_image(layout: &Path, arch: &str, files: &[(&str, &[u8])]) -> Value {
     let tars: Vec<Vec<u8>> = files.iter().map(|(name, data)| tar(name, data)).collect();
     let diff_ids: Vec<String> = tars.iter().map(|t| sha256(t)).collect();
     let config = json!({"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/true"]},
@@ -95,7 +95,7 @@ pub(super) fn put_image(layout: &Path, arch: &str, files: &[(&str, &[u8])]) -> V
 }
 
 /// Writes `index.json` naming `descriptor` as `tag`.
-pub(super) fn tag_layout(layout: &Path, mut descriptor: Value, tag: &str) {
+pub(crate) fn tag_layout(layout: &Path, mut descriptor: Value, tag: &str) {
     descriptor["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
     let index = json!({"schemaVersion": 2, "manifests": [descriptor]});
     std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).expect("json")).expect("index.json");
@@ -113,14 +113,14 @@ fn blobs_of(layout: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// The digest `index.json` of a layout names.
-fn tagged_digest(layout: &Path) -> String {
+pub(crate) fn tagged_digest(layout: &Path) -> String {
     let index: Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json")).expect("json");
     index["manifests"][0]["digest"].as_str().expect("digest").to_owned()
 }
 
 /// Every blob of `src` (files are named by their sha256) is in `out`, byte for byte.
-fn assert_same_blobs(src: &Path, out: &Path) {
+pub(crate) fn assert_same_blobs(src: &Path, out: &Path) {
     let (src, out) = (blobs_of(src), blobs_of(out));
     for (hex, bytes) in &src {
         assert_eq!(sha256(bytes), format!("sha256:{hex}"), "source blob is what its name says");
