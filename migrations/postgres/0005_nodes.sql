@@ -1,13 +1,21 @@
 -- PostgreSQL twin of migrations/sqlite/0005_nodes.sql (see 0001_registry.sql).
 
 -- What nodes sharing one database must see alike beyond the tables themselves: failed
--- sign-ins per client address (the throttle), and a change counter of the identity tables,
--- which tells every node to reload its in-memory snapshot of them.
+-- sign-ins per client address (the throttle), the last report of each background job, and a
+-- change counter of the identity tables, which tells every node to reload its in-memory
+-- snapshot of them.
 
 CREATE TABLE sign_in_failures (
     client   TEXT COLLATE "C" PRIMARY KEY,
     failures BIGINT NOT NULL,
     since    BIGINT NOT NULL
+);
+
+-- JSON, as the job's report type serializes it.
+CREATE TABLE job_reports (
+    name        TEXT COLLATE "C" PRIMARY KEY,
+    report      TEXT COLLATE "C" NOT NULL,
+    finished_at BIGINT NOT NULL
 );
 
 CREATE TABLE generations (

@@ -1,11 +1,19 @@
 -- What nodes sharing one database must see alike beyond the tables themselves: failed
--- sign-ins per client address (the throttle), and a change counter of the identity tables,
--- which tells every node to reload its in-memory snapshot of them.
+-- sign-ins per client address (the throttle), the last report of each background job, and a
+-- change counter of the identity tables, which tells every node to reload its in-memory
+-- snapshot of them.
 
 CREATE TABLE sign_in_failures (
     client   TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
     since    INTEGER NOT NULL
+);
+
+-- JSON, as the job's report type serializes it.
+CREATE TABLE job_reports (
+    name        TEXT PRIMARY KEY,
+    report      TEXT NOT NULL,
+    finished_at INTEGER NOT NULL
 );
 
 CREATE TABLE generations (

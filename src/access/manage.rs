@@ -182,9 +182,14 @@ impl Access {
             created_at: now,
             updated_at: now,
         };
-        self.meta.insert_principal(&row, None, &rows, &[]).await.map_err(|e| meta_error(e, "admin user"))?;
+        let created = match self.meta.insert_principal(&row, None, &rows, &[]).await {
+            Ok(()) => Some(shown),
+            // Another node sharing the database created it first.
+            Err(meta::Error::Duplicate) => None,
+            Err(e) => return Err(meta_error(e, "admin user")),
+        };
         self.reload().await?;
-        Ok(Some(shown))
+        Ok(created)
     }
 
     pub fn admin_name(&self) -> &str {

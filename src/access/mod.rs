@@ -5,8 +5,10 @@
 //! The identity tables are small, so they live in memory as one [`Snapshot`], reloaded after
 //! every change this process makes. Each request resolves its principal against the current
 //! snapshot, so a renewed password, a disabled token or a removed role assignment stops working
-//! on the very next request, even for JWTs issued before. One process owns a SQLite database
-//! (see `meta`), which keeps the snapshot current.
+//! on the very next request, even for JWTs issued before. Changes made by other nodes sharing
+//! the database move its identity change counter: a node reloads when it sees the counter move
+//! (checked every second by a background job, and at once when a sign-in names a principal or
+//! credential the snapshot does not know).
 
 mod manage;
 mod throttle;

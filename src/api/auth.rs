@@ -29,7 +29,15 @@ impl Origin {
             .and_then(|h| h.to_str().ok())
             .map(str::to_ascii_lowercase)
             .unwrap_or_else(|| app.config.listen.to_string());
-        let scheme = if app.config.tls.enabled() { "https" } else { "http" };
+        // Behind a load balancer that ends TLS, the scheme clients use is the one it forwards.
+        // Trusting it is harmless: the realm only tells this client where to ask for a token.
+        let forwarded = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok());
+        let scheme = match forwarded.map(str::trim) {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            Some(p) if p.eq_ignore_ascii_case("http") => "http",
+            _ if app.config.tls.enabled() => "https",
+            _ => "http",
+        };
         let service = app.config.auth.login_server.as_deref().map_or_else(|| host.clone(), str::to_ascii_lowercase);
         Origin { realm: format!("{scheme}://{host}/oauth2/token"), service }
     }

@@ -90,7 +90,10 @@ pub(super) async fn post_token(State(app): State<AppState>, req: Request) -> Res
             },
             Some("refresh_token") => {
                 let token = params.get("refresh_token").ok_or_else(|| invalid("refresh_token is missing"))?;
-                app.access.bearer_of_kind(token, &service, jwt::Grant::RefreshToken).await.map_err(|_| unauthorized())?
+                app.access
+                    .bearer_of_kind(token, &service, jwt::Grant::RefreshToken)
+                    .await
+                    .map_err(|_| unauthorized())?
             }
             other => return Err(invalid(format!("unsupported grant_type {other:?}: use password or refresh_token"))),
         };
@@ -124,7 +127,10 @@ pub(super) async fn exchange(State(app): State<AppState>, req: Request) -> Respo
             }
             Some("refresh_token") => {
                 let token = params.get("refresh_token").ok_or_else(|| invalid("refresh_token is missing"))?;
-                app.access.bearer_of_kind(token, &service, jwt::Grant::RefreshToken).await.map_err(|_| unauthorized())?
+                app.access
+                    .bearer_of_kind(token, &service, jwt::Grant::RefreshToken)
+                    .await
+                    .map_err(|_| unauthorized())?
             }
             other => {
                 return Err(invalid(format!(

@@ -92,6 +92,10 @@ impl MetaStore {
     /// All identity rows, consistent with each other.
     pub async fn load_identities(&self) -> Result<IdentityRows> {
         let mut tx = self.reader.begin().await?;
+        if self.engine == super::Engine::Postgres {
+            // One snapshot for every statement below (SQLite's transactions are one already).
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
+        }
         let principals = sqlx::query("SELECT * FROM principals ORDER BY name").fetch_all(&mut *tx).await?;
         let secrets = sqlx::query("SELECT * FROM secrets ORDER BY principal, name").fetch_all(&mut *tx).await?;
         let maps = sqlx::query("SELECT * FROM scope_maps ORDER BY name").fetch_all(&mut *tx).await?;
@@ -242,9 +246,8 @@ impl MetaStore {
 
     /// Deletes a user-defined scope map. False if there is none; `Referenced` while a token uses it.
     pub async fn delete_scope_map(&self, name: &str) -> Result<bool> {
-        let done = self
-            .execute(sqlx::query("DELETE FROM scope_maps WHERE name = $1 AND system = 0").bind(name))
-            .await?;
+        let done =
+            self.execute(sqlx::query("DELETE FROM scope_maps WHERE name = $1 AND system = 0").bind(name)).await?;
         Ok(done.rows_affected() == 1)
     }
 

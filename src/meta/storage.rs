@@ -36,6 +36,20 @@ impl MetaStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Records the report of background job `name`'s last run, from whichever node ran it.
+    pub async fn put_job_report(&self, name: &str, report: &str, finished_at: i64) -> Result<()> {
+        let sql = "INSERT INTO job_reports (name, report, finished_at) VALUES ($1, $2, $3)
+                   ON CONFLICT (name) DO UPDATE SET report = excluded.report, finished_at = excluded.finished_at
+                   WHERE job_reports.finished_at <= excluded.finished_at";
+        self.execute(sqlx::query(sql).bind(name).bind(report).bind(finished_at)).await?;
+        Ok(())
+    }
+
+    pub async fn job_report(&self, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT report FROM job_reports WHERE name = $1").bind(name).fetch_optional(&self.reader);
+        Ok(row.await?.map(|r| r.get(0)))
+    }
+
     /// Bytes stored: every distinct blob once, plus every distinct manifest once (a layer in
     /// ten images, or a manifest in two repositories, counts once).
     pub async fn usage(&self) -> Result<u64> {

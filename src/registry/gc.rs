@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Registry, Result};
 use crate::meta::now_ms;
@@ -28,7 +28,7 @@ pub struct GcOptions {
 }
 
 /// What a pass did (or, dry, would do).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GcReport {
     pub started_at: i64,
@@ -48,6 +48,8 @@ pub struct Retention {
     pub enabled: bool,
 }
 
+/// The job report a pass records.
+const GC_REPORT: &str = "gc";
 const RETENTION_DAYS: &str = "retention_days";
 const RETENTION_ENABLED: &str = "retention_enabled";
 
@@ -78,9 +80,10 @@ impl Registry {
         Ok(self.meta.take_lease(name, holder, i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)).await?)
     }
 
-    /// The last pass this process ran.
-    pub fn last_gc(&self) -> Option<GcReport> {
-        self.last_gc.lock().ok()?.clone()
+    /// The last pass any node ran (not a dry run).
+    pub async fn last_gc(&self) -> Result<Option<GcReport>> {
+        let Some(json) = self.meta.job_report(GC_REPORT).await? else { return Ok(None) };
+        Ok(serde_json::from_str(&json).ok())
     }
 
     /// One garbage-collection pass.
@@ -129,10 +132,9 @@ impl Registry {
             report.orphans_deleted = self.sweep_store(before, ago(opts.upload_ttl), opts.dry_run).await?;
         }
         report.finished_at = now_ms();
-        if !opts.dry_run
-            && let Ok(mut last) = self.last_gc.lock()
-        {
-            *last = Some(report.clone());
+        if !opts.dry_run {
+            let json = serde_json::to_string(&report).unwrap_or_default();
+            self.meta.put_job_report(GC_REPORT, &json, report.finished_at).await?;
         }
         Ok(report)
     }

@@ -9,8 +9,6 @@ mod manifests;
 mod uploads;
 mod usage;
 
-use std::sync::{Arc, Mutex};
-
 use crate::blob::BlobStore;
 use crate::config::LimitsConfig;
 use crate::meta::MetaStore;
@@ -133,12 +131,11 @@ pub struct Registry {
     blobs: BlobStore,
     /// The tier and quota until settings change them.
     defaults: LimitsConfig,
-    last_gc: Arc<Mutex<Option<GcReport>>>,
 }
 
 impl Registry {
     pub fn new(meta: MetaStore, blobs: BlobStore, defaults: LimitsConfig) -> Self {
-        Self { meta, blobs, defaults, last_gc: Arc::default() }
+        Self { meta, blobs, defaults }
     }
 
     pub fn meta(&self) -> &MetaStore {

@@ -43,7 +43,9 @@ impl Cluster {
         use_bucket(&mut config, &s3).await;
         adjust(&mut config);
         // Secrets are never written out with a configuration: add the S3 key by hand.
-        let text = toml::to_string(&config).expect("toml").replace("[storage.s3]", "[storage.s3]\nsecret_access_key = \"test\"");
+        let text = toml::to_string(&config)
+            .expect("toml")
+            .replace("[storage.s3]", "[storage.s3]\nsecret_access_key = \"test\"");
         let file = dir.path().join("berth.toml");
         std::fs::write(&file, text).expect("write config");
         let nodes = (1..=3).map(|n| Some(node(&file, &dir.path().join(format!("node{n}"))))).collect();
@@ -172,6 +174,14 @@ async fn three_nodes_serve_one_registry() {
     let res = res.header("accept", OCI_MANIFEST).send().await.expect("GET with the token");
     assert_eq!(res.status(), StatusCode::OK);
 
+    // Behind a load balancer that ends TLS, the challenge sends clients back through it.
+    let res = c.client.get(c.node(2).url("/v2/")).header("host", "registry.berth.test");
+    let res = res.header("x-forwarded-proto", "https").send().await.expect("GET /v2/");
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        "Bearer realm=\"https://registry.berth.test/oauth2/token\",service=\"registry.berth.test\""
+    );
+
     // A repository token made on node 1 signs in on node 3 at once, and stops working there
     // within the identity poll once node 1 disables it.
     let body = json!({"name": "ci", "repositories": [{"repository": "app", "actions": ["content/read"]}]});
@@ -297,7 +307,8 @@ async fn blob_for(c: &Cluster, n: usize, repo: &str, layer: &[u8]) -> (String, S
         finish(c, n, &location, &sha256(data)).await;
         digests.push(sha256(data));
     }
-    let layers = vec![json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digests[0], "size": layer.len()})];
+    let layers =
+        vec![json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digests[0], "size": layer.len()})];
     let manifest = image_manifest(&digests[1], 2, layers);
     let res = c.req(n, Method::PUT, &format!("/v2/{repo}/manifests/v1")).header("content-type", OCI_MANIFEST);
     assert_eq!(res.body(manifest.clone()).send().await.expect("PUT manifest").status(), StatusCode::CREATED);

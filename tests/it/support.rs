@@ -494,11 +494,7 @@ impl BerthProcess {
 
     /// Runs `cmd` (a `berth serve` with `--listen 127.0.0.1:0`) and waits for its address.
     pub fn run(mut cmd: Command, keep_log: bool) -> Self {
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("berth starts");
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("berth starts");
         let stderr = child.stderr.take().expect("stderr");
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();

@@ -44,7 +44,7 @@ fn report_json(r: &GcReport) -> Value {
     })
 }
 
-/// GET /berth/v1/gc — the schedule and the last pass this server ran.
+/// GET /berth/v1/gc — the schedule and the last pass (run by any node).
 pub(super) async fn show_gc(State(app): State<AppState>, req: Request) -> Reply {
     managed!(app, req, Manage::Read);
     let gc = &app.config.gc;
@@ -53,7 +53,7 @@ pub(super) async fn show_gc(State(app): State<AppState>, req: Request) -> Reply 
         "intervalSeconds": gc.interval.0.as_secs(),
         "graceSeconds": gc.grace.0.as_secs(),
         "uploadTtlSeconds": gc.upload_ttl.0.as_secs(),
-        "lastRun": app.registry.last_gc().as_ref().map(report_json),
+        "lastRun": app.registry.last_gc().await?.as_ref().map(report_json),
     }))
     .into_response())
 }
@@ -127,7 +127,7 @@ pub(in crate::api) async fn metrics(State(app): State<AppState>, req: Request) -
     };
     gauge("berth_storage_used_bytes", "Bytes stored, each distinct blob and manifest once.", used as f64);
     gauge("berth_storage_limit_bytes", "The storage limit of the tier or quota.", limit as f64);
-    if let Some(r) = app.registry.last_gc() {
+    if let Some(r) = app.registry.last_gc().await? {
         gauge("berth_gc_last_run_timestamp_seconds", "When the last pass finished.", r.finished_at as f64 / 1000.0);
         gauge("berth_gc_last_duration_seconds", "How long it took.", (r.finished_at - r.started_at) as f64 / 1000.0);
         gauge("berth_gc_last_blobs_deleted", "Blobs it deleted.", r.blobs_deleted as f64);
