@@ -12,7 +12,7 @@
 //! | login server   | `auth.login_server` | `BERTH_LOGIN_SERVER` | the request's `Host`     |
 //! | TLS            | `tls.cert`, `tls.key`, `tls.self_signed`, `tls.min_version` | | plain HTTP |
 //! | tier and quota | `limits.sku` (`Basic`, `Standard`, `Premium`), `limits.storage_quota` (bytes) | | `Standard`, the tier's |
-//! | signed blob URLs | `storage.redirect`, `storage.redirect_ttl` | | off, `20m` |
+//! | signed blob URLs | `storage.redirect`, `storage.redirect_ttl`, `storage.redirect_to` (`registry`, `store`) | | off, `20m`, `registry` |
 //! | garbage collection | `gc.interval`, `gc.grace`, `gc.upload_ttl` (`30s`, `10m`, `1h`, `2d`), `gc.enabled` | | `1h`, `1h`, `24h`, on |
 
 use std::net::SocketAddr;
@@ -249,10 +249,28 @@ pub struct StorageConfig {
     pub s3: S3Config,
     /// Azure Blob settings; unset ones come from the `AZURE_STORAGE_*` environment variables.
     pub azure: AzureConfig,
-    /// Answer blob GETs with `307` to a signed, time-limited `/_storage/…` URL.
+    /// Answer blob GETs with `307` to a signed, time-limited URL.
     pub redirect: bool,
     /// How long a signed URL works.
     pub redirect_ttl: Duration,
+    /// Where redirects point: Berth's own `/_storage/…` URLs, or the store's own (S3
+    /// presigned URLs, Azure SAS URLs).
+    pub redirect_to: RedirectTo,
+}
+
+/// Where `storage.redirect` sends blob GETs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedirectTo {
+    /// `/_storage/…` on Berth, HMAC-signed: works with every backend, and whatever
+    /// `Authorization` header the client resends.
+    #[default]
+    Registry,
+    /// Straight to the object store (S3 presigned, Azure SAS), which then serves the bytes. The
+    /// filesystem has no such URLs and stays with `registry`. Clients must not resend their
+    /// `Authorization` header to the store: docker, containerd, podman, skopeo, oras and curl
+    /// 7.83 or newer do not.
+    Store,
 }
 
 impl Default for StorageConfig {
@@ -263,6 +281,7 @@ impl Default for StorageConfig {
             azure: AzureConfig::default(),
             redirect: false,
             redirect_ttl: Duration(std::time::Duration::from_secs(1200)),
+            redirect_to: RedirectTo::Registry,
         }
     }
 }

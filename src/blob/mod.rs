@@ -22,6 +22,7 @@ use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::signer::Signer;
 use object_store::{GetOptions, GetRange, ObjectStore};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -50,6 +51,8 @@ pub struct BlobStore {
     local_root: Option<PathBuf>,
     /// HMAC key of signed blob URLs, when they are enabled.
     url_key: Option<ring::hmac::Key>,
+    /// The store itself, where it can sign URLs of its own (S3, Azure Blob).
+    signer: Option<Arc<dyn Signer>>,
     /// Size of the parts a streaming write sends (S3 refuses parts under 5 MiB but the last).
     part_size: usize,
 }
@@ -61,7 +64,13 @@ impl BlobStore {
         let root = root.canonicalize()?;
         // Directories emptied by deletes (uploads/<id>/) are removed with their last file.
         let store = LocalFileSystem::new_with_prefix(&root)?.with_automatic_cleanup(true);
-        Ok(Self { store: Arc::new(store), local_root: Some(root), url_key: None, part_size: WRITE_BUFFER })
+        Ok(Self {
+            store: Arc::new(store),
+            local_root: Some(root),
+            url_key: None,
+            signer: None,
+            part_size: WRITE_BUFFER,
+        })
     }
 
     /// Blobs in an S3 bucket; what `s3` leaves unset comes from the `AWS_*` environment.
@@ -79,7 +88,8 @@ impl BlobStore {
         if let Some(secret) = &s3.secret_access_key {
             builder = builder.with_secret_access_key(secret);
         }
-        Ok(Self { store: Arc::new(builder.build()?), local_root: None, url_key: None, part_size: S3_PART })
+        let store = Arc::new(builder.build()?);
+        Ok(Self { store: store.clone(), local_root: None, url_key: None, signer: Some(store), part_size: S3_PART })
     }
 
     /// Blobs in an Azure Blob container; what `azure` leaves unset comes from the
@@ -97,12 +107,19 @@ impl BlobStore {
             builder = builder.with_endpoint(endpoint.clone());
         }
         // Block blobs take blocks of any size; S3's 5 MiB keeps memory per upload the same.
-        Ok(Self { store: Arc::new(builder.build()?), local_root: None, url_key: None, part_size: S3_PART })
+        let store = Arc::new(builder.build()?);
+        Ok(Self { store: store.clone(), local_root: None, url_key: None, signer: Some(store), part_size: S3_PART })
     }
 
     /// Blobs in memory, for tests.
     pub fn in_memory() -> Self {
-        Self { store: Arc::new(InMemory::new()), local_root: None, url_key: None, part_size: WRITE_BUFFER }
+        Self {
+            store: Arc::new(InMemory::new()),
+            local_root: None,
+            url_key: None,
+            signer: None,
+            part_size: WRITE_BUFFER,
+        }
     }
 
     fn blob_key(digest: &Digest) -> Path {

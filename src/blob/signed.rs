@@ -2,7 +2,8 @@
 //! `/_storage/<blob key>?expires=<unix seconds>&signature=<HMAC-SHA256>`, which Berth serves
 //! to anyone holding it, whatever `Authorization` header the client resends (the `curl -L`
 //! problem ACR's storage URLs have). The HMAC key lives in the metadata store, so every node
-//! signs and checks alike.
+//! signs and checks alike. With `storage.redirect_to = "store"`, S3 and Azure Blob sign URLs
+//! of their own instead, and serve the bytes themselves.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -32,6 +33,14 @@ impl BlobStore {
     pub fn with_url_key(mut self, key: &[u8]) -> Self {
         self.url_key = Some(hmac::Key::new(hmac::HMAC_SHA256, key));
         self
+    }
+
+    /// The store's own URL reading the blob for `ttl` (S3 presigned, Azure SAS); `None` where
+    /// the store has none (the filesystem).
+    pub async fn store_url(&self, digest: &Digest, ttl: std::time::Duration) -> super::Result<Option<String>> {
+        let Some(signer) = &self.signer else { return Ok(None) };
+        let url = signer.signed_url(axum::http::Method::GET, &Self::blob_key(digest), ttl).await?;
+        Ok(Some(url.to_string()))
     }
 
     /// A relative URL that reads the blob until `expires` (Unix seconds).

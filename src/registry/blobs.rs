@@ -20,8 +20,12 @@ impl Registry {
         }
     }
 
-    /// A signed URL reading the blob for `ttl` (`storage.redirect`).
-    pub fn blob_url(&self, digest: &Digest, ttl: std::time::Duration) -> Result<String> {
+    /// A signed URL reading the blob for `ttl` (`storage.redirect`): the store's own if
+    /// `to_store` and it has them, else Berth's.
+    pub async fn blob_url(&self, digest: &Digest, ttl: std::time::Duration, to_store: bool) -> Result<String> {
+        if to_store && let Some(url) = self.blobs.store_url(digest, ttl).await? {
+            return Ok(url);
+        }
         let expires = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default() + ttl;
         Ok(self.blobs.signed_url(digest, expires.as_secs())?)
     }

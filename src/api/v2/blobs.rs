@@ -6,22 +6,23 @@ use axum::response::Response;
 
 use super::{empty, respond};
 use crate::api::ApiError;
+use crate::config::{RedirectTo, StorageConfig};
 use crate::oci::{Digest, RepoName};
 use crate::registry::{self, Registry};
 
 /// GET|HEAD /v2/<name>/blobs/<digest>: the whole blob (200) or one byte range (206); with
-/// `redirect` (a signed URL's lifetime), a GET answers 307 to a signed `/_storage/…` URL.
+/// `redirect` on, a GET answers 307 to a signed URL.
 pub(super) async fn get_blob(
     reg: &Registry,
     name: &RepoName,
     digest: &Digest,
     headers: &HeaderMap,
     head: bool,
-    redirect: Option<std::time::Duration>,
+    redirect: Option<&StorageConfig>,
 ) -> Result<Response, ApiError> {
     let size = reg.blob_size(name, digest).await?;
-    if let Some(ttl) = redirect.filter(|_| !head) {
-        let location = reg.blob_url(digest, ttl)?;
+    if let Some(storage) = redirect.filter(|s| s.redirect && !head) {
+        let location = reg.blob_url(digest, storage.redirect_ttl.0, storage.redirect_to == RedirectTo::Store).await?;
         return Ok(empty(
             StatusCode::TEMPORARY_REDIRECT,
             &[("location", location), ("docker-content-digest", digest.to_string())],

@@ -103,8 +103,7 @@ async fn route(
             manifests::delete_manifest(reg, &name, &reference).await
         }
         (Method::GET, Endpoint::Blob { name, digest }) => {
-            let redirect = app.config.storage.redirect.then_some(app.config.storage.redirect_ttl.0);
-            blobs::get_blob(reg, &name, &digest, headers, false, redirect).await
+            blobs::get_blob(reg, &name, &digest, headers, false, Some(&app.config.storage)).await
         }
         (Method::HEAD, Endpoint::Blob { name, digest }) => {
             blobs::get_blob(reg, &name, &digest, headers, true, None).await
