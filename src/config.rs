@@ -14,6 +14,7 @@
 //! | tier and quota | `limits.sku` (`Basic`, `Standard`, `Premium`), `limits.storage_quota` (bytes) | | `Standard`, the tier's |
 //! | signed blob URLs | `storage.redirect`, `storage.redirect_ttl`, `storage.redirect_to` (`registry`, `store`) | | off, `20m`, `registry` |
 //! | garbage collection | `gc.interval`, `gc.grace`, `gc.upload_ttl` (`30s`, `10m`, `1h`, `2d`), `gc.enabled` | | `1h`, `1h`, `24h`, on |
+//! | slow clients   | `http.header_timeout`, `http.body_timeout` | | `30s`, `60s` |
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,26 @@ pub struct Config {
     pub tls: TlsConfig,
     pub limits: LimitsConfig,
     pub gc: GcConfig,
+    pub http: HttpConfig,
+}
+
+/// Limits on slow clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Time to send the request line and headers (and to finish a TLS handshake).
+    pub header_timeout: Duration,
+    /// Longest pause between two pieces of a request body (nginx's `client_body_timeout`).
+    pub body_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration(std::time::Duration::from_secs(30)),
+            body_timeout: Duration(std::time::Duration::from_secs(60)),
+        }
+    }
 }
 
 /// ACR's service tiers: they set the included storage and the limits on webhooks, tokens and
@@ -339,6 +360,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
             gc: GcConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }

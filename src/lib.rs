@@ -16,40 +16,34 @@ pub mod registry;
 pub mod tls;
 
 use std::future::Future;
+use std::sync::Arc;
 
-use axum::serve::ListenerExt;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use app::{App, AppState};
 pub use config::Config;
 
-/// Serves the registry on `listener` until `shutdown` completes; requests in flight then finish.
+/// Serves the registry on `listener`, over TLS when `tls` is given, until `shutdown`
+/// completes; connections in flight then finish.
+///
+/// A client must send its request headers (and finish a TLS handshake) within
+/// `http.header_timeout`, so connections that trickle in byte by byte (slowloris) are closed
+/// instead of held open.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        // Small responses (manifests, upload status) must not wait for Nagle.
-        let _ = tcp.set_nodelay(true);
-    });
-    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-}
-
-/// Serves the registry over TLS on `listener` until `shutdown` completes; connections in flight
-/// then finish (as [`serve`]).
-pub async fn serve_tls(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    tls: std::sync::Arc<rustls::ServerConfig>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::service::TowerToHyperService;
-
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let header_timeout = state.config.http.header_timeout.0;
     let router = api::router(state);
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -63,20 +57,32 @@ pub async fn serve_tls(
             },
             () = &mut shutdown => break,
         };
+        // Small responses (manifests, upload status) must not wait for Nagle.
         let _ = tcp.set_nodelay(true);
         let (acceptor, builder, watcher) = (acceptor.clone(), builder.clone(), graceful.watcher());
-        let service = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let service = TowerToHyperService::new(router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer))));
         tokio::spawn(async move {
-            // A client that never finishes the handshake must not hold a task forever.
-            let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await;
-            let Ok(Ok(stream)) = handshake else {
-                tracing::debug!(%peer, "TLS handshake failed");
-                return;
+            let Some(acceptor) = acceptor else {
+                return connection(&builder, tcp, service, watcher).await;
             };
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
-            let _ = watcher.watch(conn.into_owned()).await;
+            let handshake = tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await;
+            match handshake {
+                Ok(Ok(stream)) => connection(&builder, stream, service, watcher).await,
+                _ => tracing::debug!(%peer, "TLS handshake failed or timed out"),
+            }
         });
     }
     graceful.shutdown().await;
     Ok(())
+}
+
+type Service = TowerToHyperService<axum::Router>;
+
+/// Serves the requests of one connection until it closes.
+async fn connection<I>(builder: &Builder<TokioExecutor>, io: I, service: Service, watcher: hyper_util::server::graceful::Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    let _ = watcher.watch(conn.into_owned()).await;
 }

@@ -194,7 +194,13 @@ impl BlobStore {
             [] => {
                 self.store.put(&target, Bytes::new().into()).await?;
             }
-            [only] => self.store.rename(&Self::part_key(upload, only), &target).await?,
+            [only] => {
+                self.store.rename(&Self::part_key(upload, only), &target).await?;
+                // A rename leaves the session's directory behind, empty (deletes clean up).
+                if let Some(dir) = self.local_path(&Path::from(format!("uploads/{upload}"))) {
+                    let _ = tokio::fs::remove_dir(dir).await;
+                }
+            }
             [first, rest @ ..] if self.local_root.is_some() => {
                 // Filesystem: append the other parts to the first in the kernel, then move it
                 // into place. An interrupted commit leaves only unreferenced part files.
@@ -268,6 +274,13 @@ impl BlobStore {
 
     /// Deletes whatever is left under an upload's prefix.
     pub async fn remove_upload(&self, upload: &uuid::Uuid) -> Result<()> {
+        if let Some(dir) = self.local_path(&Path::from(format!("uploads/{upload}"))) {
+            // The whole directory: with files a crash left half-written, which listing skips.
+            return match tokio::fs::remove_dir_all(dir).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            };
+        }
         let prefix = Path::from(format!("uploads/{upload}"));
         let keys: Vec<Path> = self.store.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await?;
         for key in keys {
@@ -293,8 +306,13 @@ impl BlobStore {
             .collect())
     }
 
-    /// Every upload id with parts stored, with its newest part's modification time.
+    /// Every upload with parts stored (on the filesystem: every upload directory), with its
+    /// newest part's modification time.
     pub async fn list_uploads(&self) -> Result<Vec<(uuid::Uuid, i64)>> {
+        if let Some(root) = &self.local_root {
+            let root = root.join("uploads");
+            return Ok(tokio::task::spawn_blocking(move || local_uploads(&root)).await.map_err(io::Error::other)??);
+        }
         let metas: Vec<object_store::ObjectMeta> = self.store.list(Some(&Path::from("uploads"))).try_collect().await?;
         let mut newest: std::collections::HashMap<uuid::Uuid, i64> = std::collections::HashMap::new();
         for m in &metas {
@@ -382,6 +400,27 @@ async fn write_file(path: PathBuf, mut body: ByteStream, hasher: &mut Hasher) ->
     };
     let _ = tokio::fs::remove_file(&path).await;
     Err(error)
+}
+
+/// The upload directories under `root` with the newest modification of each (Unix ms),
+/// empty ones and those holding only files a crash left half-written included.
+fn local_uploads(root: &FsPath) -> io::Result<Vec<(uuid::Uuid, i64)>> {
+    let millis = |m: std::fs::Metadata| {
+        m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as i64)
+    };
+    let mut out = Vec::new();
+    let dirs = match std::fs::read_dir(root) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        dirs => dirs?,
+    };
+    // A session may finish (and its directory go) while this looks: skip what vanishes.
+    for dir in dirs.flatten() {
+        let Ok(id) = uuid::Uuid::parse_str(&dir.file_name().to_string_lossy()) else { continue };
+        let (Ok(meta), Ok(files)) = (dir.metadata(), std::fs::read_dir(dir.path())) else { continue };
+        let newest = files.flatten().filter_map(|f| f.metadata().ok()).map(millis).fold(millis(meta), i64::max);
+        out.push((id, newest));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

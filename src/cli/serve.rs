@@ -64,10 +64,10 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let names = state.config.auth.login_server.iter().cloned().chain([local.ip().to_string()]).collect();
         let tls = crate::tls::server_config(&state.config.tls, &state.config.data_dir, names)?;
         tracing::info!("listening on {local} (HTTPS)");
-        crate::serve_tls(listener, state.clone(), tls, shutdown_signal()).await?;
+        crate::serve(listener, state.clone(), Some(tls), shutdown_signal()).await?;
     } else {
         tracing::info!("listening on {local}");
-        crate::serve(listener, state.clone(), shutdown_signal()).await?;
+        crate::serve(listener, state.clone(), None, shutdown_signal()).await?;
     }
     state.registry.meta().close().await;
     tracing::info!("stopped");

@@ -8,6 +8,8 @@ mod acr;
 mod auth;
 mod cli;
 mod clients;
+mod crash;
+mod hostile;
 mod lifecycle;
 mod nodes;
 mod oci;

@@ -388,11 +388,7 @@ pub async fn start_with(config: Config) -> (SocketAddr, oneshot::Sender<()>, Joi
         let stopped = async {
             let _ = stopped.await;
         };
-        match tls {
-            Some(tls) => berth::serve_tls(listener, state.clone(), tls, stopped).await,
-            None => berth::serve(listener, state.clone(), stopped).await,
-        }
-        .expect("serve");
+        berth::serve(listener, state.clone(), tls, stopped).await.expect("serve");
         state.registry.meta().close().await;
     });
     (addr, stop, task)

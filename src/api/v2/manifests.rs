@@ -4,10 +4,11 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use http_body_util::{BodyExt, Limited};
+use futures_util::StreamExt;
 
 use super::{empty, respond};
 use crate::api::ApiError;
+use crate::blob::ByteStream;
 use crate::oci::{Reference, RepoName};
 use crate::registry::{self, MAX_MANIFEST_SIZE, Registry};
 
@@ -37,21 +38,20 @@ pub(super) async fn put_manifest(
     name: &RepoName,
     reference: &Reference,
     headers: &HeaderMap,
-    body: Body,
+    mut body: ByteStream,
 ) -> Result<Response, ApiError> {
     let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if announced.is_some_and(|n| n > MAX_MANIFEST_SIZE as u64) {
         return Err(registry::Error::ManifestTooLarge.into());
     }
-    let bytes = match Limited::new(body, MAX_MANIFEST_SIZE).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+    let mut bytes = bytes::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| registry::Error::BlobUploadInvalid(format!("request body failed: {e}")))?;
+        if bytes.len() + chunk.len() > MAX_MANIFEST_SIZE {
             return Err(registry::Error::ManifestTooLarge.into());
         }
-        Err(e) => {
-            return Err(registry::Error::BlobUploadInvalid(format!("request body failed: {e}")).into());
-        }
-    };
+        bytes.extend_from_slice(&chunk);
+    }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let stored = reg.put_manifest(name, reference, content_type, &bytes).await?;
     let mut out = vec![

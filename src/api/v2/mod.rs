@@ -87,6 +87,7 @@ async fn route(
     body: Body,
 ) -> Result<Response, ApiError> {
     let reg = &app.registry;
+    let idle = app.config.http.body_timeout.0;
     match (method, endpoint) {
         (Method::GET, Endpoint::Catalog) => tags::catalog(reg, &q).await,
         (Method::GET, Endpoint::Tags { name }) => tags::list_tags(reg, &name, &q).await,
@@ -97,7 +98,7 @@ async fn route(
             manifests::get_manifest(reg, &name, &reference, true).await
         }
         (Method::PUT, Endpoint::Manifest { name, reference }) => {
-            manifests::put_manifest(reg, &name, &reference, headers, body).await
+            manifests::put_manifest(reg, &name, &reference, headers, body_stream(body, idle)).await
         }
         (Method::DELETE, Endpoint::Manifest { name, reference }) => {
             manifests::delete_manifest(reg, &name, &reference).await
@@ -109,10 +110,16 @@ async fn route(
             blobs::get_blob(reg, &name, &digest, headers, true, None).await
         }
         (Method::DELETE, Endpoint::Blob { name, digest }) => blobs::delete_blob(reg, &name, &digest).await,
-        (Method::POST, Endpoint::Uploads { name }) => uploads::start_upload(reg, &name, &q, headers, body).await,
+        (Method::POST, Endpoint::Uploads { name }) => {
+            uploads::start_upload(reg, &name, &q, headers, body_stream(body, idle)).await
+        }
         (Method::GET, Endpoint::Upload { name, id }) => uploads::upload_status(reg, &name, &id).await,
-        (Method::PATCH, Endpoint::Upload { name, id }) => uploads::patch_upload(reg, &name, &id, headers, body).await,
-        (Method::PUT, Endpoint::Upload { name, id }) => uploads::put_upload(reg, &name, &id, &q, headers, body).await,
+        (Method::PATCH, Endpoint::Upload { name, id }) => {
+            uploads::patch_upload(reg, &name, &id, headers, body_stream(body, idle)).await
+        }
+        (Method::PUT, Endpoint::Upload { name, id }) => {
+            uploads::put_upload(reg, &name, &id, &q, headers, body_stream(body, idle)).await
+        }
         (Method::DELETE, Endpoint::Upload { name, id }) => uploads::cancel_upload(reg, &name, &id).await,
         (Method::GET, Endpoint::Referrers { name, digest }) => referrers::list_referrers(reg, &name, &digest, &q).await,
         (method, _) => {
@@ -121,9 +128,23 @@ async fn route(
     }
 }
 
-/// The request body as a stream of chunks; never collected whole.
-fn body_stream(body: Body) -> ByteStream {
-    body.into_data_stream().map_err(io::Error::other).boxed()
+/// The request body as a stream of chunks, never collected whole. It fails when the client
+/// pauses longer than `idle` between two chunks, so a trickling body cannot hold an upload
+/// (and its connection) open forever.
+fn body_stream(body: Body, idle: std::time::Duration) -> ByteStream {
+    let chunks = body.into_data_stream().map_err(io::Error::other);
+    futures_util::stream::unfold(Some(chunks), move |chunks| async move {
+        let mut chunks = chunks?;
+        match tokio::time::timeout(idle, chunks.next()).await {
+            Ok(Some(chunk)) => Some((chunk, Some(chunks))),
+            Ok(None) => None,
+            Err(_) => {
+                let e = io::Error::new(io::ErrorKind::TimedOut, format!("no request body for {} s", idle.as_secs()));
+                Some((Err(e), None))
+            }
+        }
+    })
+    .boxed()
 }
 
 /// Whether the request announces a body (a non-zero `Content-Length`, or chunked encoding).

@@ -1,13 +1,13 @@
 //! Blob uploads — spec "Pushing blobs": POST (new session, monolithic with `?digest=`, or
 //! cross-repository mount), PATCH chunks, PUT to finish, GET status, DELETE to cancel.
 
-use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use super::endpoint::digest;
-use super::{Params, body_stream, empty, has_body};
+use super::{Params, empty, has_body};
 use crate::api::ApiError;
+use crate::blob::ByteStream;
 use crate::api::error::upload_range;
 use crate::oci::{Digest, ErrorCode, RepoName};
 use crate::registry::{Registry, UploadStatus};
@@ -19,7 +19,7 @@ pub(super) async fn start_upload(
     name: &RepoName,
     q: &Params,
     headers: &HeaderMap,
-    body: Body,
+    body: ByteStream,
 ) -> Result<Response, ApiError> {
     if let Some(mount) = &q.mount {
         let mount = digest(mount)?;
@@ -31,7 +31,7 @@ pub(super) async fn start_upload(
         }
     } else if let Some(d) = &q.digest {
         let d = digest(d)?;
-        reg.put_blob(name, &d, body_stream(body)).await?;
+        reg.put_blob(name, &d, body).await?;
         return Ok(created(name, &d));
     } else if has_body(headers) {
         return Err(ApiError::new(ErrorCode::BlobUploadInvalid, "a POST with a body needs ?digest="));
@@ -53,13 +53,13 @@ pub(super) async fn patch_upload(
     name: &RepoName,
     id: &uuid::Uuid,
     headers: &HeaderMap,
-    body: Body,
+    body: ByteStream,
 ) -> Result<Response, ApiError> {
     let range = match headers.get(header::CONTENT_RANGE) {
         Some(v) => Some(parse_content_range(v.to_str().unwrap_or_default())?),
         None => None,
     };
-    let status = reg.append_chunk(name, id, range, body_stream(body)).await?;
+    let status = reg.append_chunk(name, id, range, body).await?;
     Ok(session(StatusCode::ACCEPTED, name, &status))
 }
 
@@ -71,11 +71,11 @@ pub(super) async fn put_upload(
     id: &uuid::Uuid,
     q: &Params,
     headers: &HeaderMap,
-    body: Body,
+    body: ByteStream,
 ) -> Result<Response, ApiError> {
     let d = q.digest.as_deref().ok_or_else(|| ApiError::new(ErrorCode::DigestInvalid, "PUT needs ?digest="))?;
     let d = digest(d)?;
-    let last_chunk = has_body(headers).then(|| body_stream(body));
+    let last_chunk = has_body(headers).then(|| body);
     reg.finish_upload(name, id, &d, last_chunk).await?;
     Ok(created(name, &d))
 }
