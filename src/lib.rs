@@ -79,8 +79,12 @@ pub async fn serve(
 type Service = TowerToHyperService<axum::Router>;
 
 /// Serves the requests of one connection until it closes.
-async fn connection<I>(builder: &Builder<TokioExecutor>, io: I, service: Service, watcher: hyper_util::server::graceful::Watcher)
-where
+async fn connection<I>(
+    builder: &Builder<TokioExecutor>,
+    io: I,
+    service: Service,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);

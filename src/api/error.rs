@@ -36,6 +36,15 @@ impl ApiError {
         e
     }
 
+    /// 507: the registry's disk (or database) is full. Nothing was stored; the client may
+    /// retry once space is freed.
+    fn storage_full(cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(ErrorCode::Unknown, "the registry's storage is full: nothing was stored")
+            .status(StatusCode::INSUFFICIENT_STORAGE);
+        e.cause = Some(cause.to_string());
+        e
+    }
+
     fn status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
@@ -110,6 +119,8 @@ impl From<registry::Error> for ApiError {
             E::Locked(_) | E::QuotaExceeded { .. } | E::LimitReached(_) | E::Signed(_) => {
                 Self::new(ErrorCode::Denied, message)
             }
+            E::Meta(cause) if cause.is_storage_full() => Self::storage_full(cause),
+            E::Blob(cause) if cause.is_storage_full() => Self::storage_full(cause),
             E::Meta(cause) => Self::internal(cause),
             E::Blob(cause) => Self::internal(cause),
         }

@@ -22,4 +22,20 @@ impl From<object_store::Error> for Error {
     }
 }
 
+impl Error {
+    /// Whether the store ran out of space (ENOSPC, wherever in the chain of causes it is).
+    pub fn is_storage_full(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::StorageFull
+            {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -32,6 +32,14 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl Error {
+    /// Whether the database ran out of space: SQLite's SQLITE_FULL, PostgreSQL's disk_full.
+    pub fn is_storage_full(&self) -> bool {
+        let Error::Db(e) = self else { return false };
+        e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "13" || c == "53100")
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Maps constraint violations to `Duplicate` / `Referenced`, anything else to `Db`.

@@ -57,7 +57,8 @@ impl Client {
 /// garbage collection interesting).
 fn layers_for(round: usize, i: usize) -> Vec<Vec<u8>> {
     let base: Vec<u8> = (0..200_000u32).map(|b| (b % 199) as u8).collect();
-    let own: Vec<u8> = (0..(50_000 + 37_000 * (i % 5)) as u32).map(|b| ((b as usize * (i + 7) + round) % 251) as u8).collect();
+    let own: Vec<u8> =
+        (0..(50_000 + 37_000 * (i % 5)) as u32).map(|b| ((b as usize * (i + 7) + round) % 251) as u8).collect();
     let shared = vec![(i % 3) as u8; 1000 + i % 3];
     vec![base, own, shared]
 }
@@ -105,7 +106,13 @@ async fn acknowledged_work_survives_sigkill_at_random_moments() {
         let (deleter, acknowledged_d) = (client.clone(), acknowledged.clone());
         tasks.push(tokio::spawn(async move {
             loop {
-                let victim = acknowledged_d.lock().expect("lock").pushed.iter().find(|(r, _)| r.ends_with('3')).map(|(r, (d, _))| (r.clone(), d.clone()));
+                let victim = acknowledged_d
+                    .lock()
+                    .expect("lock")
+                    .pushed
+                    .iter()
+                    .find(|(r, _)| r.ends_with('3'))
+                    .map(|(r, (d, _))| (r.clone(), d.clone()));
                 if let Some((repo, digest)) = victim {
                     let res = deleter.req(Method::DELETE, &format!("/v2/{repo}/manifests/{digest}")).send().await;
                     if res.is_ok_and(|r| r.status() == StatusCode::ACCEPTED) {
@@ -147,11 +154,13 @@ async fn acknowledged_work_survives_sigkill_at_random_moments() {
 
     // What the registry holds now, as its API shows it: every repository's manifest and what
     // it references.
-    let catalog: Value = client.req(Method::GET, "/v2/_catalog?n=100000").send().await.expect("catalog").json().await.expect("json");
+    let catalog: Value =
+        client.req(Method::GET, "/v2/_catalog?n=100000").send().await.expect("catalog").json().await.expect("json");
     let mut referenced = BTreeSet::new();
     let mut manifests = BTreeMap::new();
     for repo in catalog["repositories"].as_array().expect("repositories").iter().filter_map(Value::as_str) {
-        let res = client.req(Method::GET, &format!("/v2/{repo}/manifests/v1")).header("accept", OCI_MANIFEST).send().await;
+        let res =
+            client.req(Method::GET, &format!("/v2/{repo}/manifests/v1")).header("accept", OCI_MANIFEST).send().await;
         let res = res.expect("GET manifest");
         if res.status() == StatusCode::NOT_FOUND {
             continue; // its image was deleted; the repository stays, as in ACR
@@ -177,7 +186,12 @@ async fn acknowledged_work_survives_sigkill_at_random_moments() {
         .flatten()
         .flatten()
         .flat_map(|d| {
-            let files: Vec<String> = std::fs::read_dir(d.path()).into_iter().flatten().flatten().map(|f| f.file_name().to_string_lossy().into_owned()).collect();
+            let files: Vec<String> = std::fs::read_dir(d.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|f| f.file_name().to_string_lossy().into_owned())
+                .collect();
             std::iter::once(format!("{}: {files:?}", d.file_name().to_string_lossy()))
         })
         .collect();
@@ -187,11 +201,18 @@ async fn acknowledged_work_survives_sigkill_at_random_moments() {
         ack.deleted.len(),
         expected
     );
-    assert!(leftovers.is_empty(), "upload parts are left in {}: {} {:?}", uploads.display(), leftovers.len(), &leftovers[..leftovers.len().min(5)]);
+    assert!(
+        leftovers.is_empty(),
+        "upload parts are left in {}: {} {:?}",
+        uploads.display(),
+        leftovers.len(),
+        &leftovers[..leftovers.len().min(5)]
+    );
 }
 
 async fn usage(client: &Client) -> u64 {
-    let usage: Value = client.req(Method::GET, "/berth/v1/usage").send().await.expect("usage").json().await.expect("json");
+    let usage: Value =
+        client.req(Method::GET, "/berth/v1/usage").send().await.expect("usage").json().await.expect("json");
     let size = usage["value"].as_array().and_then(|v| v.iter().find(|u| u["name"] == "Size")).cloned();
     size.and_then(|s| s["currentValue"].as_u64()).expect("Size currentValue")
 }
@@ -215,13 +236,15 @@ fn stored_blobs(dir: &Path) -> BTreeMap<String, u64> {
 /// is complete.
 async fn check(client: &Client, ack: &Acknowledged, dir: &Path) {
     for (repo, (digest, layers)) in &ack.pushed {
-        let res = client.req(Method::GET, &format!("/v2/{repo}/manifests/v1")).header("accept", OCI_MANIFEST).send().await;
+        let res =
+            client.req(Method::GET, &format!("/v2/{repo}/manifests/v1")).header("accept", OCI_MANIFEST).send().await;
         let res = res.expect("GET manifest");
         assert_eq!(res.status(), StatusCode::OK, "acknowledged manifest {repo} is gone");
         let body = res.bytes().await.expect("body");
         assert_eq!(&sha256(&body), digest, "{repo} names other bytes");
         for layer in layers {
-            let res = client.req(Method::GET, &format!("/v2/{repo}/blobs/{}", sha256(layer))).send().await.expect("GET blob");
+            let res =
+                client.req(Method::GET, &format!("/v2/{repo}/blobs/{}", sha256(layer))).send().await.expect("GET blob");
             assert_eq!(res.status(), StatusCode::OK, "a layer of {repo} is gone");
             assert!(res.bytes().await.expect("body") == layer.as_slice(), "a layer of {repo} changed");
         }
@@ -231,4 +254,77 @@ async fn check(client: &Client, ack: &Acknowledged, dir: &Path) {
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "deleted {repo} came back");
     }
     stored_blobs(dir);
+}
+
+/// A tmpfs mounted for the length of a test (needs root, as CI has).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).expect("mount point");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("mount runs");
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(std::env::var_os("CI").is_none(), "mounting a tmpfs failed under CI: {err}");
+            eprintln!("skipping: cannot mount a tmpfs: {err}");
+            return None;
+        }
+        Some(Self(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_gives_clean_errors_and_loses_nothing() {
+    let (_guard, dir) = temp_dir();
+    let data = dir.join("data");
+    let Some(_tmpfs) = Tmpfs::mount(&data, "24m") else { return };
+    let config = config_file(&dir);
+    let server = BerthProcess::start(&data, &["--config", &config]);
+    let client = Client { http: reqwest::Client::new(), base: server.url("") };
+    let kept: Vec<Vec<u8>> = vec![(0..1_000_000u32).map(|i| (i % 211) as u8).collect()];
+    let kept_digest = client.push("kept", &kept).await.expect("push before the disk fills");
+
+    // Blobs of 4 MiB until the disk is full.
+    let mut refused = None;
+    for i in 0..12u8 {
+        let blob = vec![i; 4 << 20];
+        let res = client.req(Method::POST, &format!("/v2/filler/blobs/uploads/?digest={}", sha256(&blob)));
+        let res = res.body(blob.clone()).send().await.expect("POST");
+        if res.status() != StatusCode::CREATED {
+            let status = res.status();
+            let body: Value = res.json().await.expect("an OCI error body");
+            refused = Some((status, body, blob));
+            break;
+        }
+    }
+    let (status, body, blob) = refused.expect("the disk never filled");
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(body["errors"][0]["code"], "UNKNOWN");
+    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("storage is full")), "{body}");
+    let res = client.req(Method::HEAD, &format!("/v2/filler/blobs/{}", sha256(&blob))).send().await.expect("HEAD");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "the refused blob is not visible");
+
+    // What was stored before is whole; the server keeps serving.
+    let ack = Acknowledged {
+        pushed: [("kept".to_owned(), (kept_digest, kept))].into_iter().collect(),
+        deleted: BTreeSet::new(),
+    };
+    check(&client, &ack, &data).await;
+
+    // Freeing space (the filler blobs are unreferenced; grace is 0) makes pushes work again.
+    let res = client.req(Method::POST, "/berth/v1/gc").json(&json!({})).send().await.expect("gc");
+    assert!(res.status().is_success(), "{}", res.status());
+    let res = client.req(Method::POST, &format!("/v2/again/blobs/uploads/?digest={}", sha256(&blob)));
+    assert_eq!(res.body(blob).send().await.expect("POST").status(), StatusCode::CREATED);
+    check(&client, &ack, &data).await;
 }

@@ -62,16 +62,35 @@ async fn hostile_requests_get_clean_client_errors() {
         ("encoded dot segments in a name", get("/v2/..%2F..%2Fetc/tags/list", ""), &[400], "NAME_INVALID"),
         ("a digest that is a path", get("/v2/app/blobs/sha256:..%2F..%2F..%2Fetc%2Fpasswd", ""), &[400, 404], ""),
         ("a reference that is a path", get("/v2/app/manifests/..%2F..%2Fv1", ""), &[400, 404], ""),
-        ("storage URL outside the blobs", get("/_storage/../../etc/passwd?expires=99999999999&signature=x", ""), &[400, 403, 404], ""),
+        (
+            "storage URL outside the blobs",
+            get("/_storage/../../etc/passwd?expires=99999999999&signature=x", ""),
+            &[400, 403, 404],
+            "",
+        ),
         ("invalid UTF-8 in a name", get("/v2/%FF%FE/tags/list", ""), &[400], "NAME_INVALID"),
         ("invalid UTF-8 in a tag", get("/v2/app/manifests/%C3%28", ""), &[400, 404], ""),
         ("a 1 MiB header", get("/v2/", &big_header), &[431, 400], ""),
-        ("10,000 scopes in one token request", get(&format!("/oauth2/token?service=r{many_scopes}"), ""), &[400, 414, 431], ""),
-        ("10,000 repeated query parameters", get(&format!("/v2/app/tags/list?last={many_tags}"), ""), &[400, 414, 431], ""),
+        (
+            "10,000 scopes in one token request",
+            get(&format!("/oauth2/token?service=r{many_scopes}"), ""),
+            &[400, 414, 431],
+            "",
+        ),
+        (
+            "10,000 repeated query parameters",
+            get(&format!("/v2/app/tags/list?last={many_tags}"), ""),
+            &[400, 414, 431],
+            "",
+        ),
     ];
     for (what, request, allowed, expected_code) in cases {
         let (status, response) = raw(app.addr, &request).await;
-        assert!(allowed.contains(&status), "{what}: {status} not in {allowed:?}: {}", &response[..response.len().min(400)]);
+        assert!(
+            allowed.contains(&status),
+            "{what}: {status} not in {allowed:?}: {}",
+            &response[..response.len().min(400)]
+        );
         if !expected_code.is_empty() {
             assert_eq!(code(&response), expected_code, "{what}");
         }

@@ -7,8 +7,8 @@ use axum::response::Response;
 use super::endpoint::digest;
 use super::{Params, empty, has_body};
 use crate::api::ApiError;
-use crate::blob::ByteStream;
 use crate::api::error::upload_range;
+use crate::blob::ByteStream;
 use crate::oci::{Digest, ErrorCode, RepoName};
 use crate::registry::{Registry, UploadStatus};
 
