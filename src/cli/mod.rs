@@ -13,6 +13,7 @@ mod storage;
 mod tokens;
 
 use clap::{Parser, Subcommand};
+pub use output::render_text;
 
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about = "A self-hostable container registry")]

@@ -50,6 +50,12 @@ pub(crate) fn print(result: &Value, args: &OutputArgs, columns: Option<Columns>)
     }
 }
 
+/// `result` as `berth … -o FORMAT --query QUERY` prints it.
+pub fn render_text(result: &Value, format: &str, query: Option<&str>) -> anyhow::Result<String> {
+    let format = Format::from_str(format, true).map_err(anyhow::Error::msg)?;
+    render(result, &OutputArgs { format, query: query.map(str::to_owned) }, None)
+}
+
 pub(crate) fn render(result: &Value, args: &OutputArgs, columns: Option<Columns>) -> anyhow::Result<String> {
     let (value, order) = match &args.query {
         Some(q) => query(q, result)?,

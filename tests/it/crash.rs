@@ -146,7 +146,7 @@ async fn acknowledged_work_survives_sigkill_at_random_moments() {
     // A last start: check, then collect and check that nothing is left over.
     let server = BerthProcess::start(&dir, &["--config", &config]);
     let client = Client { http: reqwest::Client::new(), base: server.url("") };
-    let ack = acknowledged.lock().expect("lock");
+    let ack = std::mem::take(&mut *acknowledged.lock().expect("lock"));
     assert!(ack.pushed.len() >= 10, "too little work was acknowledged to prove anything: {}", ack.pushed.len());
     check(&client, &ack, &dir).await;
     let res = client.req(Method::POST, "/berth/v1/gc").json(&json!({})).send().await.expect("gc");

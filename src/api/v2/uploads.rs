@@ -9,7 +9,7 @@ use super::{Params, empty, has_body};
 use crate::api::ApiError;
 use crate::api::error::upload_range;
 use crate::blob::ByteStream;
-use crate::oci::{Digest, ErrorCode, RepoName};
+use crate::oci::{Digest, ErrorCode, RepoName, parse_content_range};
 use crate::registry::{Registry, UploadStatus};
 
 /// POST /v2/<name>/blobs/uploads/ — `?mount=&from=` mounts (201) or falls back to a session;
@@ -56,7 +56,12 @@ pub(super) async fn patch_upload(
     body: ByteStream,
 ) -> Result<Response, ApiError> {
     let range = match headers.get(header::CONTENT_RANGE) {
-        Some(v) => Some(parse_content_range(v.to_str().unwrap_or_default())?),
+        Some(v) => {
+            let v = v.to_str().unwrap_or_default();
+            let bad =
+                || ApiError::new(ErrorCode::BlobUploadInvalid, format!("Content-Range {v:?} is not <first>-<last>"));
+            Some(parse_content_range(v).ok_or_else(bad)?)
+        }
         None => None,
     };
     let status = reg.append_chunk(name, id, range, body).await?;
@@ -75,7 +80,7 @@ pub(super) async fn put_upload(
 ) -> Result<Response, ApiError> {
     let d = q.digest.as_deref().ok_or_else(|| ApiError::new(ErrorCode::DigestInvalid, "PUT needs ?digest="))?;
     let d = digest(d)?;
-    let last_chunk = has_body(headers).then(|| body);
+    let last_chunk = has_body(headers).then_some(body);
     reg.finish_upload(name, id, &d, last_chunk).await?;
     Ok(created(name, &d))
 }
@@ -102,33 +107,4 @@ fn created(name: &RepoName, digest: &Digest) -> Response {
         StatusCode::CREATED,
         &[("location", format!("/v2/{name}/blobs/{digest}")), ("docker-content-digest", digest.to_string())],
     )
-}
-
-/// `Content-Range: <first>-<last>` as the spec writes it; `bytes ` and `/<total>` are tolerated.
-fn parse_content_range(v: &str) -> Result<(u64, u64), ApiError> {
-    let bad = || ApiError::new(ErrorCode::BlobUploadInvalid, format!("Content-Range {v:?} is not <first>-<last>"));
-    let v = v.trim();
-    let v = v.strip_prefix("bytes ").unwrap_or(v);
-    let v = v.split_once('/').map_or(v, |(r, _)| r);
-    let (a, b) = v.split_once('-').ok_or_else(bad)?;
-    let (a, b) = (a.trim().parse::<u64>().map_err(|_| bad())?, b.trim().parse::<u64>().map_err(|_| bad())?);
-    if b < a {
-        return Err(bad());
-    }
-    Ok((a, b))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_range_forms() {
-        assert_eq!(parse_content_range("0-99").ok(), Some((0, 99)));
-        assert_eq!(parse_content_range("bytes 100-199/*").ok(), Some((100, 199)));
-        assert_eq!(parse_content_range(" 5-5 ").ok(), Some((5, 5)));
-        for bad in ["", "5", "a-b", "9-3", "-3", "1-"] {
-            assert!(parse_content_range(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -1,0 +1,27 @@
+//! The `Content-Range` of a chunked upload's PATCH.
+
+/// `<first>-<last>` as the spec writes it (`bytes ` and `/<total>` are tolerated, as clients
+/// send them): the inclusive byte range, or `None` if it is not one.
+pub fn parse_content_range(v: &str) -> Option<(u64, u64)> {
+    let v = v.trim();
+    let v = v.strip_prefix("bytes ").unwrap_or(v);
+    let v = v.split_once('/').map_or(v, |(r, _)| r);
+    let (a, b) = v.split_once('-')?;
+    let (a, b) = (a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?);
+    (a <= b).then_some((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_forms() {
+        assert_eq!(parse_content_range("0-99"), Some((0, 99)));
+        assert_eq!(parse_content_range("bytes 100-199/*"), Some((100, 199)));
+        assert_eq!(parse_content_range(" 5-5 "), Some((5, 5)));
+        for bad in ["", "5", "a-b", "9-3", "-3", "1-", "+1-2", "1--2", "18446744073709551616-1"] {
+            assert_eq!(parse_content_range(bad), None, "{bad}");
+        }
+    }
+}
