@@ -7,8 +7,16 @@ pub fn parse_content_range(v: &str) -> Option<(u64, u64)> {
     let v = v.strip_prefix("bytes ").unwrap_or(v);
     let v = v.split_once('/').map_or(v, |(r, _)| r);
     let (a, b) = v.split_once('-')?;
-    let (a, b) = (a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?);
+    let (a, b) = (number(a.trim())?, number(b.trim())?);
     (a <= b).then_some((a, b))
+}
+
+/// Decimal digits only (`u64::from_str` would also take a sign).
+fn number(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 #[cfg(test)]
