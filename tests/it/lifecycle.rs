@@ -71,15 +71,17 @@ async fn shared_layers_count_once_and_gc_frees_only_unique_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_during_twenty_concurrent_pushes_loses_nothing() {
+    // The grace period is the time a pushed blob has to get a manifest: long enough for 20
+    // concurrent pushes on a loaded two-core machine (on PostgreSQL too), short for a test.
     let app = std::sync::Arc::new(
-        TestApp::spawn_with(|c| c.gc.grace = berth::config::Duration::parse("2s").expect("duration")).await,
+        TestApp::spawn_with(|c| c.gc.grace = berth::config::Duration::parse("6s").expect("duration")).await,
     );
     let shared: Vec<Vec<u8>> = (0..3).map(|i| layer(i, 256 << 10)).collect();
     let refs: Vec<&[u8]> = shared.iter().map(Vec::as_slice).collect();
     let (_, seed) = app.push_image("seed", "v1", &refs).await;
     app.req(Method::DELETE, &format!("/v2/seed/manifests/{seed}")).send().await.expect("delete");
     // The shared layers are now unreferenced and, after the grace period, collectable.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(6500)).await;
 
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let collector = {
