@@ -148,9 +148,13 @@ def main():
         t.start()
     memory = []
     start = time.monotonic()
+    next_sample = start
     while any(t.is_alive() for t in threads):
-        memory.append((time.monotonic() - start, rss_mib()))
-        time.sleep(min(10, max(0.1, deadline - time.monotonic() + 0.1)))
+        if time.monotonic() >= next_sample:
+            memory.append((time.monotonic() - start, rss_mib()))
+            next_sample += 10
+        time.sleep(0.2)
+    memory.append((time.monotonic() - start, rss_mib()))
     for t in threads:
         t.join()
 

@@ -24,6 +24,13 @@ pub struct Cli {
     output: output::OutputArgs,
 }
 
+impl Cli {
+    /// Whether this runs the registry (a long-lived server), not a client command.
+    pub fn is_serve(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the registry (defaults: 127.0.0.1:5000, state under ./berth-data).

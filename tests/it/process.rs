@@ -287,3 +287,19 @@ async fn an_upload_continues_after_the_server_is_killed() {
         client.get(server.url(&format!("/v2/app/blobs/{digest}"))).basic_auth(ADMIN, Some(ADMIN_PASSWORD)).send();
     assert_eq!(sha256(&blob.await.expect("pull").bytes().await.expect("bytes")), digest);
 }
+
+#[test]
+fn serve_limits_malloc_arenas_unless_told_otherwise() {
+    let arenas = |server: &BerthProcess| {
+        let environ = std::fs::read(format!("/proc/{}/environ", server.child.id())).expect("environ");
+        environ.split(|&b| b == 0).find_map(|v| v.strip_prefix(b"MALLOC_ARENA_MAX=").map(|n| n.to_vec()))
+    };
+    let (_guard, dir) = temp_dir();
+    let server = BerthProcess::start(&dir, &[]);
+    assert_eq!(arenas(&server).as_deref(), Some(&b"2"[..]), "set for the server");
+    drop(server);
+    let mut cmd = berth();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&dir).env("MALLOC_ARENA_MAX", "4");
+    let server = BerthProcess::run(cmd, true);
+    assert_eq!(arenas(&server).as_deref(), Some(&b"4"[..]), "the operator's setting wins");
+}
