@@ -51,7 +51,9 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
                 Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
             },

@@ -43,7 +43,7 @@ const BLOB_FENCE: i64 = 0x6265_7274_6802;
 const FENCE_CONNECTIONS: u32 = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
+enum Engine {
     Sqlite,
     Postgres,
 }
@@ -150,10 +150,6 @@ impl MetaStore {
         let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         let path = path.split('?').next().unwrap_or(path);
         Self::open_sqlite(Path::new(path)).await
-    }
-
-    pub fn engine(&self) -> Engine {
-        self.engine
     }
 
     pub async fn close(&self) {
