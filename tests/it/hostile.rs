@@ -1,7 +1,6 @@
 //! Hostile requests, sent over raw TCP where an HTTP client would refuse to send them: each
 //! gets a clean 4xx (or its connection closed), stores nothing, and the registry keeps serving.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -16,19 +15,6 @@ fn slow_clients_cut_short(c: &mut berth::Config) {
 
 fn basic() -> String {
     format!("Basic {}", base64_encode(&format!("{ADMIN}:{ADMIN_PASSWORD}")))
-}
-
-/// Sends `request` as is, then reads until the server closes or 10 s pass; returns the
-/// response's status (0 if the server closed without answering) and the whole response.
-async fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    // The server may answer (and close) before it has read everything: a failed write is fine.
-    let _ = tcp.write_all(request).await;
-    let mut response = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut response)).await;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, text)
 }
 
 fn get(path: &str, extra: &str) -> Vec<u8> {
@@ -85,7 +71,7 @@ async fn hostile_requests_get_clean_client_errors() {
         ),
     ];
     for (what, request, allowed, expected_code) in cases {
-        let (status, response) = raw(app.addr, &request).await;
+        let (status, response) = raw_request(app.addr, &request).await;
         assert!(
             allowed.contains(&status),
             "{what}: {status} not in {allowed:?}: {}",
@@ -100,7 +86,7 @@ async fn hostile_requests_get_clean_client_errors() {
     let mut request = b"GET /v2/ HTTP/1.1\r\nHost: r\r\nAuthorization: Basic ".to_vec();
     request.extend_from_slice(&[0xff, 0xfe, 0xfd]);
     request.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
-    let (status, _) = raw(app.addr, &request).await;
+    let (status, _) = raw_request(app.addr, &request).await;
     assert!([400, 401].contains(&status), "invalid UTF-8 credentials: {status}");
     let res = app
         .req(Method::PUT, "/v2/app/manifests/bad")
@@ -143,7 +129,7 @@ async fn mismatched_content_length_stores_nothing() {
         "POST /v2/app/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: r\r\nAuthorization: {}\r\nContent-Length: 10\r\n\r\n",
         basic()
     );
-    let (status, response) = raw(app.addr, &[head.as_bytes(), data].concat()).await;
+    let (status, response) = raw_request(app.addr, &[head.as_bytes(), data].concat()).await;
     assert_eq!(status, 400, "{response}");
     assert_eq!(code(&response), "DIGEST_INVALID");
 
@@ -186,7 +172,7 @@ async fn slow_clients_are_cut_off() {
         "PATCH {location} HTTP/1.1\r\nHost: r\r\nAuthorization: {}\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n",
         basic()
     );
-    let (status, response) = raw(app.addr, &[head.as_bytes(), &[1u8; 100]].concat()).await;
+    let (status, response) = raw_request(app.addr, &[head.as_bytes(), &[1u8; 100]].concat()).await;
     assert_eq!(status, 400, "{response}");
     assert_eq!(code(&response), "BLOB_UPLOAD_INVALID");
     let res = app.req(Method::GET, &location).send().await.expect("status");

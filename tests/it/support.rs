@@ -415,17 +415,27 @@ pub async fn error_code(res: reqwest::Response) -> String {
 
 /// Sends `GET <path>` byte for byte (no client normalises it) and returns the status and body.
 pub async fn raw_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let auth = base64_encode(&format!("{ADMIN}:{ADMIN_PASSWORD}"));
     let request =
         format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.expect("send");
-    let mut response = String::new();
-    tcp.read_to_string(&mut response).await.expect("receive");
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let (status, response) = raw_request(addr, request.as_bytes()).await;
+    assert_ne!(status, 0, "no status line: {response}");
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
+}
+
+/// Sends `request` as is, then reads until the server closes or 10 s pass; returns the
+/// response's status (0 if the server closed without answering) and the whole response.
+pub async fn raw_request(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // The server may answer (and close) before it has read everything: a failed write is fine.
+    let _ = tcp.write_all(request).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
 }
 
 /// Whether an external tool is on PATH. Without it a test is skipped, except under CI (the
