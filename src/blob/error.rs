@@ -4,6 +4,9 @@
 pub enum Error {
     #[error("object not found")]
     NotFound,
+    /// Another chunk of the same upload holds its file (or the upload ended meanwhile).
+    #[error("the upload is being written by another request")]
+    Claimed,
     /// The request body failed while it was being stored (client went away, bad framing).
     #[error("request body failed: {0}")]
     Body(std::io::Error),

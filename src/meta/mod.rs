@@ -173,6 +173,11 @@ impl MetaStore {
     /// Runs one writing statement in its own write transaction; constraint violations come
     /// back as `Duplicate` / `Referenced`.
     async fn execute<'q>(&self, query: Query<'q, Any, AnyArguments<'q>>) -> Result<AnyQueryResult> {
+        if self.engine == Engine::Sqlite {
+            // A statement is its own transaction, and the one writer connection serializes it:
+            // no BEGIN and COMMIT round trips to SQLite's thread.
+            return query.execute(&self.writer).await.map_err(error::constraint);
+        }
         let mut tx = self.write().await?;
         let done = query.execute(&mut *tx).await.map_err(error::constraint)?;
         tx.commit().await?;

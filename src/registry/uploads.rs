@@ -1,12 +1,13 @@
 //! Upload sessions — spec "Pushing blobs": monolithic, POST then PUT, chunked PATCHes.
 //!
-//! A session is a metadata row (size, part names, SHA-256 state) plus part objects. Each PATCH
-//! streams into a new part while hashing, then records it with a conditional update; so a
-//! session survives restarts and continues on any node, and racing PATCHes cannot corrupt it.
-//! A blob becomes visible (a `blobs` row) only after its digest was verified.
+//! A session is a metadata row (size, part names, SHA-256 state) plus its stored bytes. Each
+//! PATCH streams onto them while hashing (extending the session's one file on the filesystem, as
+//! a new part in object stores), then records the result with a conditional update; so a session
+//! survives restarts and continues on any node, and racing PATCHes cannot corrupt it. A blob
+//! becomes visible (a `blobs` row) only after its digest was verified.
 
 use super::{Error, Registry, Result};
-use crate::blob::{BlobStore, ByteStream};
+use crate::blob::{self, ByteStream, Chunk};
 use crate::meta::{self, UploadRow};
 use crate::oci::{Algorithm, Digest, Hasher, RepoName};
 
@@ -60,46 +61,57 @@ impl Registry {
         {
             return Err(Error::RangeNotContinuing { size: row.size });
         }
-        let next = self.store_chunk(id, &row, body).await?;
+        let (next, chunk) = self.store_chunk(id, &row, body).await?;
         if let Some((start, end)) = range
-            && next.size - row.size != end - start + 1
+            && chunk.size != end - start + 1
         {
-            self.blobs.discard(id, &next.parts[row.parts.len()..]).await?;
+            self.blobs.revert(id, &row.parts, row.size, &chunk).await?;
             return Err(Error::BlobUploadInvalid(format!(
                 "Content-Range {start}-{end} announces {} bytes but the body had {}",
                 end - start + 1,
-                next.size - row.size
+                chunk.size
             )));
         }
-        self.record_chunk(id, &row, &next).await?;
+        self.record_chunk(id, &row, &next, &chunk).await?;
         Ok(UploadStatus { id: *id, size: next.size })
     }
 
-    /// Streams a chunk into a new part; returns the session as it would be with the part.
-    async fn store_chunk(&self, id: &uuid::Uuid, row: &UploadRow, body: ByteStream) -> Result<UploadRow> {
-        let mut hasher = Hasher::resume_sha256(&row.hash_state)
+    /// Streams a chunk onto the session's bytes; returns the session as it would be with the
+    /// chunk, and the chunk. A chunk racing another on the same session is told where the
+    /// upload stands.
+    async fn store_chunk(&self, id: &uuid::Uuid, row: &UploadRow, body: ByteStream) -> Result<(UploadRow, Chunk)> {
+        let hasher = Hasher::resume_sha256(&row.hash_state)
             .ok_or_else(|| Error::Meta(meta::Error::Corrupt(format!("hash state of upload {id}"))))?;
-        let part = BlobStore::new_part_name();
-        let written = self.blobs.write_part(id, &part, body, &mut hasher).await?;
-        let mut next = row.clone();
-        next.size += written;
-        next.parts.push(part);
-        next.hash_state = hasher.sha256_state().unwrap_or_default();
-        Ok(next)
+        let chunk = match self.blobs.append(id, &row.parts, row.size, body, hasher).await {
+            Err(blob::Error::Claimed) => return Err(self.not_continuing(row).await?),
+            stored => stored?,
+        };
+        let next = UploadRow {
+            size: row.size + chunk.size,
+            parts: chunk.parts.clone(),
+            hash_state: chunk.hasher.sha256_state().unwrap_or_default(),
+            ..row.clone()
+        };
+        Ok((next, chunk))
     }
 
-    /// Records a stored part; if another request changed the session meanwhile, the part is
-    /// dropped and the client told where the upload really stands.
-    async fn record_chunk(&self, id: &uuid::Uuid, row: &UploadRow, next: &UploadRow) -> Result<()> {
-        match self.meta.advance_upload(&row.parts, next).await {
-            Ok(()) => Ok(()),
-            Err(meta::Error::Conflict(_)) => {
-                self.blobs.discard(id, &next.parts[row.parts.len()..]).await?;
-                let size = self.meta.upload(&row.id).await?.map_or(row.size, |r| r.size);
-                Err(Error::RangeNotContinuing { size })
-            }
-            Err(e) => Err(e.into()),
+    /// Records a stored chunk, or takes it back if that fails; if another request changed the
+    /// session meanwhile, the client is told where the upload really stands.
+    async fn record_chunk(&self, id: &uuid::Uuid, row: &UploadRow, next: &UploadRow, chunk: &Chunk) -> Result<()> {
+        let Err(e) = self.meta.advance_upload(&row.parts, next).await else { return Ok(()) };
+        self.blobs.revert(id, &row.parts, row.size, chunk).await?;
+        match e {
+            meta::Error::Conflict(_) => Err(self.not_continuing(row).await?),
+            e => Err(e.into()),
         }
+    }
+
+    /// The error for a chunk that lost a race: where the session stands now, or that it ended.
+    async fn not_continuing(&self, row: &UploadRow) -> Result<Error> {
+        Ok(match self.meta.upload(&row.id).await? {
+            Some(now) => Error::RangeNotContinuing { size: now.size },
+            None => Error::BlobUploadUnknown,
+        })
     }
 
     /// Ends a session with its last chunk (if any) and the client's digest. The session is
@@ -114,8 +126,8 @@ impl Registry {
     ) -> Result<()> {
         let mut row = self.session(repo, id).await?;
         if let Some(body) = last_chunk {
-            let next = self.store_chunk(id, &row, body).await?;
-            self.record_chunk(id, &row, &next).await?;
+            let (next, chunk) = self.store_chunk(id, &row, body).await?;
+            self.record_chunk(id, &row, &next, &chunk).await?;
             row = next;
         }
         if !self.meta.delete_upload(&row.id).await? {
@@ -125,7 +137,7 @@ impl Registry {
             Algorithm::Sha256 => Hasher::resume_sha256(&row.hash_state)
                 .ok_or_else(|| Error::Meta(meta::Error::Corrupt(format!("hash state of upload {id}"))))?
                 .finish(),
-            other => self.blobs.hash_parts(id, &row.parts, other).await?,
+            other => self.blobs.hash_parts(id, &row.parts, other).await.map_err(taken)?,
         };
         self.commit_blob(repo, id, &row.parts, digest, actual, row.size).await
     }
@@ -134,10 +146,8 @@ impl Registry {
     pub async fn put_blob(&self, repo: &RepoName, digest: &Digest, body: ByteStream) -> Result<()> {
         self.ensure_writable(repo).await?;
         let id = uuid::Uuid::new_v4();
-        let part = BlobStore::new_part_name();
-        let mut hasher = Hasher::new(digest.algorithm());
-        let size = self.blobs.write_part(&id, &part, body, &mut hasher).await?;
-        self.commit_blob(repo, &id, &[part], digest, hasher.finish(), size).await
+        let chunk = self.blobs.append(&id, &[], 0, body, Hasher::new(digest.algorithm())).await?;
+        self.commit_blob(repo, &id, &chunk.parts, digest, chunk.hasher.finish(), chunk.size).await
     }
 
     async fn commit_blob(
@@ -162,7 +172,7 @@ impl Registry {
             return Err(e);
         }
         let _gc_waits = self.meta.blob_writes().await?;
-        self.blobs.commit(id, parts, expected).await?;
+        self.blobs.commit(id, parts, expected).await.map_err(taken)?;
         self.meta.add_blob(repo, expected, size).await?;
         Ok(())
     }
@@ -174,5 +184,13 @@ impl Registry {
             return Err(Error::BlobUploadUnknown);
         }
         Ok(self.blobs.discard(id, &row.parts).await?)
+    }
+}
+
+/// A session's bytes missing at its end: a PATCH racing the PUT took the session's file.
+fn taken(e: blob::Error) -> Error {
+    match e {
+        blob::Error::NotFound => Error::BlobUploadUnknown,
+        e => e.into(),
     }
 }

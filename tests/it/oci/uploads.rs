@@ -1,6 +1,7 @@
 //! Upload sessions: monolithic, POST+PUT, chunked PATCH with Content-Range, status, cancel,
 //! cross-repository mount, digest verification, sha512, and survival across a restart.
 
+use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use sha2::Digest as _;
 
@@ -97,6 +98,68 @@ async fn content_range_must_match_the_body() {
     assert_eq!(error_code(res).await, "BLOB_UPLOAD_INVALID");
     let status = app.req(Method::GET, &location).send().await.expect("status");
     assert_eq!(status.headers()["range"], "0-0", "nothing was recorded");
+}
+
+#[tokio::test]
+async fn a_chunk_that_does_not_match_its_range_leaves_the_earlier_ones() {
+    let app = TestApp::spawn().await;
+    let location = start(&app, "r").await;
+    let res = patch(&app, &location, Some("0-4"), b"hello").await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let res = patch(&app, &location, Some("5-99"), b" world").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = patch(&app, &location, Some("5-10"), b" world").await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "the session goes on where it stood");
+    let digest = sha256(b"hello world");
+    let res = app.req(Method::PUT, &format!("{location}?digest={digest}")).send().await.expect("PUT");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(blob_bytes(&app, "r", &digest).await, b"hello world");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_racing_chunks_one_is_kept_whole() {
+    let app = TestApp::spawn().await;
+    let location = start(&app, "race").await;
+    // A first chunk, so that on the filesystem both racers want to extend the same file.
+    assert_eq!(patch(&app, &location, Some("0-0"), b"x").await.status(), StatusCode::ACCEPTED);
+    let (a, b) = (vec![b'a'; 3 << 20], vec![b'b'; 3 << 20]);
+    // Chunk A sends its first MiB, then waits until chunk B has been answered.
+    let (b_done, b_answered) = tokio::sync::oneshot::channel::<()>();
+    let (head, tail) = (bytes::Bytes::from(a[..1 << 20].to_vec()), bytes::Bytes::from(a[1 << 20..].to_vec()));
+    let slow = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) }).chain(
+        futures_util::stream::once(async move {
+            let _ = b_answered.await;
+            Ok(tail)
+        }),
+    );
+    let range = format!("1-{}", a.len());
+    let first = app
+        .req(Method::PATCH, &location)
+        .header("content-range", &range)
+        .header("content-length", a.len())
+        .body(reqwest::Body::wrap_stream(slow))
+        .send();
+    let first = tokio::spawn(first);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let second = patch(&app, &location, Some(&range), &b).await.status();
+    let _ = b_done.send(());
+    let first = first.await.expect("join").expect("PATCH A").status();
+
+    // One wins, the other is told where the upload stands. On the filesystem A, which claimed
+    // the session's file first, wins; in object stores B, which was recorded first.
+    let mut statuses = [first, second];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::ACCEPTED, StatusCode::RANGE_NOT_SATISFIABLE], "A {first}, B {second}");
+    if std::env::var_os("BERTH_TEST_STORAGE").is_none() {
+        assert_eq!(first, StatusCode::ACCEPTED, "the chunk holding the file wins");
+    }
+    let winner = [&b"x"[..], if first == StatusCode::ACCEPTED { &a } else { &b }].concat();
+    let status = app.req(Method::GET, &location).send().await.expect("status");
+    assert_eq!(status.headers()["range"], format!("0-{}", a.len()).as_str());
+    let digest = sha256(&winner);
+    let res = app.req(Method::PUT, &format!("{location}?digest={digest}")).send().await.expect("PUT");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(blob_bytes(&app, "race", &digest).await == winner, "the winner's bytes, whole and alone");
 }
 
 #[tokio::test]
