@@ -205,9 +205,11 @@ impl BlobStore {
             ([before], [after]) => {
                 let before = self.local_path(&Self::part_key(upload, before)).ok_or(Error::NotFound)?;
                 let after = self.local_path(&Self::part_key(upload, after)).ok_or(Error::NotFound)?;
-                Ok(tokio::task::spawn_blocking(move || unclaim(&after, size, &before))
-                    .await
-                    .map_err(io::Error::other)??)
+                match tokio::task::spawn_blocking(move || unclaim(&after, size, &before)).await {
+                    // Gone: the session expired meanwhile and its directory was removed.
+                    Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                    done => Ok(done.map_err(io::Error::other)??),
+                }
             }
             _ => self.discard(upload, &chunk.parts[parts.len()..]).await,
         }
