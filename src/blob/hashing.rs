@@ -9,8 +9,9 @@ use tokio::task::JoinHandle;
 
 use crate::oci::Hasher;
 
-/// Chunks queued for the hashing thread: bounds an upload's memory to a few body chunks.
-const QUEUE: usize = 16;
+/// Chunks queued for the hashing thread: enough to smooth the hand-over (16 is no faster), few
+/// enough to bound an upload's memory.
+const QUEUE: usize = 4;
 
 pub(super) struct BackgroundHasher {
     chunks: mpsc::Sender<Bytes>,

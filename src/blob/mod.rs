@@ -468,7 +468,7 @@ fn append_files(first: &FsPath, rest: &[PathBuf]) -> io::Result<()> {
 
 /// Chunks queued between the request and the file writer: bounds an upload's memory to a few
 /// request-body chunks.
-const FILE_QUEUE: usize = 16;
+const FILE_QUEUE: usize = 4;
 
 /// Filesystem fast path of [`BlobStore::append`]: writes `body` to a new file at `path`, or
 /// with `extend = Some((size, previous))` appends it to the claimed file at `path` from byte
