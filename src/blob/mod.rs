@@ -239,7 +239,8 @@ impl BlobStore {
     }
 
     /// Makes the `parts` of an upload the blob `digest` (already verified by the caller) and
-    /// removes the parts. One part is renamed into place; several are concatenated.
+    /// removes the parts. One part (every filesystem upload) is renamed into place; the parts
+    /// of an object-store upload are streamed into one object.
     pub async fn commit(&self, upload: &uuid::Uuid, parts: &[String], digest: &Digest) -> Result<()> {
         let target = Self::blob_key(digest);
         match parts {
@@ -252,19 +253,6 @@ impl BlobStore {
                 if let Some(dir) = self.local_path(&Path::from(format!("uploads/{upload}"))) {
                     let _ = tokio::fs::remove_dir(dir).await;
                 }
-            }
-            [first, rest @ ..] if self.local_root.is_some() => {
-                // Filesystem: append the other parts to the first in the kernel, then move it
-                // into place. An interrupted commit leaves only unreferenced part files.
-                let first_key = Self::part_key(upload, first);
-                let first_path = self.local_path(&first_key).ok_or(Error::NotFound)?;
-                let rest: Vec<PathBuf> =
-                    rest.iter().filter_map(|p| self.local_path(&Self::part_key(upload, p))).collect();
-                tokio::task::spawn_blocking(move || append_files(&first_path, &rest))
-                    .await
-                    .map_err(io::Error::other)??;
-                self.store.rename(&first_key, &target).await?;
-                self.discard(upload, &parts[1..]).await?;
             }
             _ => {
                 let mut writer = self.writer(target);
@@ -456,16 +444,6 @@ async fn read_file(path: PathBuf, range: Range<u64>) -> Result<ByteStream> {
     Ok(chunks.boxed())
 }
 
-/// Appends the files `rest` to `first` (`std::io::copy` between files is `copy_file_range` on
-/// Linux: the bytes never enter this process).
-fn append_files(first: &FsPath, rest: &[PathBuf]) -> io::Result<()> {
-    let mut out = std::fs::OpenOptions::new().append(true).open(first)?;
-    for path in rest {
-        io::copy(&mut std::fs::File::open(path)?, &mut out)?;
-    }
-    Ok(())
-}
-
 /// Chunks queued between the request and the file writer: bounds an upload's memory to a few
 /// request-body chunks.
 const FILE_QUEUE: usize = 4;
@@ -531,9 +509,9 @@ async fn write_file(
         (None, Err(io)) => Error::Io(io),
     };
     let undone = match extend {
-        Some((size, previous)) => {
-            tokio::task::spawn_blocking(move || unclaim(&path, size, &previous)).await.map_err(io::Error::other)?
-        }
+        Some((size, previous)) => tokio::task::spawn_blocking(move || unclaim(&path, size, &previous))
+            .await
+            .unwrap_or_else(|panicked| Err(io::Error::other(panicked))),
         None => tokio::fs::remove_file(&path).await,
     };
     match undone {
