@@ -79,6 +79,34 @@ async fn chunked_upload_with_status_and_out_of_order_chunk() {
 }
 
 #[tokio::test]
+async fn a_chunked_upload_is_one_file_on_the_filesystem_and_is_moved_not_copied() {
+    use std::os::unix::fs::MetadataExt;
+    let app = TestApp::spawn().await;
+    let mut location = start(&app, "one").await;
+    let data = b"one blob sent in three chunks";
+    for (first, last) in [(0, 2), (3, 9), (10, data.len() - 1)] {
+        let res = patch(&app, &location, Some(&format!("{first}-{last}")), &data[first..=last]).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        location = res.headers()["location"].to_str().expect("location").to_owned();
+    }
+    let parts = app.stored("uploads").await;
+    let filesystem = std::env::var_os("BERTH_TEST_STORAGE").is_none();
+    assert_eq!(parts.len(), if filesystem { 1 } else { 3 }, "one file, or a part per chunk in objects: {parts:?}");
+    let inode = |key: &str| std::fs::metadata(app.data_dir().join("storage").join(key)).map(|m| m.ino());
+    let upload = filesystem.then(|| inode(&parts[0]).expect("the upload's file"));
+    let digest = sha256(data);
+    let res = app.req(Method::PUT, &format!("{location}?digest={digest}")).send().await.expect("PUT");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(blob_bytes(&app, "one", &digest).await, data);
+    if let Some(upload) = upload {
+        let hex = &digest["sha256:".len()..];
+        let blob = inode(&format!("blobs/sha256/{}/{hex}", &hex[..2])).expect("the blob's file");
+        assert_eq!(blob, upload, "the upload's file became the blob without a copy");
+    }
+    assert!(app.stored("uploads").await.is_empty(), "nothing left of the session");
+}
+
+#[tokio::test]
 async fn chunks_without_content_range_and_a_final_chunk_in_the_put() {
     let app = TestApp::spawn().await;
     let location = start(&app, "r").await;
