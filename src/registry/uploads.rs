@@ -80,9 +80,7 @@ impl Registry {
     /// chunk, and the chunk. A chunk racing another on the same session is told where the
     /// upload stands.
     async fn store_chunk(&self, id: &uuid::Uuid, row: &UploadRow, body: ByteStream) -> Result<(UploadRow, Chunk)> {
-        let hasher = Hasher::resume_sha256(&row.hash_state)
-            .ok_or_else(|| Error::Meta(meta::Error::Corrupt(format!("hash state of upload {id}"))))?;
-        let chunk = match self.blobs.append(id, &row.parts, row.size, body, hasher).await {
+        let chunk = match self.blobs.append(id, &row.parts, row.size, body, session_hasher(row)?).await {
             Err(blob::Error::Claimed) => return Err(self.not_continuing(row).await?),
             stored => stored?,
         };
@@ -134,9 +132,7 @@ impl Registry {
             return Err(Error::BlobUploadUnknown);
         }
         let actual = match digest.algorithm() {
-            Algorithm::Sha256 => Hasher::resume_sha256(&row.hash_state)
-                .ok_or_else(|| Error::Meta(meta::Error::Corrupt(format!("hash state of upload {id}"))))?
-                .finish(),
+            Algorithm::Sha256 => session_hasher(&row)?.finish(),
             other => self.blobs.hash_parts(id, &row.parts, other).await.map_err(taken)?,
         };
         self.commit_blob(repo, id, &row.parts, digest, actual, row.size).await
@@ -185,6 +181,12 @@ impl Registry {
         }
         Ok(self.blobs.discard(id, &row.parts).await?)
     }
+}
+
+/// The SHA-256 state a session saved, resumed.
+fn session_hasher(row: &UploadRow) -> Result<Hasher> {
+    Hasher::resume_sha256(&row.hash_state)
+        .ok_or_else(|| Error::Meta(meta::Error::Corrupt(format!("hash state of upload {}", row.id))))
 }
 
 /// A session's bytes missing at its end: a PATCH racing the PUT took the session's file.
