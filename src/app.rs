@@ -1,9 +1,13 @@
 //! The application state every handler shares, and how it is built from a [`Config`].
 
 use std::ops::Deref;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::access::{self, Access, SecretValue};
+use crate::api::UploadSlots;
+use crate::auth::seal::{self, MasterKeys};
 use crate::blob::{self, BlobStore};
 use crate::config::{Config, ConfigError, StorageBackend};
 use crate::meta::{self, MetaStore};
@@ -15,6 +19,10 @@ pub enum BuildError {
     Config(#[from] ConfigError),
     #[error("cannot create data directory: {0}")]
     DataDir(std::io::Error),
+    #[error("master key file {0}: {1}")]
+    KeyFile(std::path::PathBuf, std::io::Error),
+    #[error("master key ({0}): {1}")]
+    MasterKey(&'static str, seal::Error),
     #[error("metadata store: {0}")]
     Meta(#[from] meta::Error),
     #[error("blob store: {0}")]
@@ -28,6 +36,8 @@ pub struct App {
     pub config: Config,
     pub registry: Registry,
     pub access: Access,
+    /// Uploads in progress, bounded overall and per identity.
+    pub(crate) uploads: Arc<UploadSlots>,
     /// The admin passwords generated at first start, until `berth serve` prints them once.
     first_start: Mutex<Option<Vec<SecretValue>>>,
 }
@@ -56,22 +66,26 @@ impl App {
     /// Opens the stores the configuration names (creating them on first start).
     pub async fn build(config: Config) -> Result<AppState, BuildError> {
         config.validate()?;
-        std::fs::create_dir_all(&config.data_dir).map_err(BuildError::DataDir)?;
+        private_dir(&config.data_dir).map_err(BuildError::DataDir)?;
+        let master = Arc::new(master_keys(&config)?);
         let meta = MetaStore::open_url(&config.database_url()?, config.database.max_connections.unwrap_or(16)).await?;
         let mut blobs = match config.storage_backend()? {
             StorageBackend::File(root) => BlobStore::filesystem(&root)?,
             StorageBackend::S3 { bucket } => BlobStore::s3(&bucket, &config.storage.s3)?,
             StorageBackend::Azure { container } => BlobStore::azure(&container, &config.storage.azure)?,
         };
+        let access =
+            Access::open(meta.clone(), config.auth.admin_username.clone(), config.auth.admin_policy, master).await?;
         if config.storage.redirect {
-            let key = meta.secret_setting("storage_url_key", random_key).await?;
+            let key = access.sealed_setting("storage_url_key", random_key).await?;
             blobs = blobs.with_url_key(&key);
         }
-        let access = Access::open(meta.clone(), config.auth.admin_username.clone()).await?;
         let first_start = access.bootstrap_admin(config.auth.admin_password.clone()).await?;
+        access.enforce_admin_policy().await?;
         let registry = Registry::new(meta, blobs, config.limits.clone());
         let gc = config.gc.enabled.then_some(config.gc.interval.0);
-        let app = Arc::new(App { config, registry, access, first_start: Mutex::new(first_start) });
+        let uploads = UploadSlots::new(config.http.max_uploads, config.http.max_uploads_per_identity);
+        let app = Arc::new(App { config, registry, access, uploads, first_start: Mutex::new(first_start) });
         if let Some(interval) = gc {
             crate::jobs::collect_garbage(Arc::downgrade(&app), interval);
         }
@@ -83,4 +97,48 @@ impl App {
     pub fn take_first_start_credentials(&self) -> Option<Vec<SecretValue>> {
         self.first_start.lock().ok()?.take()
     }
+}
+
+/// Creates `dir` (and its parents) if missing, and makes it readable by this user only.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode != 0o700 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"), "data directory was open to others: now 0700");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// The master keys: `secrets.key` (`BERTH_SECRET_KEY`) if given, else the key file, which is made
+/// (0600, with a new key) if missing.
+fn master_keys(config: &Config) -> Result<MasterKeys, BuildError> {
+    if let Some(keys) = &config.secrets.key {
+        return MasterKeys::parse(keys).map_err(|e| BuildError::MasterKey("BERTH_SECRET_KEY", e));
+    }
+    let path = config.key_file();
+    let io = |e| BuildError::KeyFile(path.clone(), e);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKeys::generate().map_err(|e| BuildError::MasterKey("new key", e))?;
+            let text = format!(
+                "# Berth's master key: it seals the secrets in the database (signing keys, URL keys,\n\
+                 # admin passwords). Back it up apart from the database; without it they are lost.\n{key}\n"
+            );
+            let mut file =
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
+            std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            tracing::info!(file = %path.display(), "created a master key: back it up apart from the database");
+            text
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let mode = std::fs::metadata(&path).map_err(io)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(file = %path.display(), mode = format!("{mode:o}"), "master key file was open to others: now 0600");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    MasterKeys::parse(&text).map_err(|e| BuildError::MasterKey("key file", e))
 }

@@ -14,7 +14,9 @@
 //! | tier and quota | `limits.sku` (`Basic`, `Standard`, `Premium`), `limits.storage_quota` (bytes) | | `Standard`, the tier's |
 //! | signed blob URLs | `storage.redirect`, `storage.redirect_ttl`, `storage.redirect_to` (`registry`, `store`) | | off, `20m`, `registry` |
 //! | garbage collection | `gc.interval`, `gc.grace`, `gc.upload_ttl` (`30s`, `10m`, `1h`, `2d`), `gc.enabled` | | `1h`, `1h`, `24h`, on |
-//! | slow clients   | `http.header_timeout`, `http.body_timeout` | | `30s`, `60s` |
+//! | slow clients   | `http.header_timeout`, `http.body_timeout`, `http.min_body_rate`, `http.idle_timeout` | | `30s`, `60s`, 1024 B/s, `90s` |
+//! | uploads at once | `http.max_uploads`, `http.max_uploads_per_identity` | | 256, 32 |
+//! | master key     | `secrets.key_file`, `secrets.key` | `BERTH_SECRET_KEY_FILE`, `BERTH_SECRET_KEY` | `<data_dir>/berth.key` |
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,16 +49,28 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub gc: GcConfig,
     pub http: HttpConfig,
+    pub secrets: SecretsConfig,
 }
 
-/// Limits on slow clients.
+/// Limits on slow, idle and greedy clients.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Time to send the request line and headers (and to finish a TLS handshake).
     pub header_timeout: Duration,
-    /// Longest pause between two pieces of a request body (nginx's `client_body_timeout`).
+    /// Longest pause between two pieces of a request body (nginx's `client_body_timeout`), and
+    /// the window over which `min_body_rate` is measured. A response the client stops reading
+    /// for this long is cut off too.
     pub body_timeout: Duration,
+    /// Bytes a second a request body must average over each `body_timeout` window (0: none).
+    pub min_body_rate: u64,
+    /// A connection with no request in flight for this long is closed (HTTP/1.1 keep-alive and
+    /// HTTP/2 alike).
+    pub idle_timeout: Duration,
+    /// Uploads (blob and manifest bodies) in progress at once, in all.
+    pub max_uploads: usize,
+    /// Uploads in progress at once by one identity (user, token, or anonymous address).
+    pub max_uploads_per_identity: usize,
 }
 
 impl Default for HttpConfig {
@@ -64,8 +78,25 @@ impl Default for HttpConfig {
         Self {
             header_timeout: Duration(std::time::Duration::from_secs(30)),
             body_timeout: Duration(std::time::Duration::from_secs(60)),
+            min_body_rate: 1024,
+            idle_timeout: Duration(std::time::Duration::from_secs(90)),
+            max_uploads: 256,
+            max_uploads_per_identity: 32,
         }
     }
+}
+
+/// Where the master key that seals secrets at rest comes from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// A file of master keys (base64, one a line, the sealing one first), made with a new key
+    /// at first start if missing. Unset: `<data_dir>/berth.key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// The master keys themselves, instead of a file (`BERTH_SECRET_KEY`). Never printed.
+    #[serde(skip_serializing)]
+    pub key: Option<String>,
 }
 
 /// ACR's service tiers: they set the included storage and the limits on webhooks, tokens and
@@ -361,6 +392,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             gc: GcConfig::default(),
             http: HttpConfig::default(),
+            secrets: SecretsConfig::default(),
         }
     }
 }
@@ -401,6 +433,12 @@ impl Config {
         if let Some(v) = lookup("BERTH_LOGIN_SERVER") {
             self.auth.login_server = Some(v);
         }
+        if let Some(v) = lookup("BERTH_SECRET_KEY") {
+            self.secrets.key = Some(v);
+        }
+        if let Some(v) = lookup("BERTH_SECRET_KEY_FILE") {
+            self.secrets.key_file = Some(v.into());
+        }
         Ok(())
     }
 
@@ -413,6 +451,21 @@ impl Config {
         }
         if self.tls.self_signed && self.tls.cert.is_some() {
             return Err(ConfigError::Invalid("tls.self_signed and tls.cert exclude each other".into()));
+        }
+        if self.http.max_uploads == 0 || self.http.max_uploads_per_identity == 0 {
+            return Err(ConfigError::Invalid(
+                "http.max_uploads and http.max_uploads_per_identity must be at least 1".into(),
+            ));
+        }
+        if self.http.body_timeout.0.as_secs() == 0 || self.http.idle_timeout.0.as_secs() == 0 {
+            return Err(ConfigError::Invalid("http.body_timeout and http.idle_timeout must be at least 1s".into()));
+        }
+        if let Some(login) = &self.auth.login_server
+            && !crate::api::valid_authority(login)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "auth.login_server {login:?}: give a host name and optional port"
+            )));
         }
         if self.gc.interval.0.as_secs() == 0 {
             return Err(ConfigError::Invalid("gc.interval must be at least 1s".into()));
@@ -460,6 +513,11 @@ impl Config {
             return Ok(StorageBackend::Azure { container: container.into() });
         }
         Err(ConfigError::Invalid(format!("storage.url {url:?}: use file://PATH, s3://BUCKET or az://CONTAINER")))
+    }
+
+    /// The master-key file in effect (when `secrets.key` does not give the keys).
+    pub fn key_file(&self) -> PathBuf {
+        self.secrets.key_file.clone().unwrap_or_else(|| self.data_dir.join("berth.key"))
     }
 
     /// A configuration with everything under `dir`, listening on an ephemeral loopback port.

@@ -2,11 +2,15 @@
 //! principals, repository tokens, scope maps, role assignments, anonymous pull. Each change is
 //! one metadata write followed by a reload of the snapshot; secrets are returned once, in clear,
 //! to the caller that created them, and stored only as argon2 hashes.
+//!
+//! Every change names its `actor` (what the caller may do) and follows Azure RBAC's rule: no
+//! one grants more than they hold. Only Owner writes role assignments or changes the admin user;
+//! no caller changes the credentials or status of an identity with rights it does not hold.
 
 use serde::Serialize;
 
 use super::{Access, Error, Result};
-use crate::auth::{RepoPattern, Role, password, scope};
+use crate::auth::{Grant, Manage, Permissions, RepoPattern, Role, password, scope};
 use crate::config::AdminPolicy;
 use crate::meta::{self, PrincipalRow, RoleAssignmentRow, ScopeMapRow, SecretRow, now_ms};
 
@@ -196,10 +200,44 @@ impl Access {
         &self.admin
     }
 
+    /// With `auth.admin_policy = "deny"`, turns the admin user off if it is on (it cannot sign
+    /// in either way; this makes the settings say so).
+    pub async fn enforce_admin_policy(&self) -> Result<()> {
+        if self.policy != AdminPolicy::Deny || !self.snapshot().settings.admin_enabled {
+            return Ok(());
+        }
+        let _guard = self.changes.lock().await;
+        self.meta.set_setting("admin_enabled", "false").await?;
+        tracing::warn!("admin user disabled: the registry's policy is auth.admin_policy = \"deny\"");
+        self.reload().await
+    }
+
+    /// Refuses unless `actor` holds every right of principal `name`.
+    fn may_change(&self, actor: &Permissions, name: &str) -> Result<()> {
+        if actor.covers(&self.snapshot().permissions(name)) {
+            return Ok(());
+        }
+        Err(Error::Denied(format!(
+            "{name:?} has rights the caller does not hold: only a caller holding all of them may change its credentials or status"
+        )))
+    }
+
+    /// Refuses unless `actor` holds every right of `granted` (to a new token or role holder).
+    fn may_grant(actor: &Permissions, granted: &Permissions) -> Result<()> {
+        if granted.manage > Manage::None && actor.manage < Manage::Owner {
+            return Err(Error::Denied("only Owner assigns roles with management rights".into()));
+        }
+        if actor.covers(granted) {
+            return Ok(());
+        }
+        Err(Error::Denied("this would grant rights the caller does not hold".into()))
+    }
+
     /// Generates new values for the named secrets of `principal` (of `kind`), replacing the old
     /// ones: tokens they yielded stop working at once.
     pub async fn renew_secrets(
         &self,
+        actor: &Permissions,
         principal: &str,
         kind: PrincipalKind,
         names: &[String],
@@ -207,6 +245,7 @@ impl Access {
     ) -> Result<Vec<SecretValue>> {
         let _guard = self.changes.lock().await;
         self.principal_of_kind(principal, kind)?;
+        self.may_change(actor, principal)?;
         if let Some(bad) = names.iter().find(|n| !kind.secret_names().contains(&n.as_str())) {
             return Err(Error::Invalid(format!(
                 "{bad:?} is not a password name of a {}; use {}",
@@ -221,26 +260,37 @@ impl Access {
     }
 
     /// Deletes one named secret of a principal (ACR: `token credential delete`).
-    pub async fn delete_secret(&self, principal: &str, kind: PrincipalKind, name: &str) -> Result<()> {
+    pub async fn delete_secret(
+        &self,
+        actor: &Permissions,
+        principal: &str,
+        kind: PrincipalKind,
+        name: &str,
+    ) -> Result<()> {
         let _guard = self.changes.lock().await;
         self.principal_of_kind(principal, kind)?;
+        self.may_change(actor, principal)?;
         if !self.meta.delete_secret(principal, name).await? {
             return Err(Error::NotFound(format!("{principal} has no password named {name:?}")));
         }
         self.reload().await
     }
 
-    /// Turns the admin user and anonymous pull on or off. With the admin policy `deny`,
-    /// enabling the admin user is refused; with `audit` it is allowed and logged.
+    /// Turns the admin user and anonymous pull on or off. The admin user has Owner's rights, so
+    /// only Owner turns it on or off. With the admin policy `deny`, enabling it is refused; with
+    /// `audit` it is allowed and logged.
     pub async fn update_settings(
         &self,
+        actor: &Permissions,
         admin_enabled: Option<bool>,
         anonymous_pull: Option<bool>,
-        policy: AdminPolicy,
     ) -> Result<Settings> {
         let _guard = self.changes.lock().await;
+        if admin_enabled.is_some() {
+            self.may_change(actor, &self.admin)?;
+        }
         if admin_enabled == Some(true) {
-            match policy {
+            match self.policy {
                 AdminPolicy::Deny => {
                     return Err(Error::Denied(
                         "the registry's policy (auth.admin_policy = \"deny\") forbids enabling the admin user".into(),
@@ -263,20 +313,27 @@ impl Access {
 
     /// Creates a user, service principal or repository token with its secrets (returned in
     /// clear, once) and registry-wide roles.
-    pub async fn create_principal(&self, p: NewPrincipal) -> Result<Vec<SecretValue>> {
+    pub async fn create_principal(&self, actor: &Permissions, p: NewPrincipal) -> Result<Vec<SecretValue>> {
         validate_name(&p.name)?;
         let new_map = match &p.new_scope_map {
             Some((name, actions)) => {
-                Some(self.scope_map_row(name, &format!("scope map of token {}", p.name), actions.clone())?)
+                Some(self.scope_map_row(actor, name, &format!("scope map of token {}", p.name), actions.clone())?)
             }
             None => None,
         };
+        if !p.roles.is_empty() && actor.manage < Manage::Owner {
+            return Err(Error::Denied("only Owner writes role assignments: create the user without roles".into()));
+        }
+        let roles: Vec<RoleAssignmentRow> = p.roles.iter().map(|r| role_row(&p.name, *r, "")).collect();
+        let granted = super::snapshot::role_permissions(roles.iter().map(|r| (r.role.as_str(), r.scope.as_str())));
+        Self::may_grant(actor, &granted)?;
         let _guard = self.changes.lock().await;
         if let Some(map) = &p.scope_map
             && new_map.as_ref().is_none_or(|m| &m.name != map)
-            && !self.snapshot().rows.scope_maps.iter().any(|m| &m.name == map)
         {
-            return Err(Error::NotFound(format!("scope map {map:?} does not exist")));
+            let existing = self.snapshot().rows.scope_maps.iter().find(|m| &m.name == map).cloned();
+            let existing = existing.ok_or_else(|| Error::NotFound(format!("scope map {map:?} does not exist")))?;
+            Self::may_grant(actor, &scope_map_permissions(&existing.actions)?)?;
         }
         if let Some(bad) = p.secrets.iter().find(|n| !p.kind.secret_names().contains(&n.as_str())) {
             return Err(Error::Invalid(format!("{bad:?} is not a password name of a {}", p.kind.as_str())));
@@ -292,7 +349,6 @@ impl Access {
             created_at: now,
             updated_at: now,
         };
-        let roles: Vec<RoleAssignmentRow> = p.roles.iter().map(|r| role_row(&p.name, *r, "")).collect();
         self.meta
             .insert_principal(&row, new_map.as_ref(), &rows, &roles)
             .await
@@ -304,6 +360,7 @@ impl Access {
     /// Changes status, expiry (`Some(None)` clears it) or scope map of a principal of `kind`.
     pub async fn update_principal(
         &self,
+        actor: &Permissions,
         name: &str,
         kind: PrincipalKind,
         enabled: Option<bool>,
@@ -312,10 +369,11 @@ impl Access {
     ) -> Result<PrincipalRow> {
         let _guard = self.changes.lock().await;
         let mut row = self.principal_of_kind(name, kind)?;
-        if let Some(map) = &scope_map
-            && !self.snapshot().rows.scope_maps.iter().any(|m| &m.name == map)
-        {
-            return Err(Error::NotFound(format!("scope map {map:?} does not exist")));
+        self.may_change(actor, name)?;
+        if let Some(map) = &scope_map {
+            let existing = self.snapshot().rows.scope_maps.iter().find(|m| &m.name == map).cloned();
+            let existing = existing.ok_or_else(|| Error::NotFound(format!("scope map {map:?} does not exist")))?;
+            Self::may_grant(actor, &scope_map_permissions(&existing.actions)?)?;
         }
         row.enabled = enabled.unwrap_or(row.enabled);
         row.expires_at = expires_at.unwrap_or(row.expires_at);
@@ -327,12 +385,13 @@ impl Access {
         self.principal_of_kind(name, kind)
     }
 
-    pub async fn delete_principal(&self, name: &str, kind: PrincipalKind) -> Result<()> {
+    pub async fn delete_principal(&self, actor: &Permissions, name: &str, kind: PrincipalKind) -> Result<()> {
         let _guard = self.changes.lock().await;
         if kind == PrincipalKind::Admin {
             return Err(Error::Denied("the admin user cannot be deleted; disable it instead".into()));
         }
         self.principal_of_kind(name, kind)?;
+        self.may_change(actor, name)?;
         self.meta.delete_principal(name).await?;
         self.reload().await
     }
@@ -349,8 +408,15 @@ impl Access {
     }
 
     /// Creates (`create`) or replaces a user-defined scope map after validating its actions.
-    pub async fn put_scope_map(&self, name: &str, description: &str, actions: Vec<String>, create: bool) -> Result<()> {
-        let row = self.scope_map_row(name, description, actions)?;
+    pub async fn put_scope_map(
+        &self,
+        actor: &Permissions,
+        name: &str,
+        description: &str,
+        actions: Vec<String>,
+        create: bool,
+    ) -> Result<()> {
+        let row = self.scope_map_row(actor, name, description, actions)?;
         let _guard = self.changes.lock().await;
         let exists = self.snapshot().rows.scope_maps.iter().any(|m| m.name == name);
         if !create && !exists {
@@ -360,8 +426,14 @@ impl Access {
         self.reload().await
     }
 
-    /// A validated user-defined scope map.
-    fn scope_map_row(&self, name: &str, description: &str, actions: Vec<String>) -> Result<ScopeMapRow> {
+    /// A validated user-defined scope map, granting nothing `actor` does not hold.
+    fn scope_map_row(
+        &self,
+        actor: &Permissions,
+        name: &str,
+        description: &str,
+        actions: Vec<String>,
+    ) -> Result<ScopeMapRow> {
         validate_name(name)?;
         if name.starts_with('_') {
             return Err(Error::Invalid("names starting with '_' are reserved for system scope maps".into()));
@@ -369,7 +441,7 @@ impl Access {
         if actions.is_empty() {
             return Err(Error::Invalid("a scope map needs at least one action".into()));
         }
-        scope::parse_scope_map_actions(&actions).map_err(Error::Invalid)?;
+        Self::may_grant(actor, &scope_map_permissions(&actions)?)?;
         let now = now_ms();
         Ok(ScopeMapRow {
             name: name.to_owned(),
@@ -395,7 +467,16 @@ impl Access {
 
     /// Assigns a built-in role to a user or service principal, registry-wide (`scope` empty)
     /// or on a repository pattern.
-    pub async fn assign_role(&self, principal: &str, role: Role, scope: &str) -> Result<RoleAssignmentRow> {
+    pub async fn assign_role(
+        &self,
+        actor: &Permissions,
+        principal: &str,
+        role: Role,
+        scope: &str,
+    ) -> Result<RoleAssignmentRow> {
+        if actor.manage < Manage::Owner {
+            return Err(Error::Denied("only Owner writes role assignments".into()));
+        }
         if !scope.is_empty() {
             RepoPattern::parse(scope).map_err(Error::Invalid)?;
         }
@@ -416,13 +497,22 @@ impl Access {
         Ok(row)
     }
 
-    pub async fn unassign_role(&self, id: &str) -> Result<()> {
+    pub async fn unassign_role(&self, actor: &Permissions, id: &str) -> Result<()> {
+        if actor.manage < Manage::Owner {
+            return Err(Error::Denied("only Owner writes role assignments".into()));
+        }
         let _guard = self.changes.lock().await;
         if !self.meta.delete_role_assignment(id).await? {
             return Err(Error::NotFound(format!("role assignment {id:?} does not exist")));
         }
         self.reload().await
     }
+}
+
+/// What a scope map's actions allow.
+fn scope_map_permissions<S: AsRef<str>>(actions: &[S]) -> Result<Permissions> {
+    let grants: Vec<Grant> = scope::parse_scope_map_actions(actions).map_err(Error::Invalid)?;
+    Ok(Permissions { grants, manage: Manage::None })
 }
 
 fn role_row(principal: &str, role: Role, scope: &str) -> RoleAssignmentRow {

@@ -11,33 +11,39 @@
 //! credential the snapshot does not know).
 
 mod manage;
+mod sign_in;
+mod snapshot;
 mod throttle;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use sha2::{Digest as _, Sha256};
-
 use crate::auth::jwt::{self, Claims, SigningKey};
 use crate::auth::scope::{self, Granted, Scope};
-use crate::auth::{Actions, Grant, Manage, Permissions, RepoPattern, Role, password};
-use crate::meta::{self, IdentityRows, MetaStore, PrincipalRow, SecretRow, now_ms};
+use crate::auth::seal::{self, MasterKeys};
+use crate::auth::{Actions, Grant, Manage, Permissions, password};
+use crate::config::AdminPolicy;
+use crate::meta::{self, MetaStore, SigningKeyRow, now_ms};
 
 pub use manage::{NewPrincipal, PrincipalKind, SecretValue, Settings};
-pub use throttle::Throttle;
+pub use snapshot::Snapshot;
+pub use throttle::{Refused, Throttle};
 
 /// Docker's and ACR's user name for signing in with a refresh token as the password.
 pub const REFRESH_TOKEN_USER: &str = "00000000-0000-0000-0000-000000000000";
 /// Lifetime of access tokens (seconds): short, since a request re-checks the principal anyway.
 pub const ACCESS_TOKEN_TTL: u64 = 300;
 /// Lifetime of refresh tokens (seconds), as ACR's: three hours.
-pub const REFRESH_TOKEN_TTL: u64 = 3 * 3600;
+pub const REFRESH_TOKEN_TTL: u64 = jwt::MAX_LIFETIME;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Missing, wrong, expired or revoked credentials. The reason is for the log only.
     #[error("authentication required")]
     Unauthorized(&'static str),
+    /// Too many failed sign-ins: refused without checking the password.
+    #[error("{}; try again in {} s", .0.reason, .0.retry_after)]
+    Throttled(Refused),
     #[error("{0}")]
     Denied(String),
     #[error("{0}")]
@@ -52,6 +58,8 @@ pub enum Error {
     Password(#[from] password::Error),
     #[error(transparent)]
     Jwt(#[from] jwt::Error),
+    #[error("secrets at rest: {0}")]
+    Sealed(#[from] seal::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -64,8 +72,11 @@ pub struct Caller {
     /// The secret signed in with (its id), carried into the tokens this caller gets.
     pub credential: String,
     pub permissions: Permissions,
-    /// For a bearer token: what the token grants (intersected with `permissions`).
+    /// For a token (a bearer access token, or a refresh token given as a password): what it
+    /// carries. The caller may do what both the principal and the token allow.
     pub token: Option<Granted>,
+    /// When that token expires (Unix seconds): nothing issued to this caller outlives it.
+    pub expires: Option<u64>,
 }
 
 impl Caller {
@@ -79,175 +90,84 @@ impl Caller {
         self.permissions.catalog() && self.token.as_ref().is_none_or(|t| t.catalog)
     }
 
+    /// Management rights: the principal's, as far as its token (if any) carries them.
     pub fn manage(&self) -> Manage {
-        self.permissions.manage
+        self.token.as_ref().map_or(self.permissions.manage, |t| self.permissions.manage.min(t.manage))
+    }
+
+    /// Everything this caller may do, as permissions: what it may grant or change.
+    pub fn effective(&self) -> Permissions {
+        let Some(token) = &self.token else { return self.permissions.clone() };
+        let grants = self
+            .permissions
+            .grants
+            .iter()
+            .flat_map(|mine| token.grants().iter().map(move |its| (mine, its)))
+            .filter_map(|(mine, its)| {
+                let pattern = if mine.pattern.covers(&its.pattern) {
+                    its.pattern.clone()
+                } else if its.pattern.covers(&mine.pattern) {
+                    mine.pattern.clone()
+                } else {
+                    return None;
+                };
+                let actions = mine.actions.intersect(its.actions);
+                (!actions.is_empty()).then_some(Grant { pattern, actions })
+            })
+            .collect();
+        Permissions { grants, manage: self.manage() }
     }
 }
 
-/// A principal as the snapshot holds it.
-#[derive(Debug, Clone)]
-struct Principal {
-    row: PrincipalRow,
-    secrets: Vec<SecretRow>,
-    permissions: Permissions,
-}
-
-/// The identity tables at one moment, with each principal's permissions worked out.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    principals: HashMap<String, Principal>,
-    pub rows: IdentityRows,
-    pub settings: Settings,
-}
-
-impl Snapshot {
-    fn build(rows: IdentityRows, admin: &str) -> Self {
-        let settings = Settings::from_rows(&rows.settings);
-        let mut principals = HashMap::new();
-        for row in &rows.principals {
-            let secrets = rows.secrets.iter().filter(|s| s.principal == row.name).cloned().collect();
-            let permissions = if row.name == admin && row.kind == PrincipalKind::Admin.as_str() {
-                Permissions {
-                    grants: vec![Grant { pattern: RepoPattern::all(), actions: Role::Owner.actions() }],
-                    manage: Manage::Owner,
-                }
-            } else if let Some(map) = &row.scope_map {
-                let actions =
-                    rows.scope_maps.iter().find(|m| &m.name == map).map(|m| m.actions.as_slice()).unwrap_or(&[]);
-                // Stored actions were validated on the way in; a bad one grants nothing.
-                Permissions {
-                    grants: scope::parse_scope_map_actions(actions).unwrap_or_default(),
-                    manage: Manage::None,
-                }
-            } else {
-                role_permissions(
-                    rows.roles.iter().filter(|r| r.principal == row.name).map(|r| (r.role.as_str(), r.scope.as_str())),
-                )
-            };
-            principals.insert(row.name.clone(), Principal { row: row.clone(), secrets, permissions });
-        }
-        Snapshot { principals, rows, settings }
-    }
-
-    /// The principal `name` if it may sign in now, with the secret `credential` (by id) if given.
-    fn active(&self, name: &str, now: i64) -> Result<&Principal> {
-        let p = self.principals.get(name).ok_or(Error::Unauthorized("unknown principal"))?;
-        if !p.row.enabled {
-            return Err(Error::Unauthorized("principal disabled"));
-        }
-        if p.row.expires_at.is_some_and(|t| t <= now) {
-            return Err(Error::Unauthorized("principal expired"));
-        }
-        if p.row.kind == PrincipalKind::Admin.as_str() && !self.settings.admin_enabled {
-            return Err(Error::Unauthorized("admin user disabled"));
-        }
-        Ok(p)
-    }
-
-    fn caller(&self, name: &str, credential: &str, now: i64) -> Result<Caller> {
-        let p = self.active(name, now)?;
-        let live = p.secrets.iter().any(|s| s.id == credential && s.expires_at.is_none_or(|t| t > now));
-        if !live {
-            return Err(Error::Unauthorized("credential renewed, removed or expired"));
-        }
-        Ok(Caller {
-            name: Some(name.to_owned()),
-            credential: credential.to_owned(),
-            permissions: p.permissions.clone(),
-            token: None,
-        })
-    }
-
-    /// The caller a verified JWT stands for, as of this snapshot.
-    fn bearer_caller(&self, claims: &Claims, kind: jwt::Grant) -> Result<Caller> {
-        let mut caller = if claims.sub.is_empty() {
-            self.anonymous().ok_or(Error::Unauthorized("anonymous pull disabled"))?
-        } else {
-            self.caller(&claims.sub, &claims.credential, now_ms())?
-        };
-        if kind == jwt::Grant::AccessToken {
-            caller.token = Some(Granted::from_claim(&claims.access));
-        }
-        Ok(caller)
-    }
-
-    fn anonymous(&self) -> Option<Caller> {
-        self.settings.anonymous_pull.then(|| Caller {
-            name: None,
-            credential: String::new(),
-            permissions: Permissions::anonymous_pull(),
-            token: None,
-        })
-    }
-}
-
-/// The union of role assignments: registry-wide ones (`scope` empty) also carry management rights.
-fn role_permissions<'a>(assignments: impl Iterator<Item = (&'a str, &'a str)>) -> Permissions {
-    let mut perms = Permissions::default();
-    for (role, scope) in assignments {
-        let Ok(role) = role.parse::<Role>() else { continue };
-        let pattern = if scope.is_empty() {
-            RepoPattern::all()
-        } else {
-            match RepoPattern::parse(scope) {
-                Ok(p) => p,
-                Err(_) => continue,
-            }
-        };
-        if pattern.is_all() {
-            perms.manage = perms.manage.max(role.manage());
-        }
-        perms.grants.push(Grant { pattern, actions: role.actions() });
-    }
-    perms
-}
-
-/// Credentials already checked: hash of what the client sent → what it proved. Saves an argon2
-/// run (or a signature check) per request; every hit is re-validated against the snapshot.
-#[derive(Debug, Clone)]
-enum Proven {
-    Password { name: String, credential: String },
-    Token(Box<Claims>),
-}
-
-const PROVEN_CAPACITY: usize = 4096;
-
+/// Signing in, tokens, and (in `manage`) changes to identities and settings, over the identity
+/// snapshot this node holds.
 #[derive(Debug)]
 pub struct Access {
     meta: MetaStore,
-    key: SigningKey,
+    master: Arc<MasterKeys>,
     admin: String,
+    policy: AdminPolicy,
     snapshot: RwLock<Arc<Snapshot>>,
-    /// Failed sign-ins per client address.
+    /// Failed sign-ins per address, account and both.
     pub throttle: Throttle,
-    proven: Mutex<HashMap<[u8; 32], Proven>>,
+    proven: Mutex<HashMap<[u8; 32], sign_in::Proven>>,
+    /// Turns of requests verifying the same credentials.
+    verifying: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     /// Serializes changes, so a reload never overtakes a newer one.
     changes: tokio::sync::Mutex<()>,
-    /// One argon2 verification at a time: each takes about 19 MiB and tens of milliseconds of
-    /// a core, so a burst of sign-ins (32 connections opening at once, or a guessing flood)
-    /// queues instead of multiplying memory.
-    hashing: tokio::sync::Mutex<()>,
+    /// argon2 verifications at once: one a core. Each takes about 7 MiB and tens of
+    /// milliseconds of a core, so a burst of sign-ins queues instead of multiplying memory.
+    hashing: tokio::sync::Semaphore,
+    /// A hash of no one's password, verified where a principal has fewer secrets than others.
+    stand_in: String,
 }
 
 impl Access {
-    /// Loads identities and the signing key (creating the key on first start).
-    pub async fn open(meta: MetaStore, admin: String) -> Result<Self> {
-        let der = match meta.signing_key(|| SigningKey::generate().unwrap_or_default()).await? {
-            der if der.is_empty() => return Err(jwt::Error::Key.into()),
-            der => der,
-        };
-        let key = SigningKey::from_pkcs8(&der)?;
-        let snapshot = Snapshot::build(meta.load_identities().await?, &admin);
-        Ok(Self {
+    /// Loads identities and the signing keys (creating the first key on first start, and
+    /// sealing with the current master key whatever an older Berth or key stored).
+    pub async fn open(meta: MetaStore, admin: String, policy: AdminPolicy, master: Arc<MasterKeys>) -> Result<Self> {
+        let first = new_signing_key(&master, None)?;
+        meta.add_first_signing_key(&first).await?;
+        let snapshot = Snapshot::build(meta.load_identities().await?, &admin, policy, &master)?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let stand_in = tokio::task::spawn_blocking(|| password::generate().and_then(|p| password::hash(&p)))
+            .await
+            .map_err(|_| Error::Invalid("password hashing was interrupted".into()))??;
+        let access = Self {
             meta,
-            key,
+            master,
             admin,
+            policy,
             snapshot: RwLock::new(Arc::new(snapshot)),
             throttle: Throttle::default(),
             proven: Mutex::default(),
+            verifying: Mutex::default(),
             changes: tokio::sync::Mutex::const_new(()),
-            hashing: tokio::sync::Mutex::const_new(()),
-        })
+            hashing: tokio::sync::Semaphore::new(cores),
+            stand_in,
+        };
+        access.reseal_signing_keys().await?;
+        Ok(access)
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -255,7 +175,8 @@ impl Access {
     }
 
     async fn reload(&self) -> Result<()> {
-        let fresh = Arc::new(Snapshot::build(self.meta.load_identities().await?, &self.admin));
+        let rows = self.meta.load_identities().await?;
+        let fresh = Arc::new(Snapshot::build(rows, &self.admin, self.policy, &self.master)?);
         match self.snapshot.write() {
             Ok(mut s) => *s = fresh,
             Err(p) => *p.into_inner() = fresh,
@@ -264,88 +185,12 @@ impl Access {
     }
 
     pub fn jwks(&self) -> serde_json::Value {
-        self.key.jwks()
+        self.snapshot().keys.jwks()
     }
 
     /// The caller with no credentials: anonymous pull if it is on.
     pub fn anonymous(&self) -> Option<Caller> {
         self.snapshot().anonymous()
-    }
-
-    /// Basic credentials: a principal's password, or a refresh token under [`REFRESH_TOKEN_USER`].
-    pub async fn basic(&self, user: &str, pass: &str, service: &str) -> Result<Caller> {
-        if user == REFRESH_TOKEN_USER {
-            return self.bearer_of_kind(pass, service, jwt::Grant::RefreshToken).await;
-        }
-        match self.password(user, pass).await {
-            // The principal or its password may be newer than this node's snapshot.
-            Err(Error::Unauthorized(_)) if self.refreshed().await? => self.password(user, pass).await,
-            result => result,
-        }
-    }
-
-    async fn password(&self, user: &str, pass: &str) -> Result<Caller> {
-        let now = now_ms();
-        let key = fingerprint(&["basic", user, pass]);
-        let cached = || match self.proven_get(&key) {
-            Some(Proven::Password { name, credential }) => self.snapshot().caller(&name, &credential, now).ok(),
-            _ => None,
-        };
-        if let Some(caller) = cached() {
-            return Ok(caller);
-        }
-        let _turn = self.hashing.lock().await;
-        // Whoever queued behind a verification of the same credentials finds it cached now.
-        if let Some(caller) = cached() {
-            return Ok(caller);
-        }
-        let snapshot = self.snapshot();
-        let principal = snapshot.active(user, now)?;
-        let candidates: Vec<SecretRow> =
-            principal.secrets.iter().filter(|s| s.expires_at.is_none_or(|t| t > now)).cloned().collect();
-        let pass = pass.to_owned();
-        // argon2 is deliberately slow: keep it off the async workers.
-        let matched = tokio::task::spawn_blocking(move || {
-            candidates.into_iter().find(|s| password::verify(&pass, &s.hash)).map(|s| s.id)
-        })
-        .await
-        .ok()
-        .flatten()
-        .ok_or(Error::Unauthorized("wrong password"))?;
-        self.proven_put(key, Proven::Password { name: user.to_owned(), credential: matched.clone() });
-        snapshot.caller(user, &matched, now)
-    }
-
-    /// A bearer access token for `service`.
-    pub async fn bearer(&self, token: &str, service: &str) -> Result<Caller> {
-        self.bearer_of_kind(token, service, jwt::Grant::AccessToken).await
-    }
-
-    /// A JWT of the given kind, re-validated against the current identities.
-    pub async fn bearer_of_kind(&self, token: &str, service: &str, kind: jwt::Grant) -> Result<Caller> {
-        let claims = self.claims(token, service, kind)?;
-        match self.snapshot().bearer_caller(&claims, kind) {
-            // Signed by a node that knows a principal or secret this one has not loaded yet.
-            Err(Error::Unauthorized(_)) if self.refreshed().await? => self.snapshot().bearer_caller(&claims, kind),
-            result => result,
-        }
-    }
-
-    /// The claims of a JWT of the given kind, if its signature, audience and expiry hold.
-    fn claims(&self, token: &str, service: &str, kind: jwt::Grant) -> Result<Claims> {
-        let key = fingerprint(&["bearer", service, token]);
-        let claims = match self.proven_get(&key) {
-            Some(Proven::Token(c)) if c.exp > now_ms() as u64 / 1000 => *c,
-            _ => {
-                let c = self.key.verify(token, service).map_err(|_| Error::Unauthorized("invalid token"))?;
-                self.proven_put(key, Proven::Token(Box::new(c.clone())));
-                c
-            }
-        };
-        if claims.grant_type != kind {
-            return Err(Error::Unauthorized("wrong kind of token"));
-        }
-        Ok(claims)
     }
 
     /// Reloads the snapshot if the identity tables changed since it was read (on another node,
@@ -359,35 +204,26 @@ impl Access {
         Ok(true)
     }
 
-    /// Counts a failed sign-in from `client` where every node sees it.
-    pub async fn sign_in_failed(&self, client: std::net::IpAddr) {
-        let window = throttle::WINDOW.as_millis() as i64;
-        match self.meta.sign_in_failed(&client.to_string(), window).await {
-            Ok((failures, since)) => self.throttle.record(client, failures, since),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot record a failed sign-in in the database");
-                self.throttle.record_local(client);
-            }
-        }
-    }
-
-    /// An access token for `caller` granting `requested` as far as the caller may.
+    /// An access token for `caller` granting `requested` as far as the caller may: the
+    /// principal's rights, narrowed by the token the caller presented, if any.
     pub fn access_token(&self, caller: &Caller, requested: &[Scope], service: &str) -> Result<String> {
-        let perms = match &caller.token {
-            // A token cannot widen itself: intersect with what it grants too.
-            Some(_) => return Err(Error::Unauthorized("access tokens cannot be exchanged for access tokens")),
-            None => &caller.permissions,
-        };
-        let access = scope::grant(requested, perms);
+        let access = scope::grant(requested, &caller.permissions, caller.token.as_ref());
         self.sign(caller, service, jwt::Grant::AccessToken, ACCESS_TOKEN_TTL, access)
     }
 
-    /// A refresh token for `caller` (never for anonymous callers).
-    pub fn refresh_token(&self, caller: &Caller, service: &str) -> Result<String> {
+    /// A refresh token for `caller` (never for anonymous callers): limited to `requested` if
+    /// given, else to what the caller's own token carries, else to the whole data plane. The
+    /// management API needs a scope asked for; nothing widens what the caller presented.
+    pub fn refresh_token(&self, caller: &Caller, service: &str, requested: &[Scope]) -> Result<String> {
         if caller.name.is_none() {
             return Err(Error::Unauthorized("anonymous callers get no refresh token"));
         }
-        self.sign(caller, service, jwt::Grant::RefreshToken, REFRESH_TOKEN_TTL, Vec::new())
+        let access = if requested.is_empty() {
+            caller.token.clone().unwrap_or_else(Granted::data_plane).to_claim()
+        } else {
+            scope::grant(requested, &caller.permissions, caller.token.as_ref())
+        };
+        self.sign(caller, service, jwt::Grant::RefreshToken, REFRESH_TOKEN_TTL, access)
     }
 
     fn sign(
@@ -403,7 +239,7 @@ impl Access {
             iss: jwt::ISSUER.into(),
             sub: caller.name.clone().unwrap_or_default(),
             aud: service.to_owned(),
-            exp: now + ttl,
+            exp: caller.expires.map_or(now + ttl, |e| e.min(now + ttl)),
             nbf: now.saturating_sub(10),
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
@@ -411,29 +247,69 @@ impl Access {
             credential: caller.credential.clone(),
             access,
         };
-        Ok(self.key.sign(&claims)?)
+        Ok(self.snapshot().keys.sign(&claims)?)
     }
 
-    fn proven_get(&self, key: &[u8; 32]) -> Option<Proven> {
-        self.proven.lock().ok()?.get(key).cloned()
-    }
-
-    fn proven_put(&self, key: [u8; 32], value: Proven) {
-        if let Ok(mut map) = self.proven.lock() {
-            if map.len() >= PROVEN_CAPACITY {
-                map.clear();
-            }
-            map.insert(key, value);
+    /// The secret setting `name`, sealed at rest: made by `generate` the first time (the first
+    /// node to store it wins), and sealed again if it is not under the current master key.
+    pub async fn sealed_setting(&self, name: &str, generate: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
+        let label = format!("setting:{name}");
+        let stored = self.meta.setting_or_insert(name, &self.master.seal(&label, &generate())?).await?;
+        let value = if MasterKeys::is_sealed(stored.as_bytes()) {
+            self.master.open(&label, &stored)?
+        } else {
+            // Stored in hex by a Berth older than sealing.
+            hex::decode(&stored).map_err(|_| meta::Error::Corrupt(format!("setting {name}")))?
+        };
+        if !self.master.sealed_by_primary(stored.as_bytes()) {
+            self.meta.set_setting(name, &self.master.seal(&label, &value)?).await?;
         }
+        Ok(value)
+    }
+
+    /// Signs new tokens with a new key from now on; the current key keeps verifying the tokens
+    /// it signed until they expire. Returns the new key's id.
+    pub async fn rotate_signing_key(&self) -> Result<String> {
+        let _turn = self.changes.lock().await;
+        let now = now_ms();
+        let row = new_signing_key(&self.master, Some(now))?;
+        self.meta.rotate_signing_key(&row, now + (jwt::MAX_LIFETIME as i64 + 60) * 1000).await?;
+        self.reload().await?;
+        Ok(self.snapshot().keys.current().kid().to_owned())
+    }
+
+    /// Seals again every signing key that is not sealed under the current master key.
+    async fn reseal_signing_keys(&self) -> Result<()> {
+        let rows = self.snapshot().rows.signing_keys.clone();
+        let mut changed = false;
+        for row in rows.iter().filter(|r| !self.master.sealed_by_primary(&r.private_key)) {
+            let der = if MasterKeys::is_sealed(&row.private_key) {
+                let text = std::str::from_utf8(&row.private_key).map_err(|_| seal::Error::Malformed)?;
+                self.master.open(&snapshot::key_label(&row.id), text)?
+            } else {
+                row.private_key.clone()
+            };
+            let sealed = self.master.seal(&snapshot::key_label(&row.id), &der)?;
+            self.meta.reseal_signing_key(&row.id, sealed.as_bytes()).await?;
+            changed = true;
+        }
+        if changed {
+            let _turn = self.changes.lock().await;
+            self.reload().await?;
+        }
+        Ok(())
     }
 }
 
-/// SHA-256 over length-prefixed parts: a cache key that does not hold the secret itself.
-fn fingerprint(parts: &[&str]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p.as_bytes());
-    }
-    h.finalize().into()
+/// A new signing key, sealed, as a row (`created_at` now unless given).
+fn new_signing_key(master: &MasterKeys, created_at: Option<i64>) -> Result<SigningKeyRow> {
+    let der = SigningKey::generate()?;
+    let key = SigningKey::from_pkcs8(&der)?;
+    let id = key.kid().to_owned();
+    Ok(SigningKeyRow {
+        private_key: master.seal(&snapshot::key_label(&id), &der)?.into_bytes(),
+        id,
+        created_at: created_at.unwrap_or_else(now_ms),
+        retires_at: None,
+    })
 }

@@ -23,12 +23,15 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
+    /// The `Host` the client addressed (the router refuses one that is not a host and port)
+    /// makes the realm, so a client is sent back to where it is; the service (the audience of
+    /// tokens) is `auth.login_server` if set, whatever the `Host`.
     pub(crate) fn of(app: &AppState, headers: &HeaderMap) -> Self {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_else(|| app.config.listen.to_string());
+            .filter(|h| super::valid_authority(h))
+            .map_or_else(|| app.config.listen.to_string(), str::to_ascii_lowercase);
         // Behind a load balancer that ends TLS, the scheme clients use is the one it forwards.
         // Trusting it is harmless: the realm only tells this client where to ask for a token.
         let forwarded = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok());
@@ -45,11 +48,15 @@ impl Origin {
     /// `Bearer realm="…",service="…",scope="…"`: quoted values, no spaces, as ACR sends it.
     /// `GET /v2/` needs no scope, and then names none (as ACR).
     pub(crate) fn challenge(&self, need: &Need) -> String {
-        let mut c = format!("Bearer realm=\"{}\",service=\"{}\"", self.realm, self.service);
-        if let Some(scope) = challenge_scope(need) {
-            c.push_str(&format!(",scope=\"{scope}\""));
+        match challenge_scope(need) {
+            Some(scope) => self.challenge_for(&scope),
+            None => format!("Bearer realm=\"{}\",service=\"{}\"", self.realm, self.service),
         }
-        c
+    }
+
+    /// The challenge naming `scope`.
+    pub(crate) fn challenge_for(&self, scope: &str) -> String {
+        format!("Bearer realm=\"{}\",service=\"{}\",scope=\"{scope}\"", self.realm, self.service)
     }
 }
 
@@ -115,16 +122,8 @@ pub(crate) async fn sign_in(
         Credentials::None => return Ok(app.access.anonymous()),
         Credentials::Malformed => Err(access::Error::Unauthorized("malformed Authorization header")),
         Credentials::Basic(user, pass) => {
-            if let Some(wait) = app.access.throttle.blocked(client) {
-                return Err(ApiError::new(
-                    ErrorCode::TooManyRequests,
-                    format!("too many failed sign-ins from this address; try again in {wait} s"),
-                )
-                .header(header::RETRY_AFTER, wait.to_string()));
-            }
-            let r = app.access.basic(&user, &pass, service).await;
+            let r = app.access.basic(&user, &pass, service, client).await;
             if let Err(access::Error::Unauthorized(reason)) = &r {
-                app.access.sign_in_failed(client).await;
                 tracing::info!(user, reason, %client, "sign-in failed");
             }
             r

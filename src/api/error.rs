@@ -45,6 +45,15 @@ impl ApiError {
         e
     }
 
+    pub(crate) fn set_message(&mut self, message: String) {
+        self.message = message;
+    }
+
+    /// 413: a request body over the endpoint's limit.
+    pub(crate) fn too_large(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::SizeInvalid, message).status(StatusCode::PAYLOAD_TOO_LARGE)
+    }
+
     fn status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
@@ -113,7 +122,7 @@ impl From<registry::Error> for ApiError {
                 Self::new(ErrorCode::ManifestBlobUnknown, message).detail(serde_json::json!({ "digest": digest }))
             }
             E::ManifestUnknown(_) => Self::new(ErrorCode::ManifestUnknown, message),
-            E::ManifestTooLarge => Self::new(ErrorCode::SizeInvalid, message).status(StatusCode::PAYLOAD_TOO_LARGE),
+            E::ManifestTooLarge => Self::too_large(message),
             E::NameUnknown(_) => Self::new(ErrorCode::NameUnknown, message),
             E::TagUnknown(_) => Self::new(ErrorCode::TagUnknown, message),
             E::Locked(_) | E::QuotaExceeded { .. } | E::LimitReached(_) | E::Signed(_) => {
@@ -132,6 +141,11 @@ impl From<access::Error> for ApiError {
         use access::Error as E;
         match e {
             E::Unauthorized(_) => Self::new(ErrorCode::Unauthorized, "invalid or expired credentials"),
+            E::Throttled(refused) => Self::new(
+                ErrorCode::TooManyRequests,
+                format!("{}; try again in {} s", refused.reason, refused.retry_after),
+            )
+            .header(header::RETRY_AFTER, refused.retry_after.to_string()),
             E::Denied(m) => Self::new(ErrorCode::Denied, m),
             E::NotFound(m) => Self::new(ErrorCode::ResourceUnknown, m),
             E::Conflict(m) => Self::new(ErrorCode::Conflict, m),
@@ -139,6 +153,7 @@ impl From<access::Error> for ApiError {
             E::Meta(cause) => Self::internal(cause),
             E::Password(cause) => Self::internal(cause),
             E::Jwt(cause) => Self::internal(cause),
+            E::Sealed(cause) => Self::internal(cause),
         }
     }
 }

@@ -4,8 +4,10 @@
 mod acr;
 mod admin;
 mod auth;
+mod body;
 mod error;
 mod oauth;
+mod slots;
 mod storage;
 pub(crate) mod time;
 mod v2;
@@ -17,16 +19,19 @@ use axum::body::HttpBody as _;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 
+pub(crate) use body::read_body;
 pub use error::ApiError;
+pub(crate) use slots::UploadSlots;
 
 use crate::app::AppState;
 use crate::oci::ErrorCode;
 use error::ErrorCause;
 
 pub fn router(state: AppState) -> Router {
+    let pace = body::Pace { idle: state.config.http.body_timeout.0, min_rate: state.config.http.min_body_rate };
     Router::new()
         .route("/v2", get(v2::base))
         .route("/v2/", get(v2::base))
@@ -39,8 +44,72 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(admin::metrics))
         .route("/_storage/{*key}", get(storage::get_signed))
         .fallback(unknown_path)
+        .layer(middleware::from_fn(move |req, next| body::paced(pace, req, next)))
+        .layer(middleware::from_fn(check_host))
+        .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// The request id the log line and the `X-Request-Id` header carry.
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+/// A handler that panics answers 500 naming the request id (logged with the panic), instead of
+/// dropping the connection.
+async fn catch_panic(req: Request, next: Next) -> Response {
+    use futures_util::FutureExt;
+    let id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(res) => res,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let mut e = ApiError::internal(format!("handler panicked: {what}"));
+            e.set_message(format!("internal error (request id {id})"));
+            e.into_response()
+        }
+    }
+}
+
+/// Whether `s` is a host and optional port (`registry.example.com:5000`, `10.0.0.1`,
+/// `[::1]:5000`): what a `Host` header or `auth.login_server` may be. Anything else would end
+/// up inside challenges and tokens.
+pub(crate) fn valid_authority(s: &str) -> bool {
+    let (host, port) = match s.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, rest)) => {
+                if addr.parse::<std::net::Ipv6Addr>().is_err() {
+                    return false;
+                }
+                ("v6", rest.strip_prefix(':').map(Some).unwrap_or(if rest.is_empty() { None } else { Some("") }))
+            }
+            None => return false,
+        },
+        None => match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        },
+    };
+    let host_ok = host == "v6"
+        || (!host.is_empty()
+            && host.len() <= 253
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_'));
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    host_ok && port_ok
+}
+
+/// Refuses a request whose `Host` is not a host and port (`400`), before it can reach a
+/// challenge or a token's audience.
+async fn check_host(req: Request, next: Next) -> Response {
+    let host = req.headers().get(header::HOST).map(|h| h.to_str().map(valid_authority).unwrap_or(false));
+    if host == Some(false) {
+        return ApiError::new(ErrorCode::RequestInvalid, "the Host header is not a host name and port").into_response();
+    }
+    next.run(req).await
 }
 
 /// Any path outside the API: 404 in the OCI error format.
@@ -60,6 +129,7 @@ async fn log_request(mut req: Request, next: Next) -> Response {
         req.headers_mut().insert(header::HOST, host);
     }
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     // The path only: query strings may one day carry credentials.
     let path = req.uri().path().to_owned();

@@ -1,10 +1,13 @@
 //! The token server, in ACR's wire format: `GET /oauth2/token` (Basic credentials, or none for
 //! anonymous pull), `POST /oauth2/token` (`grant_type=password|refresh_token`) and
-//! `POST /oauth2/exchange` (a refresh token for a password or for an access token Berth issued,
-//! Berth's stand-in for ACR's Entra tokens). The JWKS that verifies tokens is at `/oauth2/jwks`.
+//! `POST /oauth2/exchange` (a refresh token for a password, or for a token Berth issued: Berth's
+//! stand-in for ACR's Entra tokens). The JWKS that verifies tokens is at `/oauth2/jwks`.
+//!
+//! A token never yields more than it carries: what is issued for a token is limited to that
+//! token's scope and expires no later than it does. The management API's scope
+//! (`registry:management:…`) is granted only when asked for.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +48,11 @@ fn unauthorized() -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, "invalid or expired credentials")
 }
 
+/// No credentials, and anonymous pull is off.
+fn anonymous_refused() -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, "authentication required: anonymous pull is disabled on this registry")
+}
+
 /// The service the request names must be this registry.
 fn service(origin: &Origin, params: &Params) -> Result<String, ApiError> {
     match params.get("service") {
@@ -63,10 +71,10 @@ pub(super) async fn get_token(State(app): State<AppState>, req: Request) -> Resp
         let params = Params::parse(parts.uri.query().unwrap_or_default())?;
         let origin = Origin::of(&app, &parts.headers);
         let service = service(&origin, &params)?;
-        let caller = auth::sign_in(&app, &parts.headers, client, &service).await?.ok_or_else(unauthorized)?;
-        if caller.token.is_some() {
+        if matches!(auth::Credentials::of(&parts.headers), auth::Credentials::Bearer(_)) {
             return Err(invalid("send Basic credentials (or a refresh token as the password), not a bearer token"));
         }
+        let caller = auth::sign_in(&app, &parts.headers, client, &service).await?.ok_or_else(anonymous_refused)?;
         let offline = params.get("offline_token") == Some("true");
         token_response(&app, &caller, &params.scopes(), &service, offline)
     }
@@ -85,7 +93,7 @@ pub(super) async fn post_token(State(app): State<AppState>, req: Request) -> Res
         let caller = match params.get("grant_type") {
             Some("password") => match (params.get("username"), params.get("password")) {
                 (Some(u), Some(p)) => basic(&app, u, p, client, &service).await?,
-                (None, None) => app.access.anonymous().ok_or_else(unauthorized)?,
+                (None, None) => app.access.anonymous().ok_or_else(anonymous_refused)?,
                 _ => return Err(invalid("grant_type=password needs both username and password")),
             },
             Some("refresh_token") => {
@@ -104,8 +112,10 @@ pub(super) async fn post_token(State(app): State<AppState>, req: Request) -> Res
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// POST /oauth2/exchange — a refresh token for `grant_type=password` (username, password) or
-/// `grant_type=access_token` (an access token this registry issued), as ACR's `az acr login`.
+/// POST /oauth2/exchange — a refresh token for `grant_type=password` (username, password),
+/// `grant_type=access_token` (an access or refresh token this registry issued, as ACR's SDKs
+/// send their credential) or `grant_type=refresh_token`, as ACR's `az acr login`. An optional
+/// `scope` limits it; else it carries what the presented token did, or the data plane.
 pub(super) async fn exchange(State(app): State<AppState>, req: Request) -> Response {
     let client = auth::client_ip(&req);
     let (parts, body) = req.into_parts();
@@ -123,7 +133,14 @@ pub(super) async fn exchange(State(app): State<AppState>, req: Request) -> Respo
             }
             Some("access_token") => {
                 let token = params.get("access_token").ok_or_else(|| invalid("access_token is missing"))?;
-                app.access.bearer(token, &service).await.map_err(|_| unauthorized())?
+                match app.access.bearer(token, &service).await {
+                    Ok(caller) => caller,
+                    Err(_) => app
+                        .access
+                        .bearer_of_kind(token, &service, jwt::Grant::RefreshToken)
+                        .await
+                        .map_err(|_| unauthorized())?,
+                }
             }
             Some("refresh_token") => {
                 let token = params.get("refresh_token").ok_or_else(|| invalid("refresh_token is missing"))?;
@@ -138,7 +155,7 @@ pub(super) async fn exchange(State(app): State<AppState>, req: Request) -> Respo
                 )));
             }
         };
-        let refresh = app.access.refresh_token(&caller, &service)?;
+        let refresh = app.access.refresh_token(&caller, &service, &params.scopes())?;
         Ok(Json(json!({ "refresh_token": refresh })).into_response())
     }
     .await;
@@ -166,7 +183,7 @@ async fn basic(
 }
 
 async fn form(body: axum::body::Body) -> Result<Params, ApiError> {
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| invalid("form body too large"))?;
+    let bytes = super::read_body(body, MAX_FORM).await?;
     Params::parse(std::str::from_utf8(&bytes).map_err(|_| invalid("form body is not UTF-8"))?)
 }
 
@@ -178,9 +195,11 @@ fn token_response(
     offline: bool,
 ) -> Result<Response, ApiError> {
     let access = app.access.access_token(caller, scopes, service)?;
-    let mut body = json!({ "access_token": access, "token": access, "expires_in": ACCESS_TOKEN_TTL });
+    let now = crate::meta::now_ms() as u64 / 1000;
+    let expires_in = caller.expires.map_or(ACCESS_TOKEN_TTL, |e| e.saturating_sub(now).min(ACCESS_TOKEN_TTL));
+    let mut body = json!({ "access_token": access, "token": access, "expires_in": expires_in });
     if offline && caller.name.is_some() {
-        body["refresh_token"] = app.access.refresh_token(caller, service)?.into();
+        body["refresh_token"] = app.access.refresh_token(caller, service, &[])?.into();
     }
     Ok(Json(body).into_response())
 }

@@ -1,6 +1,8 @@
 //! Registry bearer tokens: ES256 JWTs in the Docker token format (`access` claim), signed by
-//! one key kept in the metadata store and published as a JWKS. Claims stay ASCII: some ACR
-//! clients decode the payload with the standard base64 alphabet.
+//! the current key of a [`Keyring`] kept (sealed) in the metadata store and published as a
+//! JWKS. After a rotation the previous keys still verify the tokens they signed until those
+//! expire. Claims stay ASCII: some ACR clients decode the payload with the standard base64
+//! alphabet.
 
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -11,6 +13,11 @@ use serde::{Deserialize, Serialize};
 use super::scope::AccessEntry;
 
 pub const ISSUER: &str = "berth";
+/// The longest a token may live (a refresh token's three hours, as ACR's). A token claiming
+/// more was not issued by Berth and is refused, whoever signed it.
+pub const MAX_LIFETIME: u64 = 3 * 3600;
+/// Clock skew tolerated between nodes, seconds.
+const LEEWAY: u64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -20,6 +27,10 @@ pub enum Error {
     Sign(jsonwebtoken::errors::Error),
     #[error("invalid token: {0}")]
     Invalid(jsonwebtoken::errors::Error),
+    #[error("no key of this registry signed the token")]
+    UnknownKey,
+    #[error("the token claims a lifetime longer than any token Berth issues")]
+    Lifetime,
 }
 
 /// Which of the two token kinds a JWT is; one is never accepted in place of the other.
@@ -86,29 +97,79 @@ impl SigningKey {
         Ok(Self { kid, encoding: EncodingKey::from_ec_der(der), decoding, x, y })
     }
 
+    /// The key's id: the `kid` of the tokens it signs.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
     pub fn sign(&self, claims: &Claims) -> Result<String, Error> {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.encoding).map_err(Error::Sign)
     }
 
-    /// The claims of `token` if this key signed it, it is current, and it is for `service`.
+    /// The claims of `token` if this key signed it, it is current, it is for `service`, and
+    /// it claims no longer a life than Berth gives tokens.
     pub fn verify(&self, token: &str, service: &str) -> Result<Claims, Error> {
         let mut v = Validation::new(Algorithm::ES256);
         v.set_audience(&[service]);
         v.set_issuer(&[ISSUER]);
         v.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
         v.validate_nbf = true;
-        v.leeway = 5;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).map(|d| d.claims).map_err(Error::Invalid)
+        v.leeway = LEEWAY;
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).map(|d| d.claims).map_err(Error::Invalid)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if claims.exp.saturating_sub(claims.iat) > MAX_LIFETIME + LEEWAY || claims.iat > now + LEEWAY {
+            return Err(Error::Lifetime);
+        }
+        Ok(claims)
     }
 
-    /// The public key as a JSON Web Key Set.
-    pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({"keys": [{
+    fn jwk(&self) -> serde_json::Value {
+        serde_json::json!({
             "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig",
             "kid": self.kid, "x": self.x, "y": self.y,
-        }]})
+        })
+    }
+}
+
+/// The current signing key and the previous ones that still verify: a rotation signs new tokens
+/// with a new key while the tokens signed before stay valid until they expire.
+#[derive(Debug)]
+pub struct Keyring {
+    current: SigningKey,
+    previous: Vec<SigningKey>,
+}
+
+impl Keyring {
+    pub fn new(current: SigningKey, previous: Vec<SigningKey>) -> Self {
+        Self { current, previous }
+    }
+
+    pub fn current(&self) -> &SigningKey {
+        &self.current
+    }
+
+    pub fn sign(&self, claims: &Claims) -> Result<String, Error> {
+        self.current.sign(claims)
+    }
+
+    /// [`SigningKey::verify`] with the key the token's `kid` names.
+    pub fn verify(&self, token: &str, service: &str) -> Result<Claims, Error> {
+        let header = jsonwebtoken::decode_header(token).map_err(Error::Invalid)?;
+        let kid = header.kid.as_deref().ok_or(Error::UnknownKey)?;
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|k| k.kid == kid)
+            .ok_or(Error::UnknownKey)?
+            .verify(token, service)
+    }
+
+    /// Every key that verifies, as a JSON Web Key Set.
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<_> = std::iter::once(&self.current).chain(&self.previous).map(SigningKey::jwk).collect();
+        serde_json::json!({ "keys": keys })
     }
 }
 
@@ -148,6 +209,27 @@ mod tests {
             String::from_utf8(b64.decode(parts[1]).expect("b64")).expect("utf8").replace("\"pull\"", "\"push\"");
         let forged = format!("{}.{}.{}", parts[0], b64.encode(payload), parts[2]);
         assert!(key.verify(&forged, "reg:5000").is_err(), "tampered");
-        assert_eq!(key.jwks()["keys"][0]["kid"], key.kid.as_str());
+        let mut long = claims("reg:5000", (MAX_LIFETIME + 3600) as i64);
+        long.iat = long.exp - MAX_LIFETIME - 3600;
+        assert!(matches!(key.verify(&key.sign(&long).expect("sign"), "reg:5000"), Err(Error::Lifetime)));
+    }
+
+    #[test]
+    fn a_rotated_keyring_still_verifies_what_the_previous_key_signed() {
+        let old = SigningKey::from_pkcs8(&SigningKey::generate().expect("gen")).expect("key");
+        let new = SigningKey::from_pkcs8(&SigningKey::generate().expect("gen")).expect("key");
+        let before = old.sign(&claims("reg", 300)).expect("sign");
+        let (old_kid, new_kid) = (old.kid.clone(), new.kid.clone());
+        let ring = Keyring::new(new, vec![old]);
+        assert_eq!(ring.verify(&before, "reg").expect("previous key verifies").sub, "admin");
+        let after = ring.sign(&claims("reg", 300)).expect("sign");
+        assert_eq!(jsonwebtoken::decode_header(&after).expect("header").kid.as_deref(), Some(new_kid.as_str()));
+        let kids: Vec<_> = ring.jwks()["keys"].as_array().expect("keys").iter().map(|k| k["kid"].clone()).collect();
+        assert_eq!(kids, [new_kid.as_str(), old_kid.as_str()]);
+        let stranger = SigningKey::from_pkcs8(&SigningKey::generate().expect("gen")).expect("key");
+        assert!(matches!(
+            ring.verify(&stranger.sign(&claims("reg", 300)).expect("sign"), "reg"),
+            Err(Error::UnknownKey)
+        ));
     }
 }

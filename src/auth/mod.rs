@@ -1,10 +1,12 @@
 //! Access rules, pure (no I/O): the actions a request needs, the built-in roles and scope maps
 //! that grant them, and [`Permissions`], what one principal may do right now. `scope` speaks the
-//! Docker token protocol's scope strings, `password` hashes secrets, `jwt` signs and checks tokens.
+//! Docker token protocol's scope strings, `password` hashes secrets, `jwt` signs and checks tokens,
+//! `seal` encrypts the secrets kept at rest.
 
 pub mod jwt;
 pub mod password;
 pub mod scope;
+pub mod seal;
 
 use std::fmt;
 use std::str::FromStr;
@@ -95,6 +97,8 @@ impl Actions {
     pub const NONE: Actions = Actions(0);
     /// What the Docker scope action `*` asks for.
     pub const ALL_REPOSITORY: Actions = Actions(0b1_1111);
+    /// Every action, the role-only ones included.
+    pub const ALL: Actions = Actions(0b1111_1111);
 
     pub fn of(actions: &[Action]) -> Self {
         Actions(actions.iter().fold(0, |acc, a| acc | a.bit()))
@@ -131,8 +135,35 @@ pub enum Manage {
     Read,
     /// Create, change and delete them.
     Write,
-    /// Also assign roles.
+    /// Also assign roles, and change identities with Owner's rights (the admin user).
     Owner,
+}
+
+impl Manage {
+    const LEVELS: [Manage; 3] = [Manage::Read, Manage::Write, Manage::Owner];
+
+    /// The action of the token scope `registry:management:<action>` that asks for this level.
+    pub fn token_name(self) -> &'static str {
+        match self {
+            Manage::None => "",
+            Manage::Read => "read",
+            Manage::Write => "write",
+            Manage::Owner => "owner",
+        }
+    }
+
+    pub fn from_token_name(s: &str) -> Option<Manage> {
+        Self::LEVELS.into_iter().find(|m| m.token_name() == s)
+    }
+
+    /// The built-in roles that carry this level, for messages.
+    pub fn roles(self) -> &'static str {
+        match self {
+            Manage::Owner => "Owner",
+            Manage::Write => "Owner or Contributor",
+            _ => "Owner, Contributor or Reader",
+        }
+    }
 }
 
 /// ACR's built-in roles.
@@ -244,6 +275,14 @@ impl RepoPattern {
             None => self.0 == repo,
         }
     }
+
+    /// Whether every repository `other` covers is covered by this pattern too.
+    pub fn covers(&self, other: &RepoPattern) -> bool {
+        match self.0.strip_suffix('*') {
+            Some(prefix) => other.0.starts_with(prefix),
+            None => self.0 == other.0,
+        }
+    }
 }
 
 /// Actions on the repositories a pattern covers.
@@ -280,6 +319,21 @@ impl Permissions {
     /// Listing every repository (`registry:catalog:*`) needs metadata/read on all of them.
     pub fn catalog(&self) -> bool {
         self.grants.iter().any(|g| g.pattern.is_all() && g.actions.has(Action::MetadataRead))
+    }
+
+    /// Whether these permissions include everything `other` allows: a caller may change an
+    /// identity only if it holds at least that identity's rights (as Azure RBAC's rule that no
+    /// one grants more than they hold). Owner covers everything: it may assign itself any role.
+    pub fn covers(&self, other: &Permissions) -> bool {
+        if self.manage == Manage::Owner {
+            return true;
+        }
+        self.manage >= other.manage
+            && other.grants.iter().all(|g| {
+                g.actions
+                    .iter()
+                    .all(|a| self.grants.iter().any(|mine| mine.pattern.covers(&g.pattern) && mine.actions.has(a)))
+            })
     }
 }
 
@@ -361,6 +415,27 @@ mod tests {
         for bad in ["", "a*b", "Team/*", "a b"] {
             assert!(RepoPattern::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn coverage_compares_rights() {
+        let role = |r: Role, scope: &str| Permissions {
+            grants: vec![Grant { pattern: RepoPattern::parse(scope).expect("p"), actions: r.actions() }],
+            manage: if scope == "*" { r.manage() } else { Manage::None },
+        };
+        let owner = role(Role::Owner, "*");
+        let contributor = role(Role::Contributor, "*");
+        assert!(owner.covers(&contributor) && owner.covers(&owner));
+        assert!(owner.covers(&role(Role::AcrImageSigner, "*")), "Owner may assign itself any role");
+        assert!(!contributor.covers(&owner), "Owner's management rights are more than Contributor's");
+        assert!(contributor.covers(&role(Role::AcrPush, "team/*")));
+        assert!(role(Role::AcrPush, "team/*").covers(&role(Role::AcrPull, "team/app")));
+        assert!(!role(Role::AcrPush, "team/app").covers(&role(Role::AcrPull, "team/*")));
+        assert!(!role(Role::AcrPull, "*").covers(&role(Role::AcrDelete, "x")));
+        assert!(!role(Role::AcrPush, "*").covers(&role(Role::AcrImageSigner, "x")), "signing is not a push right");
+        assert!(Permissions::default().covers(&Permissions::default()));
+        assert_eq!(Manage::from_token_name("write"), Some(Manage::Write));
+        assert_eq!(Manage::from_token_name(""), None);
     }
 
     #[test]

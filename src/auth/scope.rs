@@ -1,17 +1,23 @@
 //! Scope strings: the Docker token protocol's `repository:<name>:pull,push` and
-//! `registry:catalog:*`, the `access` claim they become in a JWT, and ACR scope-map actions
-//! `repositories/<repo>/content/read`.
+//! `registry:catalog:*`, Berth's `registry:management:read|write|owner` (the management API,
+//! granted only when asked for), the `access` claim they become in a JWT, and ACR scope-map
+//! actions `repositories/<repo>/content/read`.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Actions, Grant, Permissions, RepoPattern};
+use super::{Action, Actions, Grant, Manage, Permissions, RepoPattern};
 use crate::oci::RepoName;
 
 /// One requested or granted scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
-    Repository { name: RepoName, actions: Actions },
+    Repository {
+        name: RepoName,
+        actions: Actions,
+    },
     Catalog,
+    /// The management API (`/berth/v1`, `/metrics`) up to this level.
+    Management(Manage),
 }
 
 impl Scope {
@@ -28,6 +34,9 @@ impl Scope {
         let (name, actions) = rest.rsplit_once(':')?;
         match kind.split('(').next()? {
             "registry" if name == "catalog" => Some(Scope::Catalog),
+            "registry" if name == "management" => {
+                actions.split(',').filter_map(Manage::from_token_name).max().map(Scope::Management)
+            }
             "repository" => {
                 let name = RepoName::parse(name).ok()?;
                 let actions = actions.split(',').fold(Actions::NONE, |acc, a| match a {
@@ -44,6 +53,7 @@ impl Scope {
     pub fn to_challenge(&self) -> String {
         match self {
             Scope::Catalog => "registry:catalog:*".to_owned(),
+            Scope::Management(level) => format!("registry:management:{}", level.token_name()),
             Scope::Repository { name, actions } => {
                 let names: Vec<_> = actions.iter().map(Action::token_name).collect();
                 format!("repository:{name}:{}", names.join(","))
@@ -61,46 +71,77 @@ pub struct AccessEntry {
     pub actions: Vec<String>,
 }
 
-/// The requested scopes intersected with what `perms` allow; entries that end up empty are
-/// kept with no actions, as Distribution's token servers do.
-pub fn grant(requested: &[Scope], perms: &Permissions) -> Vec<AccessEntry> {
+/// The requested scopes intersected with what `perms` allow and, for a caller that presented a
+/// token, with what that token allows (`limit`): a token never yields more than it carries.
+/// Repository entries that end up empty are kept with no actions, as Distribution's token
+/// servers do; management is granted only when asked for, and only as far as the caller holds it.
+pub fn grant(requested: &[Scope], perms: &Permissions, limit: Option<&Granted>) -> Vec<AccessEntry> {
     requested
         .iter()
-        .map(|scope| match scope {
-            Scope::Catalog => AccessEntry {
+        .filter_map(|scope| match scope {
+            Scope::Catalog => Some(AccessEntry {
                 kind: "registry".into(),
                 name: "catalog".into(),
-                actions: if perms.catalog() { vec!["*".into()] } else { Vec::new() },
-            },
-            Scope::Repository { name, actions } => AccessEntry {
-                kind: "repository".into(),
-                name: name.to_string(),
-                actions: actions.intersect(perms.on(name.as_str())).iter().map(|a| a.token_name().into()).collect(),
-            },
+                actions: if perms.catalog() && limit.is_none_or(|l| l.catalog) { vec!["*".into()] } else { Vec::new() },
+            }),
+            Scope::Repository { name, actions } => {
+                let allowed = limit.map_or(Actions::ALL, |l| l.on(name.as_str())).intersect(perms.on(name.as_str()));
+                Some(AccessEntry {
+                    kind: "repository".into(),
+                    name: name.to_string(),
+                    actions: actions.intersect(allowed).iter().map(|a| a.token_name().into()).collect(),
+                })
+            }
+            Scope::Management(asked) => {
+                let level = (*asked).min(perms.manage).min(limit.map_or(Manage::Owner, |l| l.manage));
+                (level > Manage::None).then(|| management_entry(level))
+            }
         })
         .collect()
 }
 
-/// What a token's `access` claim allows, for checking a request against it.
+fn management_entry(level: Manage) -> AccessEntry {
+    AccessEntry { kind: "registry".into(), name: "management".into(), actions: vec![level.token_name().into()] }
+}
+
+/// What a token's `access` claim allows, for checking a request against it. Access tokens
+/// name repositories; refresh tokens may carry patterns (`*`: the whole data plane).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Granted {
-    repositories: Vec<(String, Actions)>,
+    repositories: Vec<Grant>,
     pub catalog: bool,
+    pub manage: Manage,
 }
 
 impl Granted {
+    /// Everything on the data plane and nothing of the management API: what a refresh token
+    /// for a password carries unless it was asked for less (or for management).
+    pub fn data_plane() -> Self {
+        Granted {
+            repositories: vec![Grant { pattern: RepoPattern::all(), actions: Actions::ALL }],
+            catalog: true,
+            manage: Manage::None,
+        }
+    }
+
     pub fn from_claim(entries: &[AccessEntry]) -> Self {
         let mut granted = Granted::default();
         for e in entries {
-            match e.kind.as_str() {
-                "registry" if e.name == "catalog" => granted.catalog |= e.actions.iter().any(|a| a == "*"),
-                "repository" => {
+            match (e.kind.as_str(), e.name.as_str()) {
+                ("registry", "catalog") => granted.catalog |= e.actions.iter().any(|a| a == "*"),
+                ("registry", "management") => {
+                    let level = e.actions.iter().filter_map(|a| Manage::from_token_name(a)).max();
+                    granted.manage = granted.manage.max(level.unwrap_or_default());
+                }
+                ("repository", name) => {
+                    // A name that is no pattern grants nothing.
+                    let Ok(pattern) = RepoPattern::parse(name) else { continue };
                     let actions = e
                         .actions
                         .iter()
                         .filter_map(|a| Action::from_token_name(a))
                         .fold(Actions::NONE, |acc, a| acc.union(Actions::of(&[a])));
-                    granted.repositories.push((e.name.clone(), actions));
+                    granted.repositories.push(Grant { pattern, actions });
                 }
                 _ => {}
             }
@@ -108,8 +149,32 @@ impl Granted {
         granted
     }
 
+    /// The claim that carries exactly this grant.
+    pub fn to_claim(&self) -> Vec<AccessEntry> {
+        let mut entries: Vec<AccessEntry> = self
+            .repositories
+            .iter()
+            .map(|g| AccessEntry {
+                kind: "repository".into(),
+                name: g.pattern.as_str().to_owned(),
+                actions: g.actions.iter().map(|a| a.token_name().into()).collect(),
+            })
+            .collect();
+        if self.catalog {
+            entries.push(AccessEntry { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] });
+        }
+        if self.manage > Manage::None {
+            entries.push(management_entry(self.manage));
+        }
+        entries
+    }
+
+    pub fn grants(&self) -> &[Grant] {
+        &self.repositories
+    }
+
     pub fn on(&self, repo: &str) -> Actions {
-        self.repositories.iter().filter(|(n, _)| n == repo).fold(Actions::NONE, |acc, (_, a)| acc.union(*a))
+        self.repositories.iter().filter(|g| g.pattern.matches(repo)).fold(Actions::NONE, |acc, g| acc.union(g.actions))
     }
 }
 
@@ -145,8 +210,11 @@ mod tests {
 
     #[test]
     fn scopes_parse_and_print() {
-        let scopes = Scope::parse_all("repository:a/b:pull,push registry:catalog:* repository(plugin):c:* bogus x:y:z");
-        assert_eq!(scopes.len(), 3);
+        let scopes = Scope::parse_all(
+            "repository:a/b:pull,push registry:catalog:* repository(plugin):c:* bogus x:y:z registry:management:read,write registry:management:all",
+        );
+        assert_eq!(scopes.len(), 4);
+        assert_eq!(scopes[3], Scope::Management(Manage::Write));
         assert_eq!(scopes[0].to_challenge(), "repository:a/b:pull,push");
         assert_eq!(scopes[1], Scope::Catalog);
         assert_eq!(scopes[2].to_challenge(), "repository:c:pull,push,delete,metadata_read,metadata_write");
@@ -160,12 +228,36 @@ mod tests {
                 .expect("actions"),
             manage: Manage::None,
         };
-        let granted = grant(&Scope::parse_all("repository:app:pull,push,delete repository:other:pull"), &perms);
+        let asked = Scope::parse_all("repository:app:pull,push,delete repository:other:pull registry:management:owner");
+        let granted = grant(&asked, &perms, None);
+        assert_eq!(granted.len(), 2, "no management rights, no management entry");
         assert_eq!(granted[0].actions, ["pull", "push"]);
         assert!(granted[1].actions.is_empty());
         let back = Granted::from_claim(&granted);
         assert_eq!(back.on("app"), Actions::of(&[Action::ContentRead, Action::ContentWrite]));
-        assert!(back.on("other").is_empty() && !back.catalog);
+        assert!(back.on("other").is_empty() && !back.catalog && back.manage == Manage::None);
+        assert_eq!(Granted::from_claim(&back.to_claim()), back);
+    }
+
+    #[test]
+    fn a_token_never_yields_more_than_it_carries() {
+        let owner = Permissions {
+            grants: vec![Grant { pattern: RepoPattern::all(), actions: Actions::ALL_REPOSITORY }],
+            manage: Manage::Owner,
+        };
+        let pull_app = Granted::from_claim(&grant(&Scope::parse_all("repository:app:pull"), &owner, None));
+        let asked = Scope::parse_all(
+            "repository:app:pull,push repository:other:pull registry:catalog:* registry:management:owner",
+        );
+        let again = Granted::from_claim(&grant(&asked, &owner, Some(&pull_app)));
+        assert_eq!(again.on("app"), pull_app.on("app"), "narrow stays narrow");
+        assert!(again.on("other").is_empty() && !again.catalog && again.manage == Manage::None);
+        let full = Granted::from_claim(&grant(&asked, &owner, Some(&Granted::data_plane())));
+        assert_eq!(full.manage, Manage::None, "the data plane carries no management");
+        assert!(full.catalog && full.on("other").has(Action::ContentRead));
+        let managing = Granted::from_claim(&grant(&asked, &owner, None));
+        assert_eq!(managing.manage, Manage::Owner, "asked for, and held");
+        assert!(Granted::data_plane().on("any/repo").has(Action::Sign));
     }
 
     #[test]

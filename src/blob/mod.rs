@@ -7,8 +7,8 @@
 //! whatever sits at a blob key is complete and correct.
 
 mod error;
-mod hashing;
 mod signed;
+mod worker;
 
 use std::io;
 use std::ops::Range;
@@ -31,7 +31,7 @@ use tokio::io::AsyncWriteExt;
 pub use error::{Error, Result};
 pub use signed::SignError;
 
-use hashing::BackgroundHasher;
+use worker::Worker;
 
 use crate::oci::{Algorithm, Digest, Hasher};
 
@@ -186,15 +186,18 @@ impl BlobStore {
             }
             _ => None,
         };
-        let hasher = BackgroundHasher::start(hasher);
+        let mut hasher = Worker::new(hasher, |h: &mut Hasher, chunk| {
+            h.update(chunk);
+            Ok(())
+        });
         let (written, parts) = match path {
             Some(path) if extend.is_some() || parts.is_empty() => {
-                (write_file(path, body, &hasher, extend).await, vec![part])
+                (write_file(path, body, &mut hasher, extend).await, vec![part])
             }
-            _ => (self.write_object(key, body, &hasher).await, [parts, &[part][..]].concat()),
+            _ => (self.write_object(key, body, &mut hasher).await, [parts, &[part][..]].concat()),
         };
-        let hasher = hasher.finish().await?;
-        Ok(Chunk { parts, size: written?, hasher })
+        let size = written?;
+        Ok(Chunk { parts, size, hasher: hasher.finish().await? })
     }
 
     /// Takes back a stored `chunk` that its session could not record: the upload is again its
@@ -216,7 +219,7 @@ impl BlobStore {
     }
 
     /// A new part through `object_store`, for every backend but the filesystem.
-    async fn write_object(&self, key: Path, mut body: ByteStream, hasher: &BackgroundHasher) -> Result<u64> {
+    async fn write_object(&self, key: Path, mut body: ByteStream, hasher: &mut Worker<Hasher>) -> Result<u64> {
         let mut writer = self.writer(key);
         let mut written = 0u64;
         while let Some(chunk) = body.next().await {
@@ -228,7 +231,10 @@ impl BlobStore {
                 }
             };
             written += chunk.len() as u64;
-            hasher.update(chunk.clone()).await;
+            if let Err(e) = hasher.push(chunk.clone()).await {
+                let _ = writer.abort().await;
+                return Err(e.into());
+            }
             if let Err(e) = writer.write_all(&chunk).await {
                 let _ = writer.abort().await;
                 return Err(e.into());
@@ -444,69 +450,46 @@ async fn read_file(path: PathBuf, range: Range<u64>) -> Result<ByteStream> {
     Ok(chunks.boxed())
 }
 
-/// Chunks queued between the request and the file writer: bounds an upload's memory to a few
-/// request-body chunks.
-const FILE_QUEUE: usize = 4;
-
 /// Filesystem fast path of [`BlobStore::append`]: writes `body` to a new file at `path`, or
 /// with `extend = Some((size, previous))` appends it to the claimed file at `path` from byte
-/// `size`. A blocking thread writes the chunks while `hasher` hashes them on another and this
-/// task receives the next ones. If the body fails, a new file is removed and a claimed one cut
-/// back and handed back to `previous`.
+/// `size`. The blocking pool writes the chunks while `hasher` hashes them and this task
+/// receives the next ones. If the body fails, a new file is removed and a claimed one cut back
+/// and handed back to `previous`.
 async fn write_file(
     path: PathBuf,
     mut body: ByteStream,
-    hasher: &BackgroundHasher,
+    hasher: &mut Worker<Hasher>,
     extend: Option<(u64, PathBuf)>,
 ) -> Result<u64> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(FILE_QUEUE);
     let target = path.clone();
     let start = extend.as_ref().map(|(size, _)| *size);
-    let writer = tokio::task::spawn_blocking(move || -> io::Result<u64> {
-        use std::io::{Seek, Write};
-        let mut file = match start {
+    let opened = tokio::task::spawn_blocking(move || -> io::Result<std::fs::File> {
+        use std::io::Seek;
+        match start {
             Some(size) => {
                 let mut file = std::fs::OpenOptions::new().write(true).open(&target)?;
                 // Whatever lies past the recorded size was never acknowledged.
                 file.set_len(size)?;
                 file.seek(io::SeekFrom::Start(size))?;
-                file
+                Ok(file)
             }
             None => {
                 if let Some(dir) = target.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                std::fs::File::create(&target)?
-            }
-        };
-        let mut written = 0u64;
-        while let Some(chunk) = rx.blocking_recv() {
-            file.write_all(&chunk)?;
-            written += chunk.len() as u64;
-        }
-        Ok(written)
-    });
-    let mut failure = None;
-    while let Some(chunk) = body.next().await {
-        match chunk {
-            Ok(chunk) => {
-                hasher.update(chunk.clone()).await;
-                if tx.send(chunk).await.is_err() {
-                    break; // the writer failed; its error is reported below
-                }
-            }
-            Err(e) => {
-                failure = Some(e);
-                break;
+                std::fs::File::create(&target)
             }
         }
-    }
-    drop(tx);
-    let written = writer.await.map_err(io::Error::other)?;
-    let error = match (failure, written) {
-        (None, Ok(n)) => return Ok(n),
-        (Some(body), _) => Error::Body(body),
-        (None, Err(io)) => Error::Io(io),
+    })
+    .await
+    .map_err(io::Error::other)?;
+    let written = match opened {
+        Ok(file) => stream_to_file(file, &mut body, hasher).await,
+        Err(e) => Err(Error::Io(e)),
+    };
+    let error = match written {
+        Ok(n) => return Ok(n),
+        Err(e) => e,
     };
     let undone = match extend {
         Some((size, previous)) => tokio::task::spawn_blocking(move || unclaim(&path, size, &previous))
@@ -519,6 +502,20 @@ async fn write_file(
         _ => {}
     }
     Err(error)
+}
+
+/// Streams `body` into `file` and `hasher`; the bytes written.
+async fn stream_to_file(file: std::fs::File, body: &mut ByteStream, hasher: &mut Worker<Hasher>) -> Result<u64> {
+    let mut writer = Worker::new(file, |f: &mut std::fs::File, chunk| std::io::Write::write_all(f, chunk));
+    let mut written = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(Error::Body)?;
+        written += chunk.len() as u64;
+        hasher.push(chunk.clone()).await?;
+        writer.push(chunk).await?;
+    }
+    writer.finish().await?;
+    Ok(written)
 }
 
 /// Claims an upload's file for one chunk by renaming it; [`Error::Claimed`] if it is gone

@@ -36,6 +36,8 @@ pub(super) struct ServeArgs {
 }
 
 pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Everything the registry writes (database, blobs, keys, certificates) is its own alone.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen;

@@ -49,6 +49,16 @@ pub struct RoleAssignmentRow {
     pub created_at: i64,
 }
 
+/// A token-signing key, sealed (or, if stored by a Berth older than sealing, PKCS#8 DER).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRow {
+    pub id: String,
+    pub private_key: Vec<u8>,
+    pub created_at: i64,
+    /// `None` for the current key; for a rotated one, when it stops verifying.
+    pub retires_at: Option<i64>,
+}
+
 /// Every identity table, read in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct IdentityRows {
@@ -57,6 +67,8 @@ pub struct IdentityRows {
     pub scope_maps: Vec<ScopeMapRow>,
     pub roles: Vec<RoleAssignmentRow>,
     pub settings: Vec<(String, String)>,
+    /// The signing keys not yet retired, the current one first.
+    pub signing_keys: Vec<SigningKeyRow>,
     /// The identity tables' change counter when they were read (every change bumps it, on
     /// whichever node it is made).
     pub generation: i64,
@@ -101,6 +113,13 @@ impl MetaStore {
         let maps = sqlx::query("SELECT * FROM scope_maps ORDER BY name").fetch_all(&mut *tx).await?;
         let roles = sqlx::query("SELECT * FROM role_assignments ORDER BY created_at, id").fetch_all(&mut *tx).await?;
         let settings = sqlx::query("SELECT name, value FROM settings").fetch_all(&mut *tx).await?;
+        let keys = sqlx::query(
+            "SELECT id, private_key, created_at, retires_at FROM signing_keys
+             WHERE retires_at IS NULL OR retires_at > $1 ORDER BY retires_at IS NOT NULL, created_at DESC, id",
+        )
+        .bind(now_ms())
+        .fetch_all(&mut *tx)
+        .await?;
         let generation = sqlx::query(GENERATION).fetch_one(&mut *tx).await?.get(0);
         tx.commit().await?;
         Ok(IdentityRows {
@@ -128,6 +147,15 @@ impl MetaStore {
                 })
                 .collect(),
             settings: settings.iter().map(|r| (r.get(0), r.get(1))).collect(),
+            signing_keys: keys
+                .iter()
+                .map(|r| SigningKeyRow {
+                    id: r.get(0),
+                    private_key: r.get(1),
+                    created_at: r.get(2),
+                    retires_at: r.get(3),
+                })
+                .collect(),
             generation,
         })
     }
@@ -137,24 +165,34 @@ impl MetaStore {
         Ok(sqlx::query(GENERATION).fetch_one(&self.reader).await?.get(0))
     }
 
-    /// Counts a failed sign-in from `client`: in its current window if that began less than
-    /// `window_ms` ago, else in a new one. Returns (failures in the window, its start), as
-    /// every node sees them.
-    pub async fn sign_in_failed(&self, client: &str, window_ms: i64) -> Result<(u32, i64)> {
+    /// Counts a failed sign-in against each of `keys` (the throttle's rows): in its current
+    /// window if that began less than `window_ms` ago, else in a new one. Returns (failures in
+    /// the window, its start) of each key, as every node sees them. One transaction.
+    pub async fn sign_in_failed(&self, keys: &[String], window_ms: i64) -> Result<Vec<(u32, i64)>> {
         let now = now_ms();
         let mut tx = self.write().await?;
         sqlx::query("DELETE FROM sign_in_failures WHERE since <= $1").bind(now - window_ms).execute(&mut *tx).await?;
-        let row = sqlx::query(
-            "INSERT INTO sign_in_failures (client, failures, since) VALUES ($1, 1, $2)
-             ON CONFLICT (client) DO UPDATE SET failures = sign_in_failures.failures + 1
-             RETURNING failures, since",
-        )
-        .bind(client)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let mut counts = Vec::with_capacity(keys.len());
+        for key in keys {
+            let row = sqlx::query(
+                "INSERT INTO sign_in_failures (client, failures, since) VALUES ($1, 1, $2)
+                 ON CONFLICT (client) DO UPDATE SET failures = sign_in_failures.failures + 1
+                 RETURNING failures, since",
+            )
+            .bind(key)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            counts.push((row.get::<i64, _>(0).clamp(0, i64::from(u32::MAX)) as u32, row.get(1)));
+        }
         tx.commit().await?;
-        Ok((row.get::<i64, _>(0).clamp(0, i64::from(u32::MAX)) as u32, row.get(1)))
+        Ok(counts)
+    }
+
+    /// Forgets the failures counted against `key` (a successful sign-in clears its pair's).
+    pub async fn sign_in_cleared(&self, key: &str) -> Result<()> {
+        self.execute(sqlx::query("DELETE FROM sign_in_failures WHERE client = $1").bind(key)).await?;
+        Ok(())
     }
 
     /// Creates a principal with (for a token) a new scope map, its secrets and role
@@ -276,24 +314,51 @@ impl MetaStore {
         Ok(())
     }
 
-    /// The token signing key, storing `generate()`'s key first if there is none yet (the first
-    /// writer wins, so every node signs with the same key).
-    pub async fn signing_key(&self, generate: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
-        let get = || sqlx::query("SELECT private_key FROM signing_keys WHERE id = 'es256'");
-        if let Some(row) = get().fetch_optional(&self.writer).await? {
-            return Ok(row.get(0));
+    /// Stores `row` as the current signing key if there is none yet (the first writer wins, so
+    /// every node signs with the same key).
+    pub async fn add_first_signing_key(&self, row: &SigningKeyRow) -> Result<()> {
+        let mut tx = self.write().await?;
+        let current =
+            sqlx::query("SELECT 1 FROM signing_keys WHERE retires_at IS NULL").fetch_optional(&mut *tx).await?;
+        if current.is_none() {
+            insert_signing_key(&mut tx, row).await?;
         }
-        self.execute(
-            sqlx::query(
-                "INSERT INTO signing_keys (id, private_key, created_at) VALUES ('es256', $1, $2)
-             ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(generate())
-            .bind(now_ms()),
-        )
-        .await?;
-        Ok(get().fetch_one(&self.writer).await?.get(0))
+        tx.commit().await?;
+        Ok(())
     }
+
+    /// Makes `row` the current signing key: the current one keeps verifying until
+    /// `retires_at`, and keys retired before now are deleted. One transaction.
+    pub async fn rotate_signing_key(&self, row: &SigningKeyRow, retires_at: i64) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM signing_keys WHERE retires_at <= $1").bind(now_ms()).execute(&mut *tx).await?;
+        sqlx::query("UPDATE signing_keys SET retires_at = $1 WHERE retires_at IS NULL")
+            .bind(retires_at)
+            .execute(&mut *tx)
+            .await?;
+        insert_signing_key(&mut tx, row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a signing key's stored bytes (the same key, sealed anew).
+    pub async fn reseal_signing_key(&self, id: &str, private_key: &[u8]) -> Result<()> {
+        self.execute(sqlx::query("UPDATE signing_keys SET private_key = $2 WHERE id = $1").bind(id).bind(private_key))
+            .await?;
+        Ok(())
+    }
+}
+
+async fn insert_signing_key(tx: &mut sqlx::AnyConnection, row: &SigningKeyRow) -> Result<()> {
+    sqlx::query("INSERT INTO signing_keys (id, private_key, created_at, retires_at) VALUES ($1, $2, $3, $4)")
+        .bind(&row.id)
+        .bind(&row.private_key)
+        .bind(row.created_at)
+        .bind(row.retires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(constraint)?;
+    Ok(())
 }
 
 async fn put_secret(tx: &mut sqlx::AnyConnection, s: &SecretRow) -> Result<()> {

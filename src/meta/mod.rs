@@ -31,7 +31,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 pub use attributes::{Attributes, AttributesPatch, DeletedRepository, ManifestMetaRow, RepositoryRow, TagRow};
 pub use blobs::UploadRow;
 pub use error::{Error, Result};
-pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, SecretRow};
+pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, SecretRow, SigningKeyRow};
 pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
 pub use storage::Untagged;
 
@@ -239,19 +239,45 @@ fn flag(r: &AnyRow, index: usize) -> bool {
     r.get::<i64, _>(index) != 0
 }
 
-/// Takes the exclusive lock `<database>.lock` (released by the kernel when the process ends).
+/// Takes the exclusive lock `<database>.lock` (released by the kernel when the process ends),
+/// and makes the database and its files readable by this user only: the database is created
+/// 0600 before SQLite opens it, and SQLite gives its WAL and shared-memory files the database's
+/// permissions.
 fn claim(db: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut name = db.as_os_str().to_owned();
     name.push(".lock");
+    let lock_error = |e| Error::Lock(name.clone().into(), e);
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Lock(name.clone().into(), e))?;
+        std::fs::create_dir_all(dir).map_err(lock_error)?;
     }
-    let file = std::fs::File::create(&name).map_err(|e| Error::Lock(name.clone().into(), e))?;
+    let private = |path: &Path, create: bool| -> std::io::Result<()> {
+        match std::fs::OpenOptions::new().write(true).create(create).truncate(false).mode(0o600).open(path) {
+            Ok(file) => file.set_permissions(std::fs::Permissions::from_mode(0o600)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => Ok(()),
+            Err(e) => Err(e),
+        }
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&name)
+        .map_err(lock_error)?;
     match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse(db.to_path_buf())),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::Lock(name.into(), e)),
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Err(Error::InUse(db.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => return Err(lock_error(e)),
     }
+    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(lock_error)?;
+    private(db, true).map_err(lock_error)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = db.as_os_str().to_owned();
+        side.push(suffix);
+        private(Path::new(&side), false).map_err(lock_error)?;
+    }
+    Ok(file)
 }
 
 /// Now, in Unix milliseconds: the time unit of every stored timestamp.

@@ -83,17 +83,17 @@ impl MetaStore {
         Ok((row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64))
     }
 
-    /// A secret kept in the settings as hex, made by `generate` the first time (the first
-    /// writer wins, so every node uses the same one).
-    pub async fn secret_setting(&self, name: &str, generate: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
+    /// The setting `name`, storing `value` first if it has none (the first writer wins, so
+    /// every node uses the same one).
+    pub async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String> {
         self.execute(
             sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
                 .bind(name)
-                .bind(hex::encode(generate())),
+                .bind(value),
         )
         .await?;
         let row = sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_one(&self.writer).await?;
-        hex::decode(row.get::<&str, _>(0)).map_err(|_| super::Error::Corrupt(format!("setting {name} is not hex")))
+        Ok(row.get(0))
     }
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>> {

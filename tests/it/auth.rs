@@ -107,7 +107,8 @@ async fn bearer_tokens_grant_the_intersection_of_asked_and_allowed() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
 
-/// The server's signing key, read from its database (as an attacker with the key could).
+/// The server's signing key, read from its database and unsealed with its master key file (as
+/// only someone holding both could). The database alone does not yield it.
 async fn server_key(app: &TestApp) -> SigningKey {
     sqlx::any::install_default_drivers();
     let url = match app.database_url() {
@@ -115,8 +116,17 @@ async fn server_key(app: &TestApp) -> SigningKey {
         url => url,
     };
     let pool = sqlx::AnyPool::connect(&url).await.expect("open the database");
-    let der: Vec<u8> = sqlx::query_scalar("SELECT private_key FROM signing_keys").fetch_one(&pool).await.expect("key");
+    let (id, stored): (String, Vec<u8>) =
+        sqlx::query_as("SELECT id, private_key FROM signing_keys WHERE retires_at IS NULL")
+            .fetch_one(&pool)
+            .await
+            .expect("key");
     pool.close().await;
+    assert!(SigningKey::from_pkcs8(&stored).is_err(), "the database holds the key sealed, not in clear");
+    let master = std::fs::read_to_string(app.data_dir().join("berth.key")).expect("master key file");
+    let master = berth::auth::seal::MasterKeys::parse(&master).expect("master key");
+    let der =
+        master.open(&format!("signing-key:{id}"), std::str::from_utf8(&stored).expect("sealed text")).expect("unseal");
     SigningKey::from_pkcs8(&der).expect("key")
 }
 
@@ -364,14 +374,43 @@ async fn admin_passwords_rotate_one_at_a_time() {
 
 #[tokio::test]
 async fn a_deny_policy_keeps_the_admin_user_disabled() {
+    let client = reqwest::Client::new();
+    let get = |addr: std::net::SocketAddr, user: &'static str, pass: String| {
+        client.get(format!("http://{addr}/berth/v1/settings")).basic_auth(user, Some(pass)).send()
+    };
+    // Set from the very first start: the admin user cannot sign in at all.
     let dir = tempfile::tempdir().expect("dir");
     let mut config = test_config(dir.path());
     config.auth.admin_policy = berth::config::AdminPolicy::Deny;
+    let (addr, stop, task) = start_with(config).await;
+    let res = get(addr, ADMIN, ADMIN_PASSWORD.into()).await.expect("GET");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "deny from the first start");
+    let _ = stop.send(());
+    task.await.expect("stopped");
+
+    // Set later: an Owner created before sees it off, and cannot turn it on.
+    let dir = tempfile::tempdir().expect("dir");
+    let config = test_config(dir.path());
+    let (addr, stop, task) = start_with(config.clone()).await;
+    let res = client
+        .post(format!("http://{addr}/berth/v1/users"))
+        .basic_auth(ADMIN, Some(ADMIN_PASSWORD))
+        .json(&json!({"name": "owner", "roles": ["Owner"]}))
+        .send()
+        .await
+        .expect("POST");
+    let owner_pw = password(&res.json::<Value>().await.expect("json"), "password");
+    let _ = stop.send(());
+    task.await.expect("stopped");
+    let mut config = config;
+    config.auth.admin_policy = berth::config::AdminPolicy::Deny;
     let (addr, _stop, _task) = start_with(config).await;
-    let client = reqwest::Client::new();
+    assert_eq!(get(addr, ADMIN, ADMIN_PASSWORD.into()).await.expect("GET").status(), StatusCode::UNAUTHORIZED);
+    let settings: Value = get(addr, "owner", owner_pw.clone()).await.expect("GET").json().await.expect("json");
+    assert_eq!(settings["adminUserEnabled"], false);
     let res = client
         .patch(format!("http://{addr}/berth/v1/settings"))
-        .basic_auth(ADMIN, Some(ADMIN_PASSWORD))
+        .basic_auth("owner", Some(owner_pw))
         .json(&json!({"adminUserEnabled": true}))
         .send()
         .await
@@ -407,22 +446,67 @@ async fn refresh_tokens_come_from_exchange_and_sign_in_like_passwords() {
     let form = [("grant_type", "access_token"), ("service", &service), ("access_token", &access)];
     let res = app.anon(Method::POST, "/oauth2/exchange").form(&form).send().await.expect("exchange");
     assert_eq!(res.status(), StatusCode::OK);
+    // So does a refresh token (ACR's SDKs send whatever their credential holds).
     let form = [("grant_type", "access_token"), ("service", &service), ("access_token", &refresh)];
     let res = app.anon(Method::POST, "/oauth2/exchange").form(&form).send().await.expect("exchange");
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.status(), StatusCode::OK);
     let keys: Value = app.anon(Method::GET, "/oauth2/jwks").send().await.expect("jwks").json().await.expect("json");
     assert_eq!(keys["keys"][0]["alg"], "ES256");
 }
 
 #[tokio::test]
-async fn failed_sign_ins_are_throttled_per_client() {
+async fn failed_sign_ins_are_throttled_per_account_and_address() {
     let app = TestApp::spawn().await;
+    let bob = app.admin(Method::POST, "/users", Some(json!({"name": "bob", "roles": ["AcrPull"]}))).await;
+    let bob_pw = password(&bob, "password");
+    let carol = app.admin(Method::POST, "/users", Some(json!({"name": "carol", "roles": ["AcrPull"]}))).await;
+    let carol_pw = password(&carol, "password");
     for _ in 0..10 {
-        let res = app.anon(Method::GET, "/v2/").basic_auth(ADMIN, Some("guess")).send().await.expect("GET");
+        let res = app.anon(Method::GET, "/v2/").basic_auth("carol", Some("guess")).send().await.expect("GET");
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
-    let res = app.req(Method::GET, "/v2/").send().await.expect("GET");
-    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    let res = app.anon(Method::GET, "/v2/").basic_auth("carol", Some(&carol_pw)).send().await.expect("GET");
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "the guessed account waits, right password or not");
     assert!(res.headers().contains_key("retry-after"));
     assert_eq!(error_code(res).await, "TOOMANYREQUESTS");
+    // Someone else behind the same address (a NAT, a proxy) signs in as usual.
+    let res = app.anon(Method::GET, "/v2/").basic_auth("bob", Some(&bob_pw)).send().await.expect("GET");
+    assert_eq!(res.status(), StatusCode::OK, "an address throttled for one account serves the others");
+}
+
+#[tokio::test]
+async fn parallel_guesses_are_counted_while_in_flight() {
+    let app = TestApp::spawn().await;
+    let guesses = (0..200).map(|i| {
+        let req = app.anon(Method::GET, "/v2/").basic_auth(ADMIN, Some(format!("guess-{i}")));
+        async move { req.send().await.expect("GET").status() }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(checked + refused, 200, "{statuses:?}");
+    assert!(checked <= 10, "{checked} of 200 parallel guesses were checked; at most 10 a minute may be");
+}
+
+#[tokio::test]
+async fn unknown_names_take_as_long_to_refuse_as_known_ones() {
+    let app = TestApp::spawn().await;
+    let time = |user: &'static str| {
+        let req = app.anon(Method::GET, "/v2/").basic_auth(user, Some("wrong password"));
+        async move {
+            let started = std::time::Instant::now();
+            assert_eq!(req.send().await.expect("GET").status(), StatusCode::UNAUTHORIZED);
+            started.elapsed()
+        }
+    };
+    // Fewer than the throttle's 10 failures for each account, interleaved against noise.
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        known.push(time(ADMIN).await);
+        unknown.push(time("nobody-by-this-name").await);
+    }
+    known.sort();
+    unknown.sort();
+    let (k, u) = (known[2].as_secs_f64(), unknown[2].as_secs_f64());
+    assert!(u > k * 0.5 && u < k * 2.0, "median refusal: known {k:.4} s, unknown {u:.4} s");
 }

@@ -102,9 +102,7 @@ async fn route(ctx: &Ctx<'_>, method: Method, endpoint: Endpoint, body: Body) ->
 
 /// A PATCH body of changeable attributes, with a `BAD_REQUEST` naming what is wrong.
 async fn patch(body: Body) -> Result<AttributesPatch, ApiError> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::RequestInvalid, "request body over 64 KiB"))?;
+    let bytes = super::read_body(body, MAX_BODY).await?;
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             ErrorCode::RequestInvalid,

@@ -18,15 +18,14 @@ use crate::meta::{PrincipalRow, RoleAssignmentRow};
 
 type Reply = Result<Response, ApiError>;
 
-/// Runs `f` for a caller with management rights `level`: the shape of every handler here.
+/// Signs the caller in and requires management rights `level`; yields the caller and the
+/// request body: the shape of every handler here.
 macro_rules! managed {
     ($app:expr, $req:expr, $level:expr) => {{
         let client = auth::client_ip(&$req);
         let (parts, body) = $req.into_parts();
-        manager(&$app, &parts.headers, client, $level).await?;
-        axum::body::to_bytes(body, 1 << 20)
-            .await
-            .map_err(|_| ApiError::new(crate::oci::ErrorCode::RequestInvalid, "request body over 1 MiB"))?
+        let caller = manager(&$app, &parts.headers, client, $level).await?;
+        (caller, crate::api::read_body(body, 1 << 20).await?)
     }};
 }
 pub(super) use managed;
@@ -59,8 +58,9 @@ fn admin_passwords(app: &AppState, fresh: &[SecretValue]) -> Vec<SecretValue> {
 }
 
 /// GET /berth/v1/credentials
+/// The admin user has Owner's rights, so only Owner sees or changes its credentials.
 pub(super) async fn show_credentials(State(app): State<AppState>, req: Request) -> Reply {
-    managed!(app, req, Manage::Write);
+    managed!(app, req, Manage::Owner);
     Ok(Json(credentials_json(app.access.admin_name(), &admin_passwords(&app, &[]))).into_response())
 }
 
@@ -71,10 +71,10 @@ struct Renew {
 
 /// POST /berth/v1/credentials/renew `{"name": "password" | "password2"}`
 pub(super) async fn renew_credentials(State(app): State<AppState>, req: Request) -> Reply {
-    let body = managed!(app, req, Manage::Write);
+    let (caller, body) = managed!(app, req, Manage::Owner);
     let Renew { name } = json_body(&body)?;
     let admin = app.access.admin_name().to_owned();
-    let fresh = app.access.renew_secrets(&admin, PrincipalKind::Admin, &[name], None).await?;
+    let fresh = app.access.renew_secrets(&caller.effective(), &admin, PrincipalKind::Admin, &[name], None).await?;
     Ok(Json(credentials_json(&admin, &admin_passwords(&app, &fresh))).into_response())
 }
 
@@ -123,15 +123,13 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>
 /// PATCH /berth/v1/settings `{"adminUserEnabled", "anonymousPullEnabled"}`
 pub(super) async fn update_settings(State(app): State<AppState>, req: Request) -> Reply {
     let server = auth::Origin::of(&app, req.headers()).service;
-    let body = managed!(app, req, Manage::Write);
+    let (caller, body) = managed!(app, req, Manage::Write);
     let patch: SettingsPatch = json_body(&body)?;
     let sku = match patch.sku.as_deref() {
         Some(s) => Some(Sku::parse(s).ok_or_else(|| invalid(format!("sku {s:?}: use Basic, Standard or Premium")))?),
         None => None,
     };
-    app.access
-        .update_settings(patch.admin_user_enabled, patch.anonymous_pull_enabled, app.config.auth.admin_policy)
-        .await?;
+    app.access.update_settings(&caller.effective(), patch.admin_user_enabled, patch.anonymous_pull_enabled).await?;
     if sku.is_some() || patch.storage_quota_bytes.is_some() {
         app.registry.set_limits(sku, patch.storage_quota_bytes).await?;
     }
@@ -200,7 +198,7 @@ struct NewUser {
 /// (`kind` "servicePrincipal", client id + secret). A password not given is generated and
 /// returned once.
 pub(super) async fn create_user(State(app): State<AppState>, req: Request) -> Reply {
-    let body = managed!(app, req, Manage::Write);
+    let (caller, body) = managed!(app, req, Manage::Write);
     let u: NewUser = json_body(&body)?;
     let kind = match u.kind.as_deref() {
         None | Some("user") => PrincipalKind::User,
@@ -213,18 +211,21 @@ pub(super) async fn create_user(State(app): State<AppState>, req: Request) -> Re
     let roles = u.roles.iter().map(|r| r.parse::<Role>().map_err(invalid)).collect::<Result<Vec<_>, _>>()?;
     let fresh = app
         .access
-        .create_principal(NewPrincipal {
-            name: u.name.clone(),
-            kind,
-            enabled: !u.disabled,
-            expires_at: expiry(u.expiration_in_days),
-            scope_map: None,
-            new_scope_map: None,
-            password: u.password,
-            secrets: vec!["password".into()],
-            secret_expires_at: None,
-            roles,
-        })
+        .create_principal(
+            &caller.effective(),
+            NewPrincipal {
+                name: u.name.clone(),
+                kind,
+                enabled: !u.disabled,
+                expires_at: expiry(u.expiration_in_days),
+                scope_map: None,
+                new_scope_map: None,
+                password: u.password,
+                secrets: vec!["password".into()],
+                secret_expires_at: None,
+                roles,
+            },
+        )
         .await?;
     let row = app.access.principal_of_kind(&u.name, kind)?;
     Ok((StatusCode::CREATED, Json(user_json(&app, &row, &fresh))).into_response())
@@ -255,26 +256,27 @@ pub(super) fn status(s: Option<&str>) -> Result<Option<bool>, ApiError> {
 
 /// PATCH /berth/v1/users/{name} `{"status": "enabled"|"disabled", "expirationInDays"}`
 pub(super) async fn update_user(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
-    let body = managed!(app, req, Manage::Write);
+    let (caller, body) = managed!(app, req, Manage::Write);
     let patch: PrincipalPatch = json_body(&body)?;
     let kind = user_kind(&app, &name)?;
     let expires = patch.expiration_in_days.map(|d| expiry(Some(d)));
-    let row = app.access.update_principal(&name, kind, status(patch.status.as_deref())?, expires, None).await?;
+    let enabled = status(patch.status.as_deref())?;
+    let row = app.access.update_principal(&caller.effective(), &name, kind, enabled, expires, None).await?;
     Ok(Json(user_json(&app, &row, &[])).into_response())
 }
 
 /// DELETE /berth/v1/users/{name}
 pub(super) async fn delete_user(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
-    managed!(app, req, Manage::Write);
-    app.access.delete_principal(&name, user_kind(&app, &name)?).await?;
+    let (caller, _) = managed!(app, req, Manage::Write);
+    app.access.delete_principal(&caller.effective(), &name, user_kind(&app, &name)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// POST /berth/v1/users/{name}/credentials — a new generated password, returned once.
 pub(super) async fn renew_user_password(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
-    managed!(app, req, Manage::Write);
+    let (caller, _) = managed!(app, req, Manage::Write);
     let kind = user_kind(&app, &name)?;
-    let fresh = app.access.renew_secrets(&name, kind, &["password".into()], None).await?;
+    let fresh = app.access.renew_secrets(&caller.effective(), &name, kind, &["password".into()], None).await?;
     Ok(Json(credentials_json(&name, &fresh)).into_response())
 }
 
@@ -308,19 +310,19 @@ struct NewAssignment {
 
 /// POST /berth/v1/roleassignments `{"assignee", "role", "scope"}` — Owner only.
 pub(super) async fn assign_role(State(app): State<AppState>, req: Request) -> Reply {
-    let body = managed!(app, req, Manage::Owner);
+    let (caller, body) = managed!(app, req, Manage::Owner);
     let a: NewAssignment = json_body(&body)?;
     let role: Role = a.role.parse().map_err(invalid)?;
     let scope = a.scope.as_deref().unwrap_or("/");
     let scope = scope.strip_prefix("/repositories/").unwrap_or(if scope == "/" { "" } else { scope });
-    let row = app.access.assign_role(&a.assignee, role, scope).await?;
+    let row = app.access.assign_role(&caller.effective(), &a.assignee, role, scope).await?;
     Ok((StatusCode::CREATED, Json(role_json(&app, &row))).into_response())
 }
 
 /// DELETE /berth/v1/roleassignments/{id} — Owner only.
 pub(super) async fn unassign_role(State(app): State<AppState>, Path(id): Path<String>, req: Request) -> Reply {
-    managed!(app, req, Manage::Owner);
-    app.access.unassign_role(&id).await?;
+    let (caller, _) = managed!(app, req, Manage::Owner);
+    app.access.unassign_role(&caller.effective(), &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -3,7 +3,9 @@
 //! assignments, documented in `docs/openapi.json`. JSON field names follow `az acr`'s output;
 //! errors use the OCI error envelope.
 //! Callers sign in like on `/v2/` (Basic or bearer); reading needs Reader, changing Contributor,
-//! role assignments Owner.
+//! role assignments and the admin user Owner. A bearer token reaches this API only if it carries
+//! the scope `registry:management:read|write|owner`, which the token endpoint grants only when
+//! asked for.
 
 mod identities;
 mod storage;
@@ -22,6 +24,7 @@ use super::{ApiError, auth};
 use crate::access::{Caller, SecretValue};
 use crate::app::AppState;
 use crate::auth::Manage;
+use crate::auth::scope::Scope;
 use crate::oci::ErrorCode;
 
 pub(super) fn router() -> Router<AppState> {
@@ -67,19 +70,24 @@ async fn manager(
         }
         Err(e) => return Err(e.header(header::WWW_AUTHENTICATE, "Basic realm=\"berth\"")),
     };
-    if caller.manage() < level {
-        let role = match level {
-            Manage::Owner => "Owner",
-            Manage::Write => "Owner or Contributor",
-            _ => "Owner, Contributor or Reader",
-        };
-        let who = caller.name.as_deref().unwrap_or_default();
+    if caller.manage() >= level {
+        return Ok(caller);
+    }
+    let who = caller.name.as_deref().unwrap_or_default();
+    if caller.permissions.manage < level {
+        let role = level.roles();
         return Err(ApiError::new(
             ErrorCode::Denied,
             format!("access denied: {who:?} needs the {role} role on the registry"),
         ));
     }
-    Ok(caller)
+    // The principal may, but the token it presented does not carry the management scope.
+    let scope = Scope::Management(level).to_challenge();
+    let message = format!(
+        "access denied: the token of {who:?} does not carry {scope}; ask the token endpoint for it, or sign in with a password"
+    );
+    let challenge = format!("{},error=\"insufficient_scope\"", origin.challenge_for(&scope));
+    Err(ApiError::new(ErrorCode::Denied, message).header(header::WWW_AUTHENTICATE, challenge))
 }
 
 /// A JSON request body, with a `BAD_REQUEST` naming what is wrong.

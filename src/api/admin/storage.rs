@@ -67,7 +67,7 @@ struct RunGc {
 
 /// POST /berth/v1/gc `{"dryRun"}` — one pass now (the blob store listed for orphans too).
 pub(super) async fn run_gc(State(app): State<AppState>, req: Request) -> Reply {
-    let body = managed!(app, req, Manage::Write);
+    let (_, body) = managed!(app, req, Manage::Write);
     let run: RunGc = if body.is_empty() { RunGc::default() } else { json_body(&body)? };
     let opts = GcOptions {
         grace: app.config.gc.grace.0,
@@ -103,7 +103,7 @@ struct RetentionPatch {
 
 /// PATCH /berth/v1/retention `{"days", "status": "enabled"|"disabled", "type": "UntaggedManifests"}`
 pub(super) async fn update_retention(State(app): State<AppState>, req: Request) -> Reply {
-    let body = managed!(app, req, Manage::Write);
+    let (_, body) = managed!(app, req, Manage::Write);
     let patch: RetentionPatch = json_body(&body)?;
     if patch.kind.as_deref().is_some_and(|k| !k.eq_ignore_ascii_case("UntaggedManifests")) {
         return Err(invalid("type: only UntaggedManifests has a retention policy"));

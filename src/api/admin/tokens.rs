@@ -93,7 +93,7 @@ struct RepositoryActions {
 
 /// POST /berth/v1/tokens — creates a token with `password1` and `password2` (returned once).
 pub(super) async fn create_token(State(app): State<AppState>, req: Request) -> Reply {
-    let body = managed!(app, req, Manage::Write);
+    let (caller, body) = managed!(app, req, Manage::Write);
     let t: NewToken = json_body(&body)?;
     app.registry.check_room(false).await?;
     if t.scope_map.is_none() {
@@ -116,18 +116,21 @@ pub(super) async fn create_token(State(app): State<AppState>, req: Request) -> R
     let secrets = if t.no_passwords { Vec::new() } else { vec!["password1".into(), "password2".into()] };
     let fresh = app
         .access
-        .create_principal(NewPrincipal {
-            name: t.name.clone(),
-            kind: TOKEN,
-            enabled,
-            expires_at: None,
-            scope_map: Some(map),
-            new_scope_map: new_map,
-            password: None,
-            secrets,
-            secret_expires_at: expiry(t.expiration_in_days),
-            roles: Vec::new(),
-        })
+        .create_principal(
+            &caller.effective(),
+            NewPrincipal {
+                name: t.name.clone(),
+                kind: TOKEN,
+                enabled,
+                expires_at: None,
+                scope_map: Some(map),
+                new_scope_map: new_map,
+                password: None,
+                secrets,
+                secret_expires_at: expiry(t.expiration_in_days),
+                roles: Vec::new(),
+            },
+        )
         .await?;
     let row = app.access.principal_of_kind(&t.name, TOKEN)?;
     Ok((StatusCode::CREATED, Json(token_json(&app, &row, &fresh))).into_response())
@@ -149,17 +152,17 @@ struct TokenPatch {
 
 /// PATCH /berth/v1/tokens/{name} `{"status", "scopeMap"}` — takes effect on the next request.
 pub(super) async fn update_token(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
-    let body = managed!(app, req, Manage::Write);
+    let (caller, body) = managed!(app, req, Manage::Write);
     let patch: TokenPatch = json_body(&body)?;
     let enabled = super::identities::status(patch.status.as_deref())?;
-    let row = app.access.update_principal(&name, TOKEN, enabled, None, patch.scope_map).await?;
+    let row = app.access.update_principal(&caller.effective(), &name, TOKEN, enabled, None, patch.scope_map).await?;
     Ok(Json(token_json(&app, &row, &[])).into_response())
 }
 
 /// DELETE /berth/v1/tokens/{name}
 pub(super) async fn delete_token(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
-    managed!(app, req, Manage::Write);
-    app.access.delete_principal(&name, TOKEN).await?;
+    let (caller, _) = managed!(app, req, Manage::Write);
+    app.access.delete_principal(&caller.effective(), &name, TOKEN).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -173,11 +176,12 @@ struct Generate {
 
 /// POST /berth/v1/tokens/{name}/credentials — `az acr token credential generate`.
 pub(super) async fn generate_credentials(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
-    let body = managed!(app, req, Manage::Write);
+    let (caller, body) = managed!(app, req, Manage::Write);
     let g: Generate =
         if body.is_empty() { Generate { names: None, expiration_in_days: None } } else { json_body(&body)? };
     let names = g.names.unwrap_or_else(|| vec!["password1".into(), "password2".into()]);
-    let fresh = app.access.renew_secrets(&name, TOKEN, &names, expiry(g.expiration_in_days)).await?;
+    let fresh =
+        app.access.renew_secrets(&caller.effective(), &name, TOKEN, &names, expiry(g.expiration_in_days)).await?;
     Ok(Json(json!({
         "username": name,
         "passwords": fresh.iter().map(password_json).collect::<Vec<_>>(),
@@ -191,8 +195,8 @@ pub(super) async fn delete_credential(
     Path((name, password)): Path<(String, String)>,
     req: Request,
 ) -> Reply {
-    managed!(app, req, Manage::Write);
-    app.access.delete_secret(&name, TOKEN, &password).await?;
+    let (caller, _) = managed!(app, req, Manage::Write);
+    app.access.delete_secret(&caller.effective(), &name, TOKEN, &password).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -214,10 +218,10 @@ struct NewScopeMap {
 
 /// POST /berth/v1/scopemaps `{"name", "description", "actions": ["repositories/<repo>/<action>"]}`
 pub(super) async fn create_scope_map(State(app): State<AppState>, req: Request) -> Reply {
-    let body = managed!(app, req, Manage::Write);
+    let (caller, body) = managed!(app, req, Manage::Write);
     let m: NewScopeMap = json_body(&body)?;
     app.registry.check_room(true).await?;
-    app.access.put_scope_map(&m.name, &m.description, m.actions, true).await?;
+    app.access.put_scope_map(&caller.effective(), &m.name, &m.description, m.actions, true).await?;
     Ok((StatusCode::CREATED, Json(scope_map_json(&find_map(&app, &m.name)?))).into_response())
 }
 
@@ -251,7 +255,7 @@ struct ScopeMapPatch {
 /// PATCH /berth/v1/scopemaps/{name} `{"description", "addActions", "removeActions"}` — the
 /// tokens bound to it get the new actions on their next request.
 pub(super) async fn update_scope_map(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
-    let body = managed!(app, req, Manage::Write);
+    let (caller, body) = managed!(app, req, Manage::Write);
     let patch: ScopeMapPatch = json_body(&body)?;
     let current = find_map(&app, &name)?;
     if current.system {
@@ -264,7 +268,7 @@ pub(super) async fn update_scope_map(State(app): State<AppState>, Path(name): Pa
         }
     }
     let description = patch.description.unwrap_or(current.description);
-    app.access.put_scope_map(&name, &description, actions, false).await?;
+    app.access.put_scope_map(&caller.effective(), &name, &description, actions, false).await?;
     Ok(Json(scope_map_json(&find_map(&app, &name)?)).into_response())
 }
 

@@ -60,6 +60,16 @@ impl Endpoint {
 }
 
 impl Endpoint {
+    /// Whether `method` here streams a body into storage (a blob chunk or a manifest).
+    pub(super) fn uploads(&self, method: &Method) -> bool {
+        match self {
+            Self::Uploads { .. } => method == Method::POST,
+            Self::Upload { .. } => method == Method::PATCH || method == Method::PUT,
+            Self::Manifest { .. } => method == Method::PUT,
+            _ => false,
+        }
+    }
+
     /// What `method` on this endpoint needs, as CNCF Distribution derives it: reads need pull,
     /// writes (uploads, manifest PUTs) push, deletes delete.
     pub(super) fn need(&self, method: &Method) -> Need {

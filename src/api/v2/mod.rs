@@ -59,6 +59,17 @@ pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Respo
         (Ok(endpoint), Ok(Query(mut params))) => {
             match auth::authorize(&app, &headers, client, &endpoint.need(&method)).await {
                 Ok(caller) => {
+                    // Bodies streamed into storage hold a slot while they last.
+                    let _slot = match endpoint.uploads(&method) {
+                        true => {
+                            let identity = caller.name.clone().unwrap_or_else(|| format!("anonymous {client}"));
+                            match app.uploads.take(&identity) {
+                                Ok(slot) => Some(slot),
+                                Err(e) => return e.into_response(),
+                            }
+                        }
+                        false => None,
+                    };
                     // A mount needs pull on its source too; without it the POST opens a plain
                     // upload session (202), as the spec allows, and reveals nothing of the source.
                     let may_read_source = params
@@ -87,7 +98,6 @@ async fn route(
     body: Body,
 ) -> Result<Response, ApiError> {
     let reg = &app.registry;
-    let idle = app.config.http.body_timeout.0;
     match (method, endpoint) {
         (Method::GET, Endpoint::Catalog) => tags::catalog(reg, &q).await,
         (Method::GET, Endpoint::Tags { name }) => tags::list_tags(reg, &name, &q).await,
@@ -98,7 +108,7 @@ async fn route(
             manifests::get_manifest(reg, &name, &reference, true).await
         }
         (Method::PUT, Endpoint::Manifest { name, reference }) => {
-            manifests::put_manifest(reg, &name, &reference, headers, body_stream(body, idle)).await
+            manifests::put_manifest(reg, &name, &reference, headers, body_stream(body)).await
         }
         (Method::DELETE, Endpoint::Manifest { name, reference }) => {
             manifests::delete_manifest(reg, &name, &reference).await
@@ -111,14 +121,14 @@ async fn route(
         }
         (Method::DELETE, Endpoint::Blob { name, digest }) => blobs::delete_blob(reg, &name, &digest).await,
         (Method::POST, Endpoint::Uploads { name }) => {
-            uploads::start_upload(reg, &name, &q, headers, body_stream(body, idle)).await
+            uploads::start_upload(reg, &name, &q, headers, body_stream(body)).await
         }
         (Method::GET, Endpoint::Upload { name, id }) => uploads::upload_status(reg, &name, &id).await,
         (Method::PATCH, Endpoint::Upload { name, id }) => {
-            uploads::patch_upload(reg, &name, &id, headers, body_stream(body, idle)).await
+            uploads::patch_upload(reg, &name, &id, headers, body_stream(body)).await
         }
         (Method::PUT, Endpoint::Upload { name, id }) => {
-            uploads::put_upload(reg, &name, &id, &q, headers, body_stream(body, idle)).await
+            uploads::put_upload(reg, &name, &id, &q, headers, body_stream(body)).await
         }
         (Method::DELETE, Endpoint::Upload { name, id }) => uploads::cancel_upload(reg, &name, &id).await,
         (Method::GET, Endpoint::Referrers { name, digest }) => referrers::list_referrers(reg, &name, &digest, &q).await,
@@ -128,23 +138,10 @@ async fn route(
     }
 }
 
-/// The request body as a stream of chunks, never collected whole. It fails when the client
-/// pauses longer than `idle` between two chunks, so a trickling body cannot hold an upload
-/// (and its connection) open forever.
-fn body_stream(body: Body, idle: std::time::Duration) -> ByteStream {
-    let chunks = body.into_data_stream().map_err(io::Error::other);
-    futures_util::stream::unfold(Some(chunks), move |chunks| async move {
-        let mut chunks = chunks?;
-        match tokio::time::timeout(idle, chunks.next()).await {
-            Ok(Some(chunk)) => Some((chunk, Some(chunks))),
-            Ok(None) => None,
-            Err(_) => {
-                let e = io::Error::new(io::ErrorKind::TimedOut, format!("no request body for {} s", idle.as_secs()));
-                Some((Err(e), None))
-            }
-        }
-    })
-    .boxed()
+/// The request body as a stream of chunks, never collected whole (paced by the router: a
+/// body that stalls or trickles fails).
+fn body_stream(body: Body) -> ByteStream {
+    body.into_data_stream().map_err(io::Error::other).boxed()
 }
 
 /// Whether the request announces a body (a non-zero `Content-Length`, or chunked encoding).

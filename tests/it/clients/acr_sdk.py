@@ -1,15 +1,16 @@
 """Drives Berth with Microsoft's own ACR SDK (azure-containerregistry), unchanged.
 
 Usage: acr_sdk.py ENDPOINT USER PASSWORD CA_FILE
-The SDK authenticates through /oauth2/exchange with an access token from its credential; ACR
-gets that token from Entra ID, here BerthCredential gets it from Berth's own token server.
+The SDK authenticates through /oauth2/exchange with a token from its credential; ACR gets
+that token from Entra ID, here BerthCredential gets a refresh token from Berth's own token
+server (`az acr login --expose-token` gives the same), good for the whole data plane.
 Prints one JSON object of what the SDK saw.
 """
-import base64
 import json
 import ssl
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 from azure.containerregistry import ArtifactTagOrder, ContainerRegistryClient
@@ -21,15 +22,16 @@ tls = ssl.create_default_context(cafile=ca)
 
 
 class BerthCredential:
-    """A TokenCredential whose token is an access token Berth issued (Basic sign-in)."""
+    """A TokenCredential whose token is a refresh token Berth issued for a password."""
 
     def get_token(self, *scopes, **kwargs):
-        req = urllib.request.Request(f"{endpoint}/oauth2/token?service={host}")
-        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-        req.add_header("Authorization", f"Basic {basic}")
+        form = urllib.parse.urlencode(
+            {"grant_type": "password", "service": host, "username": user, "password": password}
+        ).encode()
+        req = urllib.request.Request(f"{endpoint}/oauth2/exchange", data=form)
         with urllib.request.urlopen(req, context=tls) as res:
             body = json.load(res)
-        return AccessToken(body["access_token"], int(time.time()) + body.get("expires_in", 300))
+        return AccessToken(body["refresh_token"], int(time.time()) + 3 * 3600)
 
 
 client = ContainerRegistryClient(endpoint, BerthCredential(), audience="https://containerregistry.azure.net")
