@@ -23,6 +23,10 @@ pub enum BuildError {
     KeyFile(std::path::PathBuf, std::io::Error),
     #[error("master key ({0}): {1}")]
     MasterKey(&'static str, seal::Error),
+    #[error(
+        "the database's secrets are sealed with master key {id}, which {holder} does not hold: restore that key (see docs/security.md)"
+    )]
+    WrongMasterKey { id: String, holder: String },
     #[error("metadata store: {0}")]
     Meta(#[from] meta::Error),
     #[error("blob store: {0}")]
@@ -67,15 +71,29 @@ impl App {
     pub async fn build(config: Config) -> Result<AppState, BuildError> {
         config.validate()?;
         private_dir(&config.data_dir).map_err(BuildError::DataDir)?;
-        let master = Arc::new(master_keys(&config)?);
+        let (master, created) = master_keys(&config)?;
         let meta = MetaStore::open_url(&config.database_url()?, config.database.max_connections.unwrap_or(16)).await?;
         let mut blobs = match config.storage_backend()? {
             StorageBackend::File(root) => BlobStore::filesystem(&root)?,
             StorageBackend::S3 { bucket } => BlobStore::s3(&bucket, &config.storage.s3)?,
             StorageBackend::Azure { container } => BlobStore::azure(&container, &config.storage.azure)?,
         };
+        let policy = config.auth.admin_policy;
         let access =
-            Access::open(meta.clone(), config.auth.admin_username.clone(), config.auth.admin_policy, master).await?;
+            match Access::open(meta.clone(), config.auth.admin_username.clone(), policy, Arc::new(master)).await {
+                Err(access::Error::Sealed(seal::Error::UnknownKey(id))) => {
+                    let holder = match &config.secrets.key {
+                        Some(_) => "BERTH_SECRET_KEY".to_owned(),
+                        None => config.key_file().display().to_string(),
+                    };
+                    if created {
+                        // A key made just now is no one's: leave no wrong key behind.
+                        let _ = std::fs::remove_file(config.key_file());
+                    }
+                    return Err(BuildError::WrongMasterKey { id, holder });
+                }
+                opened => opened?,
+            };
         if config.storage.redirect {
             let key = access.sealed_setting("storage_url_key", random_key).await?;
             blobs = blobs.with_url_key(&key);
@@ -111,13 +129,15 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// The master keys: `secrets.key` (`BERTH_SECRET_KEY`) if given, else the key file, which is made
-/// (0600, with a new key) if missing.
-fn master_keys(config: &Config) -> Result<MasterKeys, BuildError> {
+/// (0600, with a new key) if missing; and whether it was made now.
+fn master_keys(config: &Config) -> Result<(MasterKeys, bool), BuildError> {
     if let Some(keys) = &config.secrets.key {
-        return MasterKeys::parse(keys).map_err(|e| BuildError::MasterKey("BERTH_SECRET_KEY", e));
+        let keys = MasterKeys::parse(keys).map_err(|e| BuildError::MasterKey("BERTH_SECRET_KEY", e))?;
+        return Ok((keys, false));
     }
     let path = config.key_file();
     let io = |e| BuildError::KeyFile(path.clone(), e);
+    let mut created = false;
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -131,6 +151,7 @@ fn master_keys(config: &Config) -> Result<MasterKeys, BuildError> {
             std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
             file.sync_all().map_err(io)?;
             tracing::info!(file = %path.display(), "created a master key: back it up apart from the database");
+            created = true;
             text
         }
         Err(e) => return Err(io(e)),
@@ -140,5 +161,5 @@ fn master_keys(config: &Config) -> Result<MasterKeys, BuildError> {
         tracing::warn!(file = %path.display(), mode = format!("{mode:o}"), "master key file was open to others: now 0600");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
     }
-    MasterKeys::parse(&text).map_err(|e| BuildError::MasterKey("key file", e))
+    Ok((MasterKeys::parse(&text).map_err(|e| BuildError::MasterKey("key file", e))?, created))
 }

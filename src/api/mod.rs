@@ -167,3 +167,40 @@ fn decoded_path(path: &str, prefix: &str) -> Result<String, ApiError> {
 fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorities_are_hosts_and_ports_only() {
+        for ok in ["registry.example.com", "localhost:5000", "10.0.0.1:443", "[::1]:5000", "[fe80::1]", "a_b.local"] {
+            assert!(valid_authority(ok), "{ok}");
+        }
+        for bad in
+            ["", "evil\",scope=\"x", "a b", "host:port", "host:", "[::1", "[nope]:1", "a/b", "x:123456", "ä.example"]
+        {
+            assert!(!valid_authority(bad), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_the_request_id() {
+        async fn boom() -> &'static str {
+            let input: Option<&str> = None;
+            input.expect("a bug")
+        }
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .layer(middleware::from_fn(catch_panic))
+            .layer(middleware::from_fn(log_request));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let res = reqwest::get(format!("http://{addr}/boom")).await.expect("an answer, not a dropped connection");
+        assert_eq!(res.status(), 500);
+        let id = res.headers()["x-request-id"].to_str().expect("id").to_owned();
+        let body = res.text().await.expect("body");
+        assert!(body.contains("UNKNOWN") && body.contains(&id) && !body.contains("a bug"), "{body}");
+    }
+}

@@ -1,5 +1,6 @@
 //! `berth login`, `berth credential show|renew`, `berth update` and `berth role assignment …`:
-//! signing in and the registry's access settings, as `az acr` and `az role assignment` do them.
+//! signing in and the registry's access settings, as `az acr` and `az role assignment` do them;
+//! and `berth signing-key list|rotate`, Berth's own.
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -312,4 +313,22 @@ pub(super) fn date_cell(v: &Value) -> String {
         Some(s) if s.len() >= 19 => format!("{}Z", &s[..19]),
         _ => cell(v),
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum SigningKeyCommand {
+    /// The key that signs tokens now, and rotated ones that still verify
+    List(Target),
+    /// Sign new tokens with a new key; tokens signed before stay valid until they expire
+    Rotate(Target),
+}
+
+pub(super) async fn signing_key(cmd: SigningKeyCommand, out: &OutputArgs) -> anyhow::Result<()> {
+    let result = match cmd {
+        SigningKeyCommand::List(target) => target.registry()?.call(Method::GET, "/berth/v1/signingkeys", None).await?,
+        SigningKeyCommand::Rotate(target) => {
+            target.registry()?.call(Method::POST, "/berth/v1/signingkeys/rotate", None).await?
+        }
+    };
+    output::print(&result["keys"], out, None)
 }

@@ -69,6 +69,9 @@ enum Command {
     Config(storage::ConfigCommand),
     /// Delete tags (and with --untagged, manifests) by filter and age, as `acr purge`.
     Purge(storage::PurgeArgs),
+    /// The keys that sign tokens: list them, or rotate to a new one (Berth's own).
+    #[command(subcommand)]
+    SigningKey(identity::SigningKeyCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -88,6 +91,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gc(cmd) => storage::gc(cmd, out).await,
         Command::Config(cmd) => storage::config(cmd, out).await,
         Command::Purge(args) => storage::purge(args).await,
+        Command::SigningKey(cmd) => identity::signing_key(cmd, out).await,
     }
 }
 

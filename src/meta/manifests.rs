@@ -44,6 +44,33 @@ pub struct ReferrerRow {
     pub annotations: Option<String>,
 }
 
+/// Rows one batched statement reads or writes: far under either engine's limit on parameters.
+const BATCH: usize = 400;
+
+/// The first of `wanted` that `table` (`repository_blobs` or `manifests`) does not hold for
+/// `repo`, looked up a batch at a time.
+async fn missing_in<'a>(
+    tx: &mut sqlx::AnyConnection,
+    table: &str,
+    repo: &RepoName,
+    wanted: &[&'a Digest],
+) -> Result<Option<&'a Digest>> {
+    for batch in wanted.chunks(BATCH) {
+        let params: Vec<String> = (0..batch.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!("SELECT digest FROM {table} WHERE repository = $1 AND digest IN ({})", params.join(", "));
+        let mut query = sqlx::query(&sql).bind(repo.as_str());
+        for d in batch {
+            query = query.bind(d.to_string());
+        }
+        let found: std::collections::HashSet<String> =
+            query.fetch_all(&mut *tx).await?.iter().map(|r| r.get::<String, _>(0)).collect();
+        if let Some(missing) = batch.iter().find(|d| !found.contains(&d.to_string())) {
+            return Ok(Some(missing));
+        }
+    }
+    Ok(None)
+}
+
 fn parse_digest(s: &str) -> Result<Digest> {
     Digest::parse(s).map_err(|e| Error::Corrupt(e.to_string()))
 }
@@ -67,16 +94,10 @@ impl MetaStore {
         let digest = m.digest.to_string();
         let mut tx = self.write().await?;
         attributes::check_push(&mut tx, repo, &digest, tag).await?;
-        for r in m.references {
-            let sql = match r.kind {
-                RefKind::Blob => "SELECT 1 FROM repository_blobs WHERE repository = $1 AND digest = $2",
-                RefKind::Child => "SELECT 1 FROM manifests WHERE repository = $1 AND digest = $2",
-                RefKind::ForeignLayer | RefKind::Subject => continue,
-            };
-            let found =
-                sqlx::query(sql).bind(repo.as_str()).bind(r.digest.to_string()).fetch_optional(&mut *tx).await?;
-            if found.is_none() {
-                return Err(Error::MissingReference { digest: r.digest.clone(), kind: r.kind });
+        for (kind, table) in [(RefKind::Blob, "repository_blobs"), (RefKind::Child, "manifests")] {
+            let wanted: Vec<&Digest> = m.references.iter().filter(|r| r.kind == kind).map(|r| &r.digest).collect();
+            if let Some(missing) = missing_in(&mut tx, table, repo, &wanted).await? {
+                return Err(Error::MissingReference { digest: missing.clone(), kind });
             }
         }
         sqlx::query(
@@ -113,17 +134,18 @@ impl MetaStore {
             .bind(&digest)
             .execute(&mut *tx)
             .await?;
-        for r in m.references {
-            sqlx::query(
-                "INSERT INTO manifest_refs (repository, manifest_digest, ref_digest, kind) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(repo.as_str())
-            .bind(&digest)
-            .bind(r.digest.to_string())
-            .bind(r.kind.as_str())
-            .execute(&mut *tx)
-            .await?;
+        for batch in m.references.chunks(BATCH) {
+            let rows: Vec<String> =
+                (0..batch.len()).map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i)).collect();
+            let sql = format!(
+                "INSERT INTO manifest_refs (repository, manifest_digest, ref_digest, kind) VALUES {} ON CONFLICT DO NOTHING",
+                rows.join(", ")
+            );
+            let mut insert = sqlx::query(&sql).bind(repo.as_str()).bind(&digest);
+            for r in batch {
+                insert = insert.bind(r.digest.to_string()).bind(r.kind.as_str());
+            }
+            insert.execute(&mut *tx).await?;
         }
         if let Some(tag) = tag {
             sqlx::query(

@@ -61,10 +61,16 @@ pub enum ManifestError {
     MissingField(&'static str, &'static str),
     #[error("an image index cannot have {0:?}")]
     IndexWithField(&'static str),
+    #[error("manifest names {0} distinct blobs and manifests; at most {MAX_REFERENCES} are accepted")]
+    TooManyReferences(usize),
 }
 
+/// Distinct blobs and manifests one manifest may name: far more than any image (a few hundred
+/// layers at most) or index needs, few enough that storing one stays a short transaction.
+pub const MAX_REFERENCES: usize = 10_000;
+
 /// What a manifest points at, and how the registry treats the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RefKind {
     /// A blob the repository must hold: the config or a layer.
     Blob,
@@ -219,6 +225,14 @@ impl ManifestInfo {
         if let Some(s) = &subject {
             references.push(Reference { digest: s.clone(), kind: RefKind::Subject });
         }
+        // A blob listed twice is one reference, and one row.
+        let mut seen = std::collections::HashSet::new();
+        references.retain(|r| seen.insert((r.digest.clone(), r.kind)));
+        if references.len() > MAX_REFERENCES {
+            return Err(ManifestError::TooManyReferences(references.len()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        platforms.retain(|p| seen.insert(p.digest.clone()));
         let annotations = raw.annotations.filter(|a| !a.is_empty()).map(|a| serde_json::to_string(&a)).transpose();
         Ok(Self {
             media_type,
@@ -278,6 +292,28 @@ mod tests {
         let arch: Vec<_> = info.platforms.iter().map(|p| (p.architecture.as_deref(), p.os.as_deref())).collect();
         assert_eq!(arch, [(Some("arm64"), Some("linux")), (None, None)]);
         assert_eq!(info.referenced_size, 0);
+    }
+
+    #[test]
+    fn repeated_references_count_once_and_too_many_are_refused() {
+        let layer = |digest: &str| format!(r#"{{"mediaType":"x","digest":"{digest}","size":1}}"#);
+        let image = |layers: Vec<String>| {
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{}","size":1}},"layers":[{}]}}"#,
+                d('a'),
+                layers.join(",")
+            )
+        };
+        let same = image(vec![layer(&d('b')); 30_000]);
+        let info = ManifestInfo::parse(same.as_bytes(), None).expect("one blob many times is fine");
+        assert_eq!(info.references.len(), 2, "the config and one layer");
+        let distinct: Vec<String> =
+            (0..MAX_REFERENCES as u32).map(|i| layer(&format!("sha256:{:064x}", u64::from(i) + 1))).collect();
+        let many = image(distinct);
+        assert_eq!(
+            ManifestInfo::parse(many.as_bytes(), None).map(|i| i.references.len()),
+            Err(ManifestError::TooManyReferences(MAX_REFERENCES + 1))
+        );
     }
 
     #[test]

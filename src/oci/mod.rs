@@ -9,6 +9,8 @@ mod range;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use error::{ErrorBody, ErrorCode};
-pub use manifest::{ChildPlatform, ManifestError, ManifestInfo, MediaType, RefKind, Reference as ManifestRef};
+pub use manifest::{
+    ChildPlatform, MAX_REFERENCES, ManifestError, ManifestInfo, MediaType, RefKind, Reference as ManifestRef,
+};
 pub use name::{NameError, Reference, RepoName, Tag};
 pub use range::parse_content_range;

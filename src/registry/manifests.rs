@@ -132,14 +132,14 @@ impl Registry {
         if !self.meta.repository_exists(repo).await? {
             return Err(Error::NameUnknown(repo.clone()));
         }
-        let limit = n.unwrap_or(u32::MAX - 1);
+        let limit = n.unwrap_or(u32::MAX).min(u32::MAX - 1);
         let items = self.meta.tags(repo, last.unwrap_or(""), limit + 1).await?;
         Ok(page(items, limit))
     }
 
     /// Repository names in lexical order, `n` at most (all if `None`), after `last`.
     pub async fn catalog(&self, n: Option<u32>, last: Option<&str>) -> Result<Page> {
-        let limit = n.unwrap_or(u32::MAX - 1);
+        let limit = n.unwrap_or(u32::MAX).min(u32::MAX - 1);
         let items = self.meta.repositories(last.unwrap_or(""), limit + 1).await?;
         Ok(page(items, limit))
     }

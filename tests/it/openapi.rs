@@ -10,29 +10,6 @@ const OPENAPI: &str = include_str!("../../docs/openapi.json");
 const ADMIN_ROUTES: &str = include_str!("../../src/api/admin/mod.rs");
 const ROUTES: &str = include_str!("../../src/api/mod.rs");
 
-/// `(path, methods)` of each `.route("…", get(…).post(…))` in router source.
-fn routes_in(source: &str, prefix: &str) -> Vec<(String, Vec<String>)> {
-    source
-        .split(".route(")
-        .skip(1)
-        .filter_map(|chunk| {
-            let path = chunk.trim_start().strip_prefix('"')?.split('"').next()?;
-            let handlers = chunk.split(".nest(").next().unwrap_or(chunk);
-            let handlers = handlers.split("\n}").next().unwrap_or(handlers);
-            let methods = ["get", "post", "patch", "put", "delete"]
-                .into_iter()
-                .filter(|m| {
-                    handlers
-                        .match_indices(&format!("{m}("))
-                        .any(|(i, _)| !handlers[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
-                })
-                .map(str::to_owned)
-                .collect();
-            Some((format!("{prefix}{path}"), methods))
-        })
-        .collect()
-}
-
 fn documented() -> Value {
     let doc: Value = serde_json::from_str(OPENAPI).expect("docs/openapi.json is JSON");
     assert_eq!(doc["openapi"], "3.1.0");

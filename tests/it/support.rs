@@ -227,6 +227,61 @@ impl Drop for TestApp {
     }
 }
 
+/// The access token the token server gives `user` for `scope` (space-separated scopes).
+pub async fn token(app: &TestApp, user: &str, pass: &str, scope: &str) -> String {
+    let url = format!("/oauth2/token?service={}&scope={scope}", app.host());
+    let res = app.anon(Method::GET, &url).basic_auth(user, Some(pass)).send().await.expect("token");
+    assert_eq!(res.status(), StatusCode::OK, "token for {user}");
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["token"], body["access_token"], "docker reads token, ACR clients access_token");
+    body["access_token"].as_str().expect("access_token").to_owned()
+}
+
+/// The value of the password `name` in a management answer (shown once, when made).
+pub fn password(v: &Value, name: &str) -> String {
+    let list = v["credentials"]["passwords"].as_array().or_else(|| v["passwords"].as_array()).expect("passwords");
+    let p = list.iter().find(|p| p["name"] == name).expect("named password");
+    p["value"].as_str().expect("value shown once").to_owned()
+}
+
+/// The claims of a JWT, unverified.
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64");
+    serde_json::from_slice(&bytes).expect("claims")
+}
+
+/// Creates a user with registry-wide `roles`; returns its password.
+pub async fn user_with(app: &TestApp, name: &str, roles: &[&str]) -> String {
+    let created = app.admin(Method::POST, "/users", Some(json!({"name": name, "roles": roles}))).await;
+    password(&created, "password")
+}
+
+/// `(path, methods)` of each `.route("…", get(…).post(…))` in router source.
+pub fn routes_in(source: &str, prefix: &str) -> Vec<(String, Vec<String>)> {
+    let source = source.split("#[cfg(test)]").next().unwrap_or(source);
+    source
+        .split(".route(")
+        .skip(1)
+        .filter_map(|chunk| {
+            let path = chunk.trim_start().strip_prefix('"')?.split('"').next()?;
+            let handlers = chunk.split(".nest(").next().unwrap_or(chunk);
+            let handlers = handlers.split("\n}").next().unwrap_or(handlers);
+            let methods = ["get", "post", "patch", "put", "delete"]
+                .into_iter()
+                .filter(|m| {
+                    handlers
+                        .match_indices(&format!("{m}("))
+                        .any(|(i, _)| !handlers[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+                })
+                .map(str::to_owned)
+                .collect();
+            Some((format!("{prefix}{path}"), methods))
+        })
+        .collect()
+}
+
 pub fn base64_encode(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)

@@ -25,6 +25,8 @@ use endpoint::Endpoint;
 
 /// ACR's default page size for `/acr/v1` listings.
 const DEFAULT_PAGE: usize = 100;
+/// The largest page served, whatever `n` asks for (a client follows `Link` for more).
+const MAX_PAGE: usize = 1000;
 /// Largest PATCH body accepted.
 const MAX_BODY: usize = 64 << 10;
 
@@ -41,7 +43,7 @@ impl Params {
     fn n(&self) -> Result<usize, ApiError> {
         match self.n.as_deref() {
             None | Some("") => Ok(DEFAULT_PAGE),
-            Some(s) => s.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            Some(s) => s.parse::<usize>().ok().filter(|n| *n > 0).map(|n| n.min(MAX_PAGE)).ok_or_else(|| {
                 ApiError::new(ErrorCode::PaginationNumberInvalid, format!("n must be a positive integer, not {s:?}"))
             }),
         }

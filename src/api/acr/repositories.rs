@@ -29,7 +29,8 @@ fn repository_json(ctx: &Ctx<'_>, r: &RepositoryRow) -> Value {
 /// GET /acr/v1/_catalog — listed repositories in lexical order, `n` per page after `last`.
 pub(super) async fn catalog(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let n = ctx.params.n()?;
-    let listing = ctx.app.registry.catalog(Some(n as u32), ctx.params.last.as_deref()).await?;
+    let listing =
+        ctx.app.registry.catalog(Some(u32::try_from(n).unwrap_or(u32::MAX)), ctx.params.last.as_deref()).await?;
     let next = match (listing.more, listing.items.last()) {
         (true, Some(last)) => Some(next_link("/acr/v1/_catalog", last, n, None)),
         _ => None,

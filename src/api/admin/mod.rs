@@ -8,6 +8,7 @@
 //! asked for.
 
 mod identities;
+mod keys;
 mod storage;
 
 pub(super) use storage::metrics;
@@ -44,6 +45,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/tokens/{name}", get(tokens::show_token).patch(tokens::update_token).delete(tokens::delete_token))
         .route("/tokens/{name}/credentials", post(tokens::generate_credentials))
         .route("/tokens/{name}/credentials/{password}", axum::routing::delete(tokens::delete_credential))
+        .route("/signingkeys", get(keys::list_signing_keys))
+        .route("/signingkeys/rotate", post(keys::rotate_signing_key))
         .route("/usage", get(storage::show_usage))
         .route("/gc", get(storage::show_gc).post(storage::run_gc))
         .route("/retention", get(storage::show_retention).patch(storage::update_retention))

@@ -72,6 +72,34 @@ async fn manifests_must_reference_blobs_the_repository_has() {
 }
 
 #[tokio::test]
+async fn repeated_references_store_once_and_too_many_are_refused() {
+    let app = TestApp::spawn().await;
+    let config = app.push_blob("r", b"{}").await;
+    let layer = app.push_blob("r", b"one layer").await;
+    // One blob listed 25,000 times (3.6 MB of manifest): one reference to check and keep.
+    let same = json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": 9});
+    let res = app.put_manifest("r", "many", OCI_MANIFEST, &image_manifest(&config, 2, vec![same; 25_000])).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.database_url()).await.expect("database");
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM manifest_refs WHERE repository = 'r'")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    pool.close().await;
+    assert_eq!(rows, 2, "the config and the one layer");
+    // More distinct blobs than any manifest needs: refused before any lookup.
+    let distinct: Vec<Value> = (0..=berth::oci::MAX_REFERENCES as u64)
+        .map(|i| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{:064x}", i + 1), "size": 1}))
+        .collect();
+    let res = app.put_manifest("r", "too-many", OCI_MANIFEST, &image_manifest(&config, 2, distinct)).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["errors"][0]["code"], "MANIFEST_INVALID");
+    assert!(body["errors"][0]["message"].as_str().expect("message").contains("at most 10000"), "{body}");
+}
+
+#[tokio::test]
 async fn invalid_and_oversized_manifests_are_refused() {
     let app = TestApp::spawn().await;
     let cases: [&[u8]; 4] = [
