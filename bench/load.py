@@ -10,14 +10,20 @@ usage: load.py COMMAND ARGS...   (prints one number; exits non-zero on any unexp
                                        the JSON list KEY has COUNT entries and no Link header
   serve PORT DIR                       HTTP server on 127.0.0.1:PORT answering GET /NAME with DIR/NAME
                                        via sendfile(2): the loopback pull ceiling for curl here
+  trickle HOST:PORT REPO COUNT         median ms of a 1 MiB blob pull and of a small blob push by
+                                       another client, before and while COUNT uploads (credentials
+                                       in BENCH_TRICKLE_AUTH) trickle one byte a second; prints
+                                       "pull_before pull_during push_before push_during"
 """
 import hashlib
 import http.client
 import json
 import os
+import socket
 import socketserver
 import statistics
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -132,6 +138,55 @@ def serve(port, root):
         srv.serve_forever()
 
 
+def trickle(host, repo, count):
+    """Another client's pull and push latency, before and while COUNT uploads trickle."""
+    c = conn(host)
+    data = os.urandom(1 << 20)
+    digest = blob(c, repo, data)
+
+    def victim():
+        pulls, pushes = [], []
+        for i in range(15):
+            start = time.perf_counter()
+            c.request("GET", f"/v2/{repo}/blobs/{digest}")
+            if len(check(c.getresponse(), 200, what="pull")) != len(data):
+                sys.exit("pull: short body")
+            pulls.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            blob(c, repo, f"victim {i} {time.time()}".encode())
+            pushes.append((time.perf_counter() - start) * 1000)
+        return statistics.median(pulls), statistics.median(pushes)
+
+    before = victim()
+    h, p = host.split(":")
+    auth = os.environ.get("BENCH_TRICKLE_AUTH", AUTH or "")
+    stop, socks = threading.Event(), []
+    for i in range(int(count)):
+        s = socket.create_connection((h, int(p)))
+        d = "sha256:" + hashlib.sha256(str(i).encode()).hexdigest()
+        s.sendall(f"POST /v2/{repo}/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: {host}\r\n"
+                  f"Authorization: {auth}\r\nContent-Length: 1000000\r\n\r\n".encode())
+        socks.append(s)
+
+    def drip():
+        while not stop.wait(1):
+            for s in socks:
+                try:
+                    s.send(b"x")
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=drip)
+    t.start()
+    time.sleep(3)
+    during = victim()
+    stop.set()
+    t.join()
+    for s in socks:
+        s.close()
+    print(f"{before[0]:.2f} {during[0]:.2f} {before[1]:.2f} {during[1]:.2f}")
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"manifests": manifests, "repos": repos, "get": timed_get, "serve": serve}[command](*args)
+    {"manifests": manifests, "repos": repos, "get": timed_get, "serve": serve, "trickle": trickle}[command](*args)

@@ -72,6 +72,10 @@ ready() { # URL PID LOG
     fail "$1 did not answer within 10 s"
 }
 ready "http://$BERTH/v2/" "$BERTH_PID" "$W/berth.log"
+# The trickling uploads come from a user of their own.
+curl -sf -o /dev/null -H 'Content-Type: application/json' -d '{"name": "trickler", "password": "trickle-password", "roles": ["AcrPush"]}' \
+    "http://$BERTH/berth/v1/users" || fail "cannot create the trickling user"
+export BENCH_TRICKLE_AUTH="Basic $(printf 'trickler:trickle-password' | base64)"
 ready "http://$DIST/v2/" "$DIST_PID" "$W/dist.log"
 ready "http://$IDEAL/ready" "${PIDS[2]}" "$W/ideal.log"
 
@@ -247,6 +251,10 @@ for name in berth dist; do
     R[$name,get_p99]=$(median <"$W/p99")
     R[$name,head_rps]=$(median <"$W/hrps")
     R[$name,head_p99]=$(awk '{printf "%.2f\n", $1}' "$W/hp99" | median)
+
+    # Another client's pull and push while 300 uploads trickle a byte a second (from a user of
+    # their own on Berth: uploads are bounded per identity, and the victim must not share them).
+    read -r R[$name,tpull0] R[$name,tpull] R[$name,tpush0] R[$name,tpush] < <(python3 bench/load.py trickle "$host" trickle 300)
 done
 R[berth,rss]=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$BERTH_PID/status")
 R[dist,rss]=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$DIST_PID/status")
@@ -278,4 +286,8 @@ row "manifest HEAD by digest, p99 (ms)" head_p99 down
 row "2,000 manifest PUTs, sequential (PUT/s)" puts up
 row "_catalog of 200 repositories (ms)" catalog down
 row "tags/list of 1,000 tags (ms)" tags down
+row "1 MiB pull, idle (ms)" tpull0 down
+row "1 MiB pull, 300 trickling uploads (ms)" tpull down
+row "small push, idle (ms)" tpush0 down
+row "small push, 300 trickling uploads (ms)" tpush down
 row "peak RSS, VmHWM (MiB)" rss down "" "" "<" 40

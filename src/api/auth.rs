@@ -141,8 +141,8 @@ pub(crate) async fn sign_in(
 }
 
 /// Signs the caller in and checks `need`: `401` with a challenge when credentials are missing
-/// or wrong, or when only its token is too narrow (`insufficient_scope`); `403 DENIED` naming
-/// the missing action when the caller may not.
+/// or wrong; `403 DENIED` naming the missing action when the caller may not, with the challenge
+/// too (`insufficient_scope`) when only its token is too narrow (`401` for the catalog).
 pub(crate) async fn authorize(
     app: &AppState,
     headers: &HeaderMap,
@@ -164,15 +164,20 @@ pub(crate) async fn authorize(
     if caller.name.is_none() {
         return Err(challenge(ApiError::new(ErrorCode::Unauthorized, format!("authentication required: {missing}"))));
     }
-    // A token narrower than its principal's rights: 401 with the scope to ask for, as Docker's
-    // token specification has it (`insufficient_scope`), so clients fetch a wider token.
-    let principal_may = auth::check(need, |r| caller.permissions.on(r), caller.permissions.catalog()).is_ok();
-    if caller.token.is_some() && principal_may {
-        let e = ApiError::new(ErrorCode::Unauthorized, format!("the token presented does not carry this: {missing}"));
-        return Err(
-            e.header(header::WWW_AUTHENTICATE, format!("{},error=\"insufficient_scope\"", origin.challenge(need)))
-        );
-    }
     let who = caller.name.as_deref().unwrap_or_default();
-    Err(ApiError::new(ErrorCode::Denied, format!("access denied: {who:?} {missing}")))
+    let denied = ApiError::new(ErrorCode::Denied, format!("access denied: {who:?} {missing}"));
+    // A token narrower than its principal's rights: the challenge names the scope to ask for
+    // (`insufficient_scope`). Clients differ in what makes them ask: podman's search fetches a
+    // catalog token only after a 401, oras-py a wider repository token only after a 403.
+    let principal_may = auth::check(need, |r| caller.permissions.on(r), caller.permissions.catalog()).is_ok();
+    if caller.token.is_none() || !principal_may {
+        return Err(denied);
+    }
+    let narrow = match need {
+        Need::Catalog => {
+            ApiError::new(ErrorCode::Unauthorized, format!("the token presented does not carry this: {missing}"))
+        }
+        _ => denied,
+    };
+    Err(narrow.header(header::WWW_AUTHENTICATE, format!("{},error=\"insufficient_scope\"", origin.challenge(need))))
 }

@@ -69,16 +69,21 @@ async fn bearer_tokens_grant_the_intersection_of_asked_and_allowed() {
     assert_eq!(res.status(), StatusCode::CREATED);
     let res = app.anon(Method::HEAD, &format!("/v2/app/blobs/{}", sha256(b"layer"))).bearer_auth(&pull).send().await;
     assert_eq!(res.expect("head").status(), StatusCode::OK);
-    // A pull-only token may not push, though the admin may: 401 with the challenge naming the
-    // scope (insufficient_scope), so the client fetches a wider token.
+    // A pull-only token may not push, though the admin may: 403 with the challenge naming the
+    // scope (insufficient_scope), so the client fetches a wider token (oras-py does on 403).
     let res = app.anon(Method::POST, "/v2/app/blobs/uploads/").bearer_auth(&pull).send().await.expect("push");
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let challenge = res.headers()[WWW_AUTHENTICATE].to_str().expect("ascii").to_owned();
     assert!(challenge.ends_with("scope=\"repository:app:pull,push\",error=\"insufficient_scope\""), "{challenge}");
-    assert_eq!(error_code(res).await, "UNAUTHORIZED");
+    assert_eq!(error_code(res).await, "DENIED");
     // Nor may it read another repository.
     let res = app.anon(Method::GET, "/v2/other/tags/list").bearer_auth(&pull).send().await.expect("GET");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Nor list the catalog: there it is 401 with the scope (podman's search asks again only then).
+    let res = app.anon(Method::GET, "/v2/_catalog").bearer_auth(&pull).send().await.expect("GET");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let challenge = res.headers()[WWW_AUTHENTICATE].to_str().expect("ascii").to_owned();
+    assert!(challenge.ends_with("scope=\"registry:catalog:*\",error=\"insufficient_scope\""), "{challenge}");
     // POST /oauth2/token (form) gives the same; asking for another service is refused.
     let form = [("grant_type", "password"), ("username", ADMIN), ("password", ADMIN_PASSWORD)];
     let res = app.anon(Method::POST, "/oauth2/token").form(&form).send().await.expect("POST token");

@@ -48,7 +48,9 @@ impl Cluster {
             .replace("[storage.s3]", "[storage.s3]\nsecret_access_key = \"test\"");
         let file = dir.path().join("berth.toml");
         std::fs::write(&file, text).expect("write config");
-        let nodes = (1..=3).map(|n| Some(node(&file, &dir.path().join(format!("node{n}"))))).collect();
+        // One master key for all, as the scale-out guide says.
+        let key = berth::auth::seal::MasterKeys::generate().expect("master key");
+        let nodes = (1..=3).map(|n| Some(node(&file, &dir.path().join(format!("node{n}")), &key))).collect();
         Some(Self { nodes, config, _dir: dir, client: reqwest::Client::new() })
     }
 
@@ -81,11 +83,11 @@ impl Cluster {
     }
 }
 
-/// One node: its own data directory, the shared configuration file.
-fn node(config: &Path, data_dir: &Path) -> BerthProcess {
+/// One node: its own data directory, the shared configuration file and master key.
+fn node(config: &Path, data_dir: &Path, key: &str) -> BerthProcess {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"]).arg(config).arg("--data-dir").arg(data_dir);
-    cmd.env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD).env_remove("BERTH_DATABASE_URL");
+    cmd.env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD).env_remove("BERTH_DATABASE_URL").env("BERTH_SECRET_KEY", key);
     BerthProcess::run(cmd, true)
 }
 
