@@ -30,13 +30,16 @@ fn usage_columns(item: &Value) -> Vec<(&'static str, String)> {
 
 #[derive(Debug, Subcommand)]
 pub(super) enum GcCommand {
-    /// Run one garbage-collection pass now and print what it freed
+    /// Run one garbage-collection pass now and print what it freed (and what waits for its grace period)
     Run {
         #[command(flatten)]
         target: Target,
         /// Report what would be deleted, delete nothing
         #[arg(long)]
         dry_run: bool,
+        /// Keep unreferenced blobs younger than this instead of the server's gc.grace (30s, 10m, 1h, 2d)
+        #[arg(long, value_parser = |s: &str| Duration::parse(s).map(|_| s.to_owned()))]
+        grace: Option<String>,
     },
     /// The schedule and the last pass
     Show(Target),
@@ -44,8 +47,8 @@ pub(super) enum GcCommand {
 
 pub(super) async fn gc(cmd: GcCommand, out: &OutputArgs) -> anyhow::Result<()> {
     let result = match cmd {
-        GcCommand::Run { target, dry_run } => {
-            let body = json!({ "dryRun": dry_run });
+        GcCommand::Run { target, dry_run, grace } => {
+            let body = json!({ "dryRun": dry_run, "grace": grace });
             target.registry()?.call(Method::POST, "/berth/v1/gc", Some(&body)).await?
         }
         GcCommand::Show(target) => target.registry()?.call(Method::GET, "/berth/v1/gc", None).await?,

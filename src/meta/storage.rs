@@ -7,6 +7,13 @@ use sqlx::Row;
 use super::{MetaStore, Result, UploadRow, now_ms};
 use crate::oci::Digest;
 
+/// When a blob `b` may be collected (`$1`: untouched since; `$2`: no repository holding it
+/// active since): no manifest references it, and no push that keeps making progress needs it.
+const COLLECTABLE: &str = "b.touched_at < $1
+    AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.ref_digest = b.digest)
+    AND NOT EXISTS (SELECT 1 FROM repository_blobs l JOIN upload_activity a ON a.repository = l.repository
+                    WHERE l.digest = b.digest AND a.active_at >= $2)";
+
 /// An untagged manifest that retention may delete.
 #[derive(Debug, Clone)]
 pub struct Untagged {
@@ -101,45 +108,65 @@ impl MetaStore {
         Ok(row.await?.map(|r| r.get(0)))
     }
 
-    /// Blobs no manifest in any repository references, untouched since `before`.
-    pub async fn unreferenced_blobs(&self, before: i64) -> Result<Vec<(String, u64)>> {
-        let rows = sqlx::query(
-            "SELECT b.digest, b.size FROM blobs b
-             WHERE b.touched_at < $1 AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.ref_digest = b.digest)
-             ORDER BY b.digest",
-        )
-        .bind(before)
-        .fetch_all(&self.reader)
-        .await?;
+    /// Notes that `repo` made upload progress at `at` (never moving its time back).
+    pub async fn note_upload_activity(&self, repo: &str, at: i64) -> Result<()> {
+        let sql = "INSERT INTO upload_activity (repository, active_at) VALUES ($1, $2)
+                   ON CONFLICT (repository) DO UPDATE SET active_at = excluded.active_at
+                   WHERE upload_activity.active_at < excluded.active_at";
+        self.execute(sqlx::query(sql).bind(repo).bind(at)).await?;
+        Ok(())
+    }
+
+    /// Forgets the activity of repositories idle since `before`.
+    pub async fn forget_upload_activity(&self, before: i64) -> Result<()> {
+        self.execute(sqlx::query("DELETE FROM upload_activity WHERE active_at < $1").bind(before)).await?;
+        Ok(())
+    }
+
+    /// Blobs no manifest in any repository references, untouched since `before`, and in no
+    /// repository active since `active_since`.
+    pub async fn unreferenced_blobs(&self, before: i64, active_since: i64) -> Result<Vec<(String, u64)>> {
+        let sql = format!("SELECT b.digest, b.size FROM blobs b WHERE {COLLECTABLE} ORDER BY b.digest");
+        let rows = sqlx::query(&sql).bind(before).bind(active_since).fetch_all(&self.reader).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get::<i64, _>(1) as u64)).collect())
     }
 
-    /// Forgets a blob if it is still unreferenced and untouched since `before` (checked in the
-    /// transaction, so a manifest pushed meanwhile keeps it), and records that its object is
-    /// to be deleted. False if it was kept.
-    pub async fn drop_blob(&self, digest: &str, before: i64) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let still = sqlx::query(
-            "SELECT 1 FROM blobs b WHERE b.digest = $1 AND b.touched_at < $2
-             AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.ref_digest = b.digest)",
+    /// Blobs no manifest references, collectable or not yet.
+    pub async fn unreferenced_count(&self) -> Result<u64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.ref_digest = b.digest)",
         )
-        .bind(digest)
-        .bind(before)
-        .fetch_optional(&mut *tx)
+        .fetch_one(&self.reader)
         .await?;
-        if still.is_none() {
-            return Ok(false);
-        }
-        for sql in ["DELETE FROM repository_blobs WHERE digest = $1", "DELETE FROM blobs WHERE digest = $1"] {
-            sqlx::query(sql).bind(digest).execute(&mut *tx).await?;
-        }
-        sqlx::query("INSERT INTO blob_deletions (digest, created_at) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING")
+        Ok(row.get::<i64, _>(0).max(0) as u64)
+    }
+
+    /// Forgets those of `digests` that are still collectable (see [`Self::unreferenced_blobs`];
+    /// checked in the transaction, so a manifest or an upload that commits first keeps its
+    /// blobs), and records that their objects are to be deleted. One transaction; returns the
+    /// blobs forgotten, with their sizes.
+    pub async fn drop_blobs(&self, digests: &[String], before: i64, active_since: i64) -> Result<Vec<(String, u64)>> {
+        let mut tx = self.write().await?;
+        let check = format!("SELECT b.size FROM blobs b WHERE b.digest = $3 AND {COLLECTABLE}");
+        let mut dropped = Vec::new();
+        for digest in digests {
+            let still =
+                sqlx::query(&check).bind(before).bind(active_since).bind(digest).fetch_optional(&mut *tx).await?;
+            let Some(row) = still else { continue };
+            for sql in ["DELETE FROM repository_blobs WHERE digest = $1", "DELETE FROM blobs WHERE digest = $1"] {
+                sqlx::query(sql).bind(digest).execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "INSERT INTO blob_deletions (digest, created_at) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
+            )
             .bind(digest)
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
+            dropped.push((digest.clone(), row.get::<i64, _>(0) as u64));
+        }
         tx.commit().await?;
-        Ok(true)
+        Ok(dropped)
     }
 
     /// Object deletions recorded but not yet confirmed done.

@@ -50,6 +50,7 @@ impl Registry {
     /// not hold it; the client then uploads the blob normally.
     pub async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool> {
         self.ensure_writable(repo).await?;
+        self.note_activity(repo).await?;
         Ok(self.meta.mount_blob(repo, from, digest).await?)
     }
 

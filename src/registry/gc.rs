@@ -3,11 +3,13 @@
 //! period, object deletions a crash interrupted, and (on request) objects the metadata does
 //! not know at all.
 //!
-//! Safety: a blob row is dropped in a transaction that re-checks it is unreferenced and
-//! untouched, so a manifest that commits first keeps it; the object goes only after that
-//! commit, while new blobs' commits (object, then row) are held off by the metadata store's
-//! blob fence (on every node), so an object written again under the same digest is never
-//! deleted.
+//! Safety: a blob row is dropped in a transaction that re-checks it is unreferenced, untouched
+//! for the grace period and held by no repository receiving uploads (see `activity`), so a
+//! manifest that commits first keeps it, and so does a push that keeps making progress however
+//! long it takes; the object goes only after that commit, while new blobs' commits (object,
+//! then row) are held off by the metadata store's blob fence (on every node), so an object
+//! written again under the same digest is never deleted. Blobs go in batches of [`BATCH`], so a
+//! push waits for one batch at most, not for a whole pass.
 
 use std::time::Duration;
 
@@ -38,6 +40,9 @@ pub struct GcReport {
     pub uploads_expired: u64,
     pub blobs_deleted: u64,
     pub bytes_freed: u64,
+    /// Unreferenced blobs kept: still in their grace period, or in a repository receiving uploads.
+    #[serde(default)]
+    pub blobs_waiting: u64,
     pub orphans_deleted: u64,
 }
 
@@ -47,6 +52,9 @@ pub struct Retention {
     pub days: u32,
     pub enabled: bool,
 }
+
+/// Blobs dropped (and their objects deleted) while the blob fence is held once.
+const BATCH: usize = 256;
 
 /// The job report a pass records.
 const GC_REPORT: &str = "gc";
@@ -114,20 +122,27 @@ impl Registry {
             }
         }
         let before = ago(opts.grace);
-        let candidates = self.meta.unreferenced_blobs(before).await?;
+        // Activity is written at most once a RESOLUTION: allow for it (unless there is no grace).
+        let slack = if opts.grace.is_zero() { 0 } else { super::activity::RESOLUTION.as_millis() as i64 };
+        let active_since = before - slack;
+        let candidates = self.meta.unreferenced_blobs(before, active_since).await?;
         if opts.dry_run {
             report.blobs_deleted = candidates.len() as u64;
             report.bytes_freed = candidates.iter().map(|(_, size)| size).sum();
         } else {
-            let _writers_wait = self.meta.blob_deletions().await?;
-            for (digest, size) in candidates {
-                if self.meta.drop_blob(&digest, before).await? {
+            for batch in candidates.chunks(BATCH) {
+                let _writers_wait = self.meta.blob_deletions().await?;
+                let digests: Vec<String> = batch.iter().map(|(d, _)| d.clone()).collect();
+                for (_, size) in self.meta.drop_blobs(&digests, before, active_since).await? {
                     report.blobs_deleted += 1;
                     report.bytes_freed += size;
                 }
+                self.finish_deletions().await?;
             }
-            self.finish_deletions().await?;
+            self.meta.forget_upload_activity(active_since).await?;
         }
+        let unreferenced = self.meta.unreferenced_count().await?;
+        report.blobs_waiting = unreferenced.saturating_sub(if opts.dry_run { report.blobs_deleted } else { 0 });
         if opts.sweep_store {
             report.orphans_deleted = self.sweep_store(before, ago(opts.upload_ttl), opts.dry_run).await?;
         }

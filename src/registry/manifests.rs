@@ -42,6 +42,7 @@ impl Registry {
             return Err(Error::ManifestTooLarge);
         }
         let info = ManifestInfo::parse(bytes, content_type)?;
+        self.note_activity(repo).await?;
         let digest = match reference {
             Reference::Digest(expected) => {
                 let mut hasher = Hasher::new(expected.algorithm());

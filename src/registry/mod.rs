@@ -2,6 +2,7 @@
 //! replication and jobs later): blobs, upload sessions, manifests, tags, referrers and locks. The rules
 //! of the spec live here; SQL stays in `meta`, object keys in `blob`.
 
+mod activity;
 mod attributes;
 mod blobs;
 mod gc;
@@ -131,11 +132,12 @@ pub struct Registry {
     blobs: BlobStore,
     /// The tier and quota until settings change them.
     defaults: LimitsConfig,
+    activity: std::sync::Arc<activity::Noted>,
 }
 
 impl Registry {
     pub fn new(meta: MetaStore, blobs: BlobStore, defaults: LimitsConfig) -> Self {
-        Self { meta, blobs, defaults }
+        Self { meta, blobs, defaults, activity: std::sync::Arc::default() }
     }
 
     pub fn meta(&self) -> &MetaStore {

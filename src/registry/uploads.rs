@@ -21,6 +21,7 @@ pub struct UploadStatus {
 impl Registry {
     pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadStatus> {
         self.ensure_writable(repo).await?;
+        self.note_activity(repo).await?;
         let id = uuid::Uuid::new_v4();
         let state = Hasher::new(Algorithm::Sha256).sha256_state().unwrap_or_default();
         let row = UploadRow {
@@ -61,7 +62,8 @@ impl Registry {
         {
             return Err(Error::RangeNotContinuing { size: row.size });
         }
-        let (next, chunk) = self.store_chunk(id, &row, body).await?;
+        self.note_activity(repo).await?;
+        let (next, chunk) = self.store_chunk(id, &row, self.while_active(repo, body)).await?;
         if let Some((start, end)) = range
             && chunk.size != end - start + 1
         {
@@ -123,8 +125,9 @@ impl Registry {
         last_chunk: Option<ByteStream>,
     ) -> Result<()> {
         let mut row = self.session(repo, id).await?;
+        self.note_activity(repo).await?;
         if let Some(body) = last_chunk {
-            let (next, chunk) = self.store_chunk(id, &row, body).await?;
+            let (next, chunk) = self.store_chunk(id, &row, self.while_active(repo, body)).await?;
             self.record_chunk(id, &row, &next, &chunk).await?;
             row = next;
         }
@@ -141,7 +144,9 @@ impl Registry {
     /// A whole blob in one request (`POST ?digest=`): streamed, hashed, verified, stored.
     pub async fn put_blob(&self, repo: &RepoName, digest: &Digest, body: ByteStream) -> Result<()> {
         self.ensure_writable(repo).await?;
+        self.note_activity(repo).await?;
         let id = uuid::Uuid::new_v4();
+        let body = self.while_active(repo, body);
         let chunk = self.blobs.append(&id, &[], 0, body, Hasher::new(digest.algorithm())).await?;
         self.commit_blob(repo, &id, &chunk.parts, digest, chunk.hasher.finish(), chunk.size).await
     }
@@ -159,6 +164,7 @@ impl Registry {
             self.blobs.discard(id, parts).await?;
             return Err(Error::DigestInvalid { expected: expected.clone(), actual });
         }
+        self.note_activity(repo).await?;
         if self.meta.link_stored_blob(repo, expected).await? {
             // Already stored (pushed before, or by another repository): keep one copy.
             return Ok(self.blobs.discard(id, parts).await?);

@@ -2,6 +2,7 @@
 //! collection (while pushes go on), upload expiry, index deletion, retention and the orphan
 //! sweep; each freed byte checked in the blob store itself.
 
+use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -130,6 +131,55 @@ async fn gc_during_twenty_concurrent_pushes_loses_nothing() {
             assert_eq!(sha256(&res.bytes().await.expect("bytes")), b, "app{i} blob {b} pulls whole");
         }
     }
+}
+
+#[tokio::test]
+async fn a_push_that_keeps_making_progress_loses_no_blob_to_the_grace_period() {
+    let app = TestApp::spawn_with(|c| c.gc.enabled = false).await;
+    let grace = std::time::Duration::from_secs(2);
+    let gc_now = || app.admin(Method::POST, "/gc", Some(json!({"grace": "2s"})));
+    // Layers arrive over three grace periods, each within one of the last.
+    let config = app.push_blob("slow", br#"{"architecture":"amd64","os":"linux"}"#).await;
+    let mut layers = Vec::new();
+    for i in 0..3u8 {
+        tokio::time::sleep(grace * 9 / 10).await;
+        let report = gc_now().await;
+        assert_eq!(report["blobsDeleted"], 0, "pass {i}: {report}");
+        assert!(report["blobsWaiting"].as_u64() >= Some(1), "{report}");
+        let data = layer(50 + i, 1000);
+        layers.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": app.push_blob("slow", &data).await, "size": data.len()}));
+    }
+    // And one layer streams for longer than two grace periods on its own.
+    let data = layer(60, 64 << 10);
+    let digest = sha256(&data);
+    let chunks: Vec<Vec<u8>> = data.chunks(8 << 10).map(<[u8]>::to_vec).collect();
+    let body = futures_util::stream::iter(chunks).then(|c| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        Ok::<_, std::io::Error>(c)
+    });
+    let streaming = app
+        .req(Method::POST, &format!("/v2/slow/blobs/uploads/?digest={digest}"))
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let collecting = async {
+        for _ in 0..4 {
+            tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+            assert_eq!(gc_now().await["blobsDeleted"], 0);
+        }
+    };
+    let (res, ()) = tokio::join!(streaming, collecting);
+    assert_eq!(res.expect("slow layer").status(), StatusCode::CREATED);
+    layers.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": data.len()}));
+    let manifest = image_manifest(&config, 37, layers);
+    let res = app.put_manifest("slow", "v1", OCI_MANIFEST, &manifest).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+
+    // A push that stopped making progress loses its blobs once the grace period has run out.
+    app.push_blob("abandoned", b"never referenced").await;
+    tokio::time::sleep(grace + std::time::Duration::from_millis(1500)).await;
+    let report = gc_now().await;
+    assert_eq!(report["blobsDeleted"], 1, "{report}");
+    assert_eq!(report["blobsWaiting"], 0, "{report}");
 }
 
 #[tokio::test]

@@ -40,6 +40,7 @@ fn report_json(r: &GcReport) -> Value {
         "uploadsExpired": r.uploads_expired,
         "blobsDeleted": r.blobs_deleted,
         "bytesFreed": r.bytes_freed,
+        "blobsWaiting": r.blobs_waiting,
         "orphansDeleted": r.orphans_deleted,
     })
 }
@@ -63,18 +64,19 @@ pub(super) async fn show_gc(State(app): State<AppState>, req: Request) -> Reply 
 struct RunGc {
     #[serde(default)]
     dry_run: bool,
+    /// Instead of `gc.grace`, as `30s`, `10m`, `1h`.
+    grace: Option<String>,
 }
 
-/// POST /berth/v1/gc `{"dryRun"}` — one pass now (the blob store listed for orphans too).
+/// POST /berth/v1/gc `{"dryRun", "grace"}` — one pass now (the blob store listed for orphans too).
 pub(super) async fn run_gc(State(app): State<AppState>, req: Request) -> Reply {
     let (_, body) = managed!(app, req, Manage::Write);
     let run: RunGc = if body.is_empty() { RunGc::default() } else { json_body(&body)? };
-    let opts = GcOptions {
-        grace: app.config.gc.grace.0,
-        upload_ttl: app.config.gc.upload_ttl.0,
-        sweep_store: true,
-        dry_run: run.dry_run,
+    let grace = match run.grace.as_deref() {
+        Some(g) => crate::config::Duration::parse(g).map_err(|e| invalid(format!("grace: {e}")))?.0,
+        None => app.config.gc.grace.0,
     };
+    let opts = GcOptions { grace, upload_ttl: app.config.gc.upload_ttl.0, sweep_store: true, dry_run: run.dry_run };
     Ok(Json(report_json(&app.registry.collect_garbage(opts).await?)).into_response())
 }
 
