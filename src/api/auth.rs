@@ -46,11 +46,13 @@ impl Origin {
     }
 
     /// `Bearer realm="…",service="…",scope="…"`: quoted values, no spaces, as ACR sends it.
-    /// `GET /v2/` needs no scope, and then names none (as ACR).
-    pub(crate) fn challenge(&self, need: &Need) -> String {
-        match challenge_scope(need) {
-            Some(scope) => self.challenge_for(&scope),
-            None => format!("Bearer realm=\"{}\",service=\"{}\"", self.realm, self.service),
+    /// `GET /v2/` needs no scope, and then names none (as ACR). `also` names a further scope
+    /// the request can use (a mount's source), space-separated as Distribution does.
+    pub(crate) fn challenge(&self, need: &Need, also: Option<&str>) -> String {
+        match (challenge_scope(need), also) {
+            (Some(scope), Some(also)) => self.challenge_for(&format!("{scope} {also}")),
+            (Some(scope), None) => self.challenge_for(&scope),
+            (None, _) => format!("Bearer realm=\"{}\",service=\"{}\"", self.realm, self.service),
         }
     }
 
@@ -149,8 +151,20 @@ pub(crate) async fn authorize(
     client: IpAddr,
     need: &Need,
 ) -> Result<Caller, ApiError> {
+    authorize_naming(app, headers, client, need, None).await
+}
+
+/// [`authorize`], with challenges that also name the scope `also` (`repository:SRC:pull` for a
+/// cross-repository mount, so a client that asks for exactly the challenged scope can mount).
+pub(crate) async fn authorize_naming(
+    app: &AppState,
+    headers: &HeaderMap,
+    client: IpAddr,
+    need: &Need,
+    also: Option<&str>,
+) -> Result<Caller, ApiError> {
     let origin = Origin::of(app, headers);
-    let challenge = |e: ApiError| e.header(header::WWW_AUTHENTICATE, origin.challenge(need));
+    let challenge = |e: ApiError| e.header(header::WWW_AUTHENTICATE, origin.challenge(need, also));
     let caller = match sign_in(app, headers, client, &origin.service).await {
         Ok(Some(caller)) => caller,
         Ok(None) => return Err(challenge(ApiError::new(ErrorCode::Unauthorized, "authentication required"))),
@@ -179,5 +193,6 @@ pub(crate) async fn authorize(
         }
         _ => denied,
     };
-    Err(narrow.header(header::WWW_AUTHENTICATE, format!("{},error=\"insufficient_scope\"", origin.challenge(need))))
+    Err(narrow
+        .header(header::WWW_AUTHENTICATE, format!("{},error=\"insufficient_scope\"", origin.challenge(need, also))))
 }

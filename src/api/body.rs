@@ -3,15 +3,23 @@
 //! `http.min_body_rate` bytes a second over each window of that length), so that a client
 //! trickling bytes cannot hold a request, its connection and what it holds open for longer
 //! than its progress justifies. Small bodies (JSON, forms) are read whole, up to a limit.
+//!
+//! A body a handler did not read (an early 401, 403 or 404) is read and discarded after the
+//! answer, up to [`DRAIN_LIMIT`]: many clients send each chunk once without credentials,
+//! expecting the 401, and one that is still writing when the connection closes never reads it
+//! (over TLS its write fails first). Past the limit the connection is closed.
 
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
-use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
 use tokio::time::Instant;
 
 use super::ApiError;
@@ -40,6 +48,10 @@ struct Progress {
 
 impl Pace {
     fn apply(self, body: Body) -> Body {
+        use axum::body::HttpBody as _;
+        if body.size_hint().exact() == Some(0) {
+            return body;
+        }
         let chunks = body.into_data_stream();
         let stream = futures_util::stream::unfold(Some((chunks, None::<Progress>)), move |state| async move {
             let (mut chunks, progress) = state?;
@@ -79,7 +91,46 @@ impl Pace {
                 }
             }
         });
-        Body::from_stream(stream)
+        Body::from_stream(Unread { inner: Some(stream.boxed()), ended: false })
+    }
+}
+
+/// Bytes of an unread request body drained after the answer, at most.
+const DRAIN_LIMIT: u64 = 8 << 20;
+
+/// A request body that, dropped before its end, is drained in the background (paced, and up to
+/// [`DRAIN_LIMIT`]), so the client can finish sending and read the answer.
+struct Unread {
+    inner: Option<BoxStream<'static, io::Result<Bytes>>>,
+    ended: bool,
+}
+
+impl Stream for Unread {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
+        let next = inner.as_mut().poll_next(cx);
+        if matches!(next, Poll::Ready(None | Some(Err(_)))) {
+            self.ended = true;
+        }
+        next
+    }
+}
+
+impl Drop for Unread {
+    fn drop(&mut self) {
+        let (false, Some(mut inner)) = (self.ended, self.inner.take()) else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let mut drained = 0u64;
+            while let Some(Ok(chunk)) = inner.next().await {
+                drained += chunk.len() as u64;
+                if drained > DRAIN_LIMIT {
+                    break;
+                }
+            }
+        });
     }
 }
 

@@ -17,6 +17,12 @@ fn civil(ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
     (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
 }
 
+/// The UTC date (year, month, day) of `ms` (Unix milliseconds).
+pub(crate) fn civil_date(ms: i64) -> (i64, i64, i64) {
+    let (y, m, d, ..) = civil(ms);
+    (y, m, d)
+}
+
 /// `2026-11-22T10:00:00.000000+00:00`, as `az` prints management resources.
 pub(crate) fn iso8601(ms: i64) -> String {
     let (y, mo, d, h, mi, s, milli) = civil(ms);

@@ -20,6 +20,9 @@ pub enum Error {
     /// A lock (ACR's changeable attributes) forbids the change; the message names it.
     #[error("{0}")]
     Locked(String),
+    /// The manifest is listed by an index in its repository: deleting it alone would break it.
+    #[error("listed by index {index}")]
+    ListedByIndex { manifest: String, index: String },
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
     #[error("database {0} is in use by another berth process (one process per SQLite database)")]

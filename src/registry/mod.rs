@@ -57,6 +57,10 @@ pub enum Error {
     #[error("{0}")]
     Locked(String),
     #[error(
+        "manifest {manifest} is listed by index {index} in this repository: deleting it alone would break the index; delete the index (which takes its children along) instead"
+    )]
+    ListedByIndex { manifest: String, index: String },
+    #[error(
         "storage quota exceeded: {} of {} used, and this push would add {} (raise the limit with `berth update --sku` or `limits.storage_quota`)",
         bytes(*used), bytes(*limit), bytes(*adding)
     )]
@@ -101,6 +105,7 @@ impl From<meta::Error> for Error {
         match e {
             meta::Error::MissingReference { digest, kind } => Self::ManifestBlobUnknown { digest, kind },
             meta::Error::Locked(message) => Self::Locked(message),
+            meta::Error::ListedByIndex { manifest, index } => Self::ListedByIndex { manifest, index },
             other => Self::Meta(other),
         }
     }

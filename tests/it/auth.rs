@@ -60,6 +60,23 @@ async fn challenges_name_the_scope_each_request_needs() {
 }
 
 #[tokio::test]
+async fn a_mount_challenge_names_the_source_too_and_its_scope_mounts() {
+    let app = TestApp::spawn().await;
+    let digest = app.push_blob("src/app", b"shared layer").await;
+    let path = format!("/v2/dst/app/blobs/uploads/?mount={digest}&from=src/app");
+    let res = app.anon(Method::POST, &path).send().await.expect("POST");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let challenge = res.headers()[WWW_AUTHENTICATE].to_str().expect("ascii").to_owned();
+    let scope = "repository:dst/app:pull,push repository:src/app:pull";
+    assert!(challenge.ends_with(&format!("scope=\"{scope}\"")), "{challenge}");
+    // A client that asks for exactly the challenged scope mounts.
+    let t = token(&app, ADMIN, ADMIN_PASSWORD, &scope.replace(' ', "%20")).await;
+    let res = app.anon(Method::POST, &path).bearer_auth(&t).send().await.expect("POST");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()["docker-content-digest"], digest.as_str());
+}
+
+#[tokio::test]
 async fn bearer_tokens_grant_the_intersection_of_asked_and_allowed() {
     let app = TestApp::spawn().await;
     let pull = token(&app, ADMIN, ADMIN_PASSWORD, "repository:app:pull").await;

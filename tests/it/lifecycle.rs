@@ -260,6 +260,19 @@ async fn deleting_an_index_keeps_a_child_tagged_elsewhere() {
     .expect("json");
     assert_eq!(app.put_manifest("multi", "latest", OCI_INDEX, &index).await.status(), StatusCode::CREATED);
 
+    // A child alone cannot go while the index lists it (ACR's "delete every untagged manifest"
+    // recipe would break the index): refused on both APIs, naming the index.
+    for path in [format!("/v2/multi/manifests/{amd_digest}"), format!("/acr/v1/multi/_manifests/{amd_digest}")] {
+        let res = app.req(Method::DELETE, &path).send().await.expect("delete child");
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["errors"][0]["code"], "DENIED");
+        let message = body["errors"][0]["message"].as_str().expect("message");
+        assert!(message.contains(&sha256(&index)) && message.contains("index"), "{message}");
+    }
+    let res = app.req(Method::GET, &format!("/v2/multi/manifests/{amd_digest}")).header("accept", OCI_MANIFEST).send();
+    assert_eq!(res.await.expect("child").status(), StatusCode::OK, "nothing was deleted");
+
     let res = app.req(Method::DELETE, &format!("/v2/multi/manifests/{}", sha256(&index))).send().await.expect("delete");
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let get =

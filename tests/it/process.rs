@@ -237,6 +237,46 @@ async fn serves_https_with_tls_1_2_minimum_and_1_3_only_by_setting() {
 }
 
 #[tokio::test]
+async fn the_self_signed_certificate_is_kept_across_restarts_until_its_names_change() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_guard, dir) = temp_dir();
+    let cert = dir.join("tls/self-signed.crt");
+    let start = |login_server: Option<&str>| {
+        let mut cmd = berth();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--tls-self-signed", "--data-dir"])
+            .arg(&dir)
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env_remove("BERTH_DATABASE_URL");
+        match login_server {
+            Some(name) => cmd.env("BERTH_LOGIN_SERVER", name),
+            None => cmd.env_remove("BERTH_LOGIN_SERVER"),
+        };
+        BerthProcess::run(cmd, true)
+    };
+    let first = start(None);
+    let pem = std::fs::read(&cert).expect("certificate written");
+    assert!(first.log_text().contains("made a new self-signed certificate"), "{}", first.log_text());
+    drop(first);
+    let key = dir.join("tls/self-signed.key");
+    assert_eq!(std::fs::metadata(&key).expect("key kept").permissions().mode() & 0o777, 0o600);
+
+    let second = start(None);
+    assert_eq!(std::fs::read(&cert).expect("certificate"), pem, "the same certificate after a restart");
+    // Clients that trusted it before still do.
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .build()
+        .expect("client");
+    let res = client.get(format!("https://{}/v2/", second.addr)).basic_auth(ADMIN, Some(ADMIN_PASSWORD)).send();
+    assert_eq!(res.await.expect("HTTPS GET").status(), StatusCode::OK);
+    drop(second);
+
+    let third = start(Some("registry.example.test"));
+    assert_ne!(std::fs::read(&cert).expect("certificate"), pem, "new names, new certificate");
+    assert!(third.log_text().contains("its names changed"), "{}", third.log_text());
+}
+
+#[tokio::test]
 async fn an_upload_continues_after_the_server_is_killed() {
     let (_guard, dir) = temp_dir();
     let first: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();

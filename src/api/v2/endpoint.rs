@@ -5,7 +5,8 @@ use axum::http::Method;
 
 use crate::api::ApiError;
 use crate::auth::{Action, Actions, Need};
-use crate::oci::{Digest, ErrorCode, Reference, RepoName};
+use crate::oci::{Digest, ErrorCode, NameError, Reference, RepoName};
+use crate::registry;
 
 #[derive(Debug, PartialEq)]
 pub(super) enum Endpoint {
@@ -14,7 +15,7 @@ pub(super) enum Endpoint {
     /// `/v2/<name>/tags/list`
     Tags { name: RepoName },
     /// `/v2/<name>/manifests/<reference>`
-    Manifest { name: RepoName, reference: Reference },
+    Manifest { name: RepoName, reference: ManifestRef },
     /// `/v2/<name>/blobs/<digest>`
     Blob { name: RepoName, digest: Digest },
     /// `/v2/<name>/blobs/uploads/`
@@ -23,6 +24,35 @@ pub(super) enum Endpoint {
     Upload { name: RepoName, id: uuid::Uuid },
     /// `/v2/<name>/referrers/<digest>`
     Referrers { name: RepoName, digest: Digest },
+}
+
+/// A manifest reference as the path gives it. A tag that is not valid names no manifest: a read
+/// or a delete answers it like any other unknown manifest (404 `MANIFEST_UNKNOWN`, after
+/// authentication), a push refuses it (400 `TAG_INVALID`).
+#[derive(Debug, PartialEq)]
+pub(super) enum ManifestRef {
+    Valid(Reference),
+    InvalidTag(String),
+}
+
+impl ManifestRef {
+    /// The reference, or the answer to a request for a tag that cannot exist.
+    pub(super) fn for_reading(&self) -> Result<&Reference, ApiError> {
+        match self {
+            Self::Valid(r) => Ok(r),
+            Self::InvalidTag(t) => Err(registry::Error::ManifestUnknown(t.clone()).into()),
+        }
+    }
+
+    /// The reference, or 400 `TAG_INVALID` saying what is wrong with the tag.
+    pub(super) fn for_pushing(&self) -> Result<&Reference, ApiError> {
+        match self {
+            Self::Valid(r) => Ok(r),
+            Self::InvalidTag(t) => Err(Reference::parse(t).map_or_else(ApiError::reference, |_| {
+                ApiError::new(ErrorCode::TagInvalid, format!("invalid tag {t:?}"))
+            })),
+        }
+    }
 }
 
 impl Endpoint {
@@ -41,10 +71,14 @@ impl Endpoint {
         let (head, last) = rest.rsplit_once('/').ok_or_else(not_found)?;
         let (name, kind) = head.rsplit_once('/').ok_or_else(not_found)?;
         match kind {
-            "manifests" => Ok(Self::Manifest {
-                name: repo(name)?,
-                reference: Reference::parse(last).map_err(ApiError::reference)?,
-            }),
+            "manifests" => {
+                let reference = match Reference::parse(last) {
+                    Ok(r) => ManifestRef::Valid(r),
+                    Err(NameError::Digest(d)) => return Err(ApiError::new(ErrorCode::DigestInvalid, d.to_string())),
+                    Err(_) => ManifestRef::InvalidTag(last.to_owned()),
+                };
+                Ok(Self::Manifest { name: repo(name)?, reference })
+            }
             "blobs" => Ok(Self::Blob { name: repo(name)?, digest: digest(last)? }),
             "referrers" => Ok(Self::Referrers { name: repo(name)?, digest: digest(last)? }),
             "uploads" => {
@@ -116,11 +150,14 @@ mod tests {
             ("a/b/tags/list".to_owned(), Endpoint::Tags { name: n("a/b") }),
             (
                 "a/manifests/latest".to_owned(),
-                Endpoint::Manifest { name: n("a"), reference: Reference::Tag(Tag::parse("latest").expect("tag")) },
+                Endpoint::Manifest {
+                    name: n("a"),
+                    reference: ManifestRef::Valid(Reference::Tag(Tag::parse("latest").expect("tag"))),
+                },
             ),
             (
                 format!("a/b/c/manifests/{d}"),
-                Endpoint::Manifest { name: n("a/b/c"), reference: Reference::Digest(dg.clone()) },
+                Endpoint::Manifest { name: n("a/b/c"), reference: ManifestRef::Valid(Reference::Digest(dg.clone())) },
             ),
             (format!("x/blobs/{d}"), Endpoint::Blob { name: n("x"), digest: dg.clone() }),
             ("x/blobs/uploads/".to_owned(), Endpoint::Uploads { name: n("x") }),
@@ -130,6 +167,11 @@ mod tests {
             // Names may contain the words the parser looks for.
             ("blobs/manifests/tags/list".to_owned(), Endpoint::Tags { name: n("blobs/manifests") }),
             (format!("manifests/blobs/{d}"), Endpoint::Blob { name: n("manifests"), digest: dg.clone() }),
+            // A tag that cannot exist still names an endpoint: reads answer it as unknown.
+            (
+                "a/manifests/.INVALID_NAME".to_owned(),
+                Endpoint::Manifest { name: n("a"), reference: ManifestRef::InvalidTag(".INVALID_NAME".into()) },
+            ),
         ];
         for (path, want) in cases {
             assert_eq!(Endpoint::parse(&path).expect(&path), want, "{path}");
@@ -139,7 +181,7 @@ mod tests {
     #[test]
     fn required_actions_follow_the_method() {
         let d = Digest::parse(&format!("sha256:{}", "ab".repeat(32))).expect("digest");
-        let reference = Reference::Digest(d.clone());
+        let reference = ManifestRef::Valid(Reference::Digest(d.clone()));
         let manifest = Endpoint::Manifest { name: n("a"), reference };
         let blob = Endpoint::Blob { name: n("a"), digest: d };
         let uploads = Endpoint::Uploads { name: n("a") };
@@ -164,7 +206,7 @@ mod tests {
         let cases = [
             ("Upper/tags/list".to_owned(), "NAME_INVALID"),
             (format!("../etc/blobs/{d}"), "NAME_INVALID"),
-            ("a/manifests/-bad".to_owned(), "TAG_INVALID"),
+            ("a/manifests/sha256:zz".to_owned(), "DIGEST_INVALID"),
             ("a/manifests/sha256:123".to_owned(), "DIGEST_INVALID"),
             ("a/blobs/latest".to_owned(), "DIGEST_INVALID"),
             ("a/blobs/uploads/not-a-uuid".to_owned(), "BLOB_UPLOAD_UNKNOWN"),

@@ -57,7 +57,11 @@ pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Respo
             Err(ApiError::new(ErrorCode::Unsupported, format!("bad query string: {e}")).with_status_bad_request())
         }
         (Ok(endpoint), Ok(Query(mut params))) => {
-            match auth::authorize(&app, &headers, client, &endpoint.need(&method)).await {
+            let source = match (&endpoint, &params.mount, params.from.as_deref().map(RepoName::parse)) {
+                (Endpoint::Uploads { .. }, Some(_), Some(Ok(from))) => Some(format!("repository:{from}:pull")),
+                _ => None,
+            };
+            match auth::authorize_naming(&app, &headers, client, &endpoint.need(&method), source.as_deref()).await {
                 Ok(caller) => {
                     // Bodies streamed into storage hold a slot while they last.
                     let _slot = match endpoint.uploads(&method) {
@@ -102,16 +106,16 @@ async fn route(
         (Method::GET, Endpoint::Catalog) => tags::catalog(reg, &q).await,
         (Method::GET, Endpoint::Tags { name }) => tags::list_tags(reg, &name, &q).await,
         (Method::GET, Endpoint::Manifest { name, reference }) => {
-            manifests::get_manifest(reg, &name, &reference, false).await
+            manifests::get_manifest(reg, &name, reference.for_reading()?, false).await
         }
         (Method::HEAD, Endpoint::Manifest { name, reference }) => {
-            manifests::get_manifest(reg, &name, &reference, true).await
+            manifests::get_manifest(reg, &name, reference.for_reading()?, true).await
         }
         (Method::PUT, Endpoint::Manifest { name, reference }) => {
-            manifests::put_manifest(reg, &name, &reference, headers, body_stream(body)).await
+            manifests::put_manifest(reg, &name, reference.for_pushing()?, headers, body_stream(body)).await
         }
         (Method::DELETE, Endpoint::Manifest { name, reference }) => {
-            manifests::delete_manifest(reg, &name, &reference).await
+            manifests::delete_manifest(reg, &name, reference.for_reading()?).await
         }
         (Method::GET, Endpoint::Blob { name, digest }) => {
             blobs::get_blob(reg, &name, &digest, headers, false, Some(&app.config.storage)).await

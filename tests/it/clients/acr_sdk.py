@@ -6,6 +6,7 @@ that token from Entra ID, here BerthCredential gets a refresh token from Berth's
 server (`az acr login --expose-token` gives the same), good for the whole data plane.
 Prints one JSON object of what the SDK saw.
 """
+import io
 import json
 import ssl
 import sys
@@ -59,6 +60,11 @@ out["manifests"] = [
 tag = client.update_tag_properties("team/app", "v1", can_write=False)
 out["v1_can_write"] = tag.can_write
 out["v1_digest"] = client.get_manifest_properties("team/app", "v1").digest
+# Several MiB in the SDK's own chunks: each chunk goes out once without credentials first.
+data = bytes(i % 251 for i in range(5 << 20))
+digest, size = client.upload_blob("team/upload", io.BytesIO(data))
+back = b"".join(client.download_blob("team/upload", digest))
+out["uploaded"] = {"digest": digest, "size": size, "whole": back == data}
 client.delete_tag("team/app", "v2")
 client.delete_repository("other")
 out["repositories_after"] = list(client.list_repository_names())

@@ -1,6 +1,7 @@
 //! Microsoft's ACR SDK for Python (`azure-containerregistry`), unchanged, against Berth over
 //! HTTPS (the SDK refuses plain HTTP): it signs in through `/oauth2/exchange` and reads and
-//! changes the registry through `/acr/v1`, with `%2F` in repository names.
+//! changes the registry through `/acr/v1`, with `%2F` in repository names, and uploads and
+//! downloads a blob of several MiB through `/v2/`.
 
 use serde_json::Value;
 
@@ -43,7 +44,13 @@ async fn azure_containerregistry_sdk_lists_reads_locks_and_deletes() {
     assert!(first["size"].as_u64().is_some_and(|s| s > 9), "{first}");
     assert_eq!(seen["v1_can_write"], false);
     assert_eq!(seen["v1_digest"], v1);
-    assert_eq!(seen["repositories_after"], serde_json::json!(["team/app"]));
+    let data: Vec<u8> = (0..5u32 << 20).map(|i| (i % 251) as u8).collect();
+    assert_eq!(seen["uploaded"], serde_json::json!({"digest": sha256(&data), "size": data.len(), "whole": true}));
+    assert_eq!(
+        seen["repositories_after"],
+        serde_json::json!(["team/app"]),
+        "a repository of blobs alone is listed nowhere"
+    );
     assert_eq!(seen["tags_after"], serde_json::json!(["v1"]));
 
     // What the SDK changed is what /v2/ sees: v1 is write-locked now.

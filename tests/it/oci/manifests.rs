@@ -276,3 +276,24 @@ async fn a_tag_moved_after_being_read_is_served_fresh() {
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{reference} is gone");
     }
 }
+
+#[tokio::test]
+async fn a_reference_that_is_no_valid_tag_is_an_unknown_manifest_to_read_and_invalid_to_push() {
+    let app = TestApp::spawn().await;
+    app.push_image("app", "v1", &[b"layer"]).await;
+    for method in [Method::GET, Method::HEAD, Method::DELETE] {
+        let res = app.anon(method.clone(), "/v2/app/manifests/.INVALID_NAME").send().await.expect("request");
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method}: authentication comes first");
+        let res = app.req(method.clone(), "/v2/app/manifests/.INVALID_NAME").send().await.expect("request");
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method}");
+        if method == Method::GET {
+            assert_eq!(error_code(res).await, "MANIFEST_UNKNOWN");
+        }
+    }
+    let config = app.push_blob("app", b"{}").await;
+    let res = app.put_manifest("app", ".INVALID_NAME", OCI_MANIFEST, &image_manifest(&config, 2, vec![])).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(res).await, "TAG_INVALID");
+    let res = app.req(Method::GET, "/v2/app/manifests/sha256:nothex").send().await.expect("request");
+    assert_eq!(error_code(res).await, "DIGEST_INVALID", "a malformed digest stays invalid");
+}

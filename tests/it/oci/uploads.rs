@@ -305,3 +305,36 @@ async fn pushing_the_same_blob_twice_keeps_one_copy() {
     let blobs = app.stored("blobs").await;
     assert_eq!(blobs.len(), 1, "{blobs:?}");
 }
+
+#[tokio::test]
+async fn a_chunk_sent_without_credentials_gets_its_401_after_the_whole_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let location = start(&app, "app").await;
+    // As ACR's SDK does: the chunk goes out once without credentials, whole, and only then is
+    // the answer read. Closing early would make the write fail before the 401 is seen.
+    let chunk = vec![7u8; 4 << 20];
+    let mut tcp = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        app.host(),
+        chunk.len()
+    );
+    tcp.write_all(head.as_bytes()).await.expect("headers");
+    tcp.write_all(&chunk).await.expect("the whole chunk is taken, not refused half-way");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read(&mut answer))
+        .await
+        .expect("an answer")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("www-authenticate: bearer"), "{answer}");
+    // The connection is still good for the retry with credentials.
+    let auth = base64_encode(&format!("{ADMIN}:{ADMIN_PASSWORD}"));
+    let retry = format!("GET {location} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {auth}\r\n\r\n", app.host());
+    tcp.write_all(retry.as_bytes()).await.expect("retry");
+    let mut answer = vec![0u8; 4096];
+    let n = tcp.read(&mut answer).await.expect("read");
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 204"), "the upload session answers");
+}

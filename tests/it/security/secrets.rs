@@ -21,7 +21,7 @@ async fn the_data_directory_and_its_files_are_private() {
     let server = BerthProcess::start(&data, &["--tls-self-signed"]);
     drop(server);
     assert_eq!(mode(&data), 0o700, "data directory");
-    for file in ["berth.db", "berth.db.lock", "berth.key", "tls/self-signed.crt"] {
+    for file in ["berth.db", "berth.db.lock", "berth.key", "tls/self-signed.key"] {
         let path = data.join(file);
         if file.starts_with("berth.db") && std::env::var("BERTH_TEST_DATABASE").as_deref() == Ok("postgres") {
             continue;
