@@ -29,8 +29,12 @@ pub enum BuildError {
     WrongMasterKey { id: String, holder: String },
     #[error("metadata store: {0}")]
     Meta(#[from] meta::Error),
+    #[error("metadata store ({setting}): {source}")]
+    Database { setting: String, source: meta::Error },
     #[error("blob store: {0}")]
     Blob(#[from] blob::Error),
+    #[error("the blob store does not work ({setting}): writing, reading and deleting a probe object failed: {source}")]
+    StorageProbe { setting: String, source: blob::Error },
     #[error("identities: {0}")]
     Access(#[from] access::Error),
 }
@@ -72,12 +76,19 @@ impl App {
         config.validate()?;
         private_dir(&config.data_dir).map_err(BuildError::DataDir)?;
         let (master, created) = master_keys(&config)?;
-        let meta = MetaStore::open_url(&config.database_url()?, config.database.max_connections.unwrap_or(16)).await?;
-        let mut blobs = match config.storage_backend()? {
-            StorageBackend::File(root) => BlobStore::filesystem(&root)?,
-            StorageBackend::S3 { bucket } => BlobStore::s3(&bucket, &config.storage.s3)?,
-            StorageBackend::Azure { container } => BlobStore::azure(&container, &config.storage.azure)?,
+        let url = config.database_url()?;
+        let meta = MetaStore::open_url(&url, config.database.max_connections.unwrap_or(16))
+            .await
+            .map_err(|source| BuildError::Database { setting: database_setting(&url), source })?;
+        let backend = config.storage_backend()?;
+        let mut blobs = match &backend {
+            StorageBackend::File(root) => BlobStore::filesystem(root)?,
+            StorageBackend::S3 { bucket } => BlobStore::s3(bucket, &config.storage.s3)?,
+            StorageBackend::Azure { container } => BlobStore::azure(container, &config.storage.azure)?,
         };
+        if let Err(source) = blobs.probe().await {
+            return Err(BuildError::StorageProbe { setting: storage_setting(&backend), source });
+        }
         let policy = config.auth.admin_policy;
         let access =
             match Access::open(meta.clone(), config.auth.admin_username.clone(), policy, Arc::new(master)).await {
@@ -111,9 +122,57 @@ impl App {
         Ok(AppState(app))
     }
 
+    /// Offline recovery of a registry whose admin passwords are lost: new values for the admin
+    /// user's passwords `names`, in the stores `config` names (a running server on the same
+    /// SQLite database refuses it: stop it first; on PostgreSQL the other nodes pick it up).
+    pub async fn reset_admin_passwords(config: Config, names: &[String]) -> Result<Vec<SecretValue>, BuildError> {
+        config.validate()?;
+        let url = config.database_url()?;
+        if let Some(path) = url.strip_prefix("sqlite://").filter(|p| !std::path::Path::new(p).exists()) {
+            return Err(ConfigError::Invalid(format!("no registry database at {path}: nothing to reset")).into());
+        }
+        let (master, _) = master_keys(&config)?;
+        let meta = MetaStore::open_url(&url, 2)
+            .await
+            .map_err(|source| BuildError::Database { setting: database_setting(&url), source })?;
+        let policy = config.auth.admin_policy;
+        let access = Access::open(meta.clone(), config.auth.admin_username.clone(), policy, Arc::new(master)).await?;
+        let owner = crate::auth::Permissions { grants: Vec::new(), manage: crate::auth::Manage::Owner };
+        let admin = access.admin_name().to_owned();
+        let fresh = access.renew_secrets(&owner, &admin, access::PrincipalKind::Admin, names, None).await;
+        meta.close().await;
+        Ok(fresh?)
+    }
+
     /// The admin user's passwords if this start created it; `None` ever after.
     pub fn take_first_start_credentials(&self) -> Option<Vec<SecretValue>> {
         self.first_start.lock().ok()?.take()
+    }
+}
+
+/// `database.url` as an error names it: the password left out.
+fn database_setting(url: &str) -> String {
+    let shown = match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://…@{host}"),
+        _ => url.to_owned(),
+    };
+    format!("database.url = {shown}")
+}
+
+/// The settings a failing blob store depends on, as an error names them.
+fn storage_setting(backend: &StorageBackend) -> String {
+    match backend {
+        StorageBackend::File(root) => format!("storage.url = file://{}", root.display()),
+        StorageBackend::S3 { bucket } => format!(
+            "storage.url = s3://{bucket}; check storage.s3.endpoint, region and credentials (or AWS_ENDPOINT, \
+             AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), and for an http:// endpoint \
+             storage.s3.allow_http = true or AWS_ALLOW_HTTP=true"
+        ),
+        StorageBackend::Azure { container } => format!(
+            "storage.url = az://{container}; check storage.azure.account, access_key and endpoint (or \
+             AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY), and for an http:// endpoint \
+             storage.azure.allow_http = true or AZURE_ALLOW_HTTP=true"
+        ),
     }
 }
 

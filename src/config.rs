@@ -351,8 +351,10 @@ pub struct S3Config {
     /// Never printed.
     #[serde(skip_serializing)]
     pub secret_access_key: Option<String>,
-    /// Allow an `http://` endpoint.
-    pub allow_http: bool,
+    /// Allow an `http://` endpoint. Unset: `AWS_ALLOW_HTTP` decides (as every unset S3 setting
+    /// leaves it to its `AWS_*` variable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_http: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -368,8 +370,9 @@ pub struct AzureConfig {
     /// `http://127.0.0.1:10000/devstoreaccount1`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// Allow an `http://` endpoint.
-    pub allow_http: bool,
+    /// Allow an `http://` endpoint. Unset: `AZURE_ALLOW_HTTP` decides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_http: Option<bool>,
 }
 
 /// Where blobs live.

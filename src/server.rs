@@ -177,7 +177,7 @@ impl Live {
         let Ok(conns) = self.conns.lock() else { return 0 };
         let mut idle: Vec<(Duration, &Arc<Conn>)> =
             conns.values().filter_map(|c| Some((c.idle_for()?, c))).filter(|(_, c)| !c.shed.is_cancelled()).collect();
-        idle.sort_by(|a, b| b.0.cmp(&a.0));
+        idle.sort_by_key(|(for_how_long, _)| std::cmp::Reverse(*for_how_long));
         let n = idle.len().div_ceil(2);
         for (_, c) in &idle[..n] {
             c.shed.cancel();

@@ -123,9 +123,15 @@ fn secret(principal: &str, name: &str, value: &str, expires_at: Option<i64>) -> 
         principal: principal.to_owned(),
         name: name.to_owned(),
         hash: password::hash(value)?,
+        sealed: None,
         expires_at,
         created_at: now_ms(),
     })
+}
+
+/// The label a secret's sealed value is bound to: its row.
+pub(super) fn secret_label(id: &str) -> String {
+    format!("secret:{id}")
 }
 
 /// Hashes on a blocking thread: argon2 takes tens of milliseconds.
@@ -175,7 +181,7 @@ impl Access {
         }
         let kind = PrincipalKind::Admin;
         let names: Vec<String> = kind.secret_names().iter().map(|s| (*s).to_owned()).collect();
-        let (rows, shown) = secrets_for(&self.admin, &names, password, None).await?;
+        let (rows, shown) = self.new_secrets(&self.admin, kind, &names, password, None).await?;
         let now = now_ms();
         let row = PrincipalRow {
             name: self.admin.clone(),
@@ -198,6 +204,45 @@ impl Access {
 
     pub fn admin_name(&self) -> &str {
         &self.admin
+    }
+
+    /// New secrets for `principal`; the admin user's are sealed too, for an Owner to read back.
+    async fn new_secrets(
+        &self,
+        principal: &str,
+        kind: PrincipalKind,
+        names: &[String],
+        first: Option<String>,
+        expires_at: Option<i64>,
+    ) -> Result<(Vec<SecretRow>, Vec<SecretValue>)> {
+        let (mut rows, shown) = secrets_for(principal, names, first, expires_at).await?;
+        if kind == PrincipalKind::Admin {
+            for (row, value) in rows.iter_mut().zip(&shown) {
+                if let Some(v) = &value.value {
+                    row.sealed = Some(self.master.seal(&secret_label(&row.id), v.as_bytes())?);
+                }
+            }
+        }
+        Ok((rows, shown))
+    }
+
+    /// The admin user's passwords, in clear where recorded (a password set by a Berth older than
+    /// sealing shows no value until it is renewed). The caller checks that it may see them.
+    pub fn admin_passwords(&self) -> Result<Vec<SecretValue>> {
+        let snapshot = self.snapshot();
+        let mut out = Vec::new();
+        for name in PrincipalKind::Admin.secret_names() {
+            let Some(row) = snapshot.rows.secrets.iter().find(|s| s.principal == self.admin && s.name == *name) else {
+                continue;
+            };
+            let mut shown = SecretValue::hidden(row);
+            if let Some(sealed) = &row.sealed {
+                let value = self.master.open(&secret_label(&row.id), sealed)?;
+                shown.value = Some(String::from_utf8_lossy(&value).into_owned());
+            }
+            out.push(shown);
+        }
+        Ok(out)
     }
 
     /// With `auth.admin_policy = "deny"`, turns the admin user off if it is on (it cannot sign
@@ -253,7 +298,7 @@ impl Access {
                 kind.secret_names().join(" or ")
             )));
         }
-        let (rows, shown) = secrets_for(principal, names, None, expires_at).await?;
+        let (rows, shown) = self.new_secrets(principal, kind, names, None, expires_at).await?;
         self.meta.put_secrets(&rows).await?;
         self.reload().await?;
         Ok(shown)
@@ -338,7 +383,8 @@ impl Access {
         if let Some(bad) = p.secrets.iter().find(|n| !p.kind.secret_names().contains(&n.as_str())) {
             return Err(Error::Invalid(format!("{bad:?} is not a password name of a {}", p.kind.as_str())));
         }
-        let (rows, shown) = secrets_for(&p.name, &p.secrets, p.password.clone(), p.secret_expires_at).await?;
+        let (rows, shown) =
+            self.new_secrets(&p.name, p.kind, &p.secrets, p.password.clone(), p.secret_expires_at).await?;
         let now = now_ms();
         let row = PrincipalRow {
             name: p.name.clone(),

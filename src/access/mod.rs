@@ -166,7 +166,7 @@ impl Access {
             hashing: tokio::sync::Semaphore::new(cores),
             stand_in,
         };
-        access.reseal_signing_keys().await?;
+        access.reseal().await?;
         Ok(access)
     }
 
@@ -278,19 +278,30 @@ impl Access {
         Ok(self.snapshot().keys.current().kid().to_owned())
     }
 
-    /// Seals again every signing key that is not sealed under the current master key.
-    async fn reseal_signing_keys(&self) -> Result<()> {
-        let rows = self.snapshot().rows.signing_keys.clone();
+    /// Seals again every signing key and sealed password that is not sealed under the current
+    /// master key (after a new one was put first), and signing keys stored in clear by a Berth
+    /// older than sealing.
+    async fn reseal(&self) -> Result<()> {
+        let rows = self.snapshot().rows.clone();
         let mut changed = false;
-        for row in rows.iter().filter(|r| !self.master.sealed_by_primary(&r.private_key)) {
+        for row in rows.signing_keys.iter().filter(|r| !self.master.sealed_by_primary(&r.private_key)) {
+            let label = snapshot::key_label(&row.id);
             let der = if MasterKeys::is_sealed(&row.private_key) {
                 let text = std::str::from_utf8(&row.private_key).map_err(|_| seal::Error::Malformed)?;
-                self.master.open(&snapshot::key_label(&row.id), text)?
+                self.master.open(&label, text)?
             } else {
                 row.private_key.clone()
             };
-            let sealed = self.master.seal(&snapshot::key_label(&row.id), &der)?;
-            self.meta.reseal_signing_key(&row.id, sealed.as_bytes()).await?;
+            self.meta.reseal_signing_key(&row.id, self.master.seal(&label, &der)?.as_bytes()).await?;
+            changed = true;
+        }
+        for row in &rows.secrets {
+            let Some(sealed) = row.sealed.as_deref().filter(|s| !self.master.sealed_by_primary(s.as_bytes())) else {
+                continue;
+            };
+            let label = manage::secret_label(&row.id);
+            let value = self.master.open(&label, sealed)?;
+            self.meta.reseal_secret(&row.id, &self.master.seal(&label, &value)?).await?;
             changed = true;
         }
         if changed {

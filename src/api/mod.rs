@@ -187,8 +187,8 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_handler_answers_500_with_the_request_id() {
         async fn boom() -> &'static str {
-            let input: Option<&str> = None;
-            input.expect("a bug")
+            let numbers: Vec<&str> = Vec::new();
+            numbers[std::hint::black_box(3)]
         }
         let app = Router::new()
             .route("/boom", get(boom))
@@ -201,6 +201,6 @@ mod tests {
         assert_eq!(res.status(), 500);
         let id = res.headers()["x-request-id"].to_str().expect("id").to_owned();
         let body = res.text().await.expect("body");
-        assert!(body.contains("UNKNOWN") && body.contains(&id) && !body.contains("a bug"), "{body}");
+        assert!(body.contains("UNKNOWN") && body.contains(&id) && !body.contains("index out of bounds"), "{body}");
     }
 }

@@ -88,7 +88,10 @@ impl BlobStore {
 
     /// Blobs in an S3 bucket; what `s3` leaves unset comes from the `AWS_*` environment.
     pub fn s3(bucket: &str, s3: &crate::config::S3Config) -> Result<Self> {
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_allow_http(s3.allow_http);
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Some(allow) = s3.allow_http {
+            builder = builder.with_allow_http(allow);
+        }
         if let Some(endpoint) = &s3.endpoint {
             builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
         }
@@ -108,8 +111,10 @@ impl BlobStore {
     /// Blobs in an Azure Blob container; what `azure` leaves unset comes from the
     /// `AZURE_STORAGE_*` environment.
     pub fn azure(container: &str, azure: &crate::config::AzureConfig) -> Result<Self> {
-        let mut builder =
-            MicrosoftAzureBuilder::from_env().with_container_name(container).with_allow_http(azure.allow_http);
+        let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(container);
+        if let Some(allow) = azure.allow_http {
+            builder = builder.with_allow_http(allow);
+        }
         if let Some(account) = &azure.account {
             builder = builder.with_account(account);
         }
@@ -133,6 +138,20 @@ impl BlobStore {
             signer: None,
             part_size: WRITE_BUFFER,
         }
+    }
+
+    /// Writes, reads back and deletes a small object (under `uploads/`, where a leftover is
+    /// swept as an abandoned upload): proves the store works before the registry serves.
+    pub async fn probe(&self) -> Result<()> {
+        const BYTES: &[u8] = b"berth start-up probe";
+        let key = Self::part_key(&uuid::Uuid::new_v4(), "probe");
+        self.store.put(&key, Bytes::from_static(BYTES).into()).await?;
+        let back = self.store.get(&key).await?.bytes().await?;
+        self.store.delete(&key).await?;
+        if back != BYTES {
+            return Err(Error::Io(io::Error::other("the probe object read back different bytes")));
+        }
+        Ok(())
     }
 
     fn blob_key(digest: &Digest) -> Path {

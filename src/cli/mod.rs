@@ -72,6 +72,15 @@ enum Command {
     /// The keys that sign tokens: list them, or rotate to a new one (Berth's own).
     #[command(subcommand)]
     SigningKey(identity::SigningKeyCommand),
+    /// Offline administration of a registry's stores (Berth's own).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// New admin passwords, written straight into the stores: for a registry whose passwords are lost
+    ResetPassword(serve::ResetPasswordArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -92,6 +101,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(cmd) => storage::config(cmd, out).await,
         Command::Purge(args) => storage::purge(args).await,
         Command::SigningKey(cmd) => identity::signing_key(cmd, out).await,
+        Command::Admin(AdminCommand::ResetPassword(args)) => serve::reset_password(args, out).await,
     }
 }
 

@@ -25,6 +25,8 @@ pub struct SecretRow {
     pub name: String,
     /// argon2 PHC string.
     pub hash: String,
+    /// The admin user's passwords only: the value, sealed under the master key.
+    pub sealed: Option<String>,
     pub expires_at: Option<i64>,
     pub created_at: i64,
 }
@@ -131,6 +133,7 @@ impl MetaStore {
                     principal: r.get("principal"),
                     name: r.get("name"),
                     hash: r.get("hash"),
+                    sealed: r.get("sealed"),
                     expires_at: r.get("expires_at"),
                     created_at: r.get("created_at"),
                 })
@@ -341,6 +344,12 @@ impl MetaStore {
         Ok(())
     }
 
+    /// Replaces a secret's sealed value (the same value, sealed anew).
+    pub async fn reseal_secret(&self, id: &str, sealed: &str) -> Result<()> {
+        self.execute(sqlx::query("UPDATE secrets SET sealed = $2 WHERE id = $1").bind(id).bind(sealed)).await?;
+        Ok(())
+    }
+
     /// Replaces a signing key's stored bytes (the same key, sealed anew).
     pub async fn reseal_signing_key(&self, id: &str, private_key: &[u8]) -> Result<()> {
         self.execute(sqlx::query("UPDATE signing_keys SET private_key = $2 WHERE id = $1").bind(id).bind(private_key))
@@ -363,8 +372,10 @@ async fn insert_signing_key(tx: &mut sqlx::AnyConnection, row: &SigningKeyRow) -
 
 async fn put_secret(tx: &mut sqlx::AnyConnection, s: &SecretRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO secrets (id, principal, name, hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (principal, name) DO UPDATE SET id = $1, hash = $4, expires_at = $5, created_at = $6",
+        "INSERT INTO secrets (id, principal, name, hash, expires_at, created_at, sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (principal, name) DO UPDATE SET id = $1, hash = $4, expires_at = $5, created_at = $6,
+             sealed = $7",
     )
     .bind(&s.id)
     .bind(&s.principal)
@@ -372,6 +383,7 @@ async fn put_secret(tx: &mut sqlx::AnyConnection, s: &SecretRow) -> Result<()> {
     .bind(&s.hash)
     .bind(s.expires_at)
     .bind(s.created_at)
+    .bind(&s.sealed)
     .execute(&mut *tx)
     .await
     .map_err(constraint)?;

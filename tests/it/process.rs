@@ -56,6 +56,106 @@ fn bad_configuration_fails_before_start_with_a_clear_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("BERTH_LISTEN"));
 }
 
+#[test]
+fn an_error_and_its_causes_are_said_once_each() {
+    let (_guard, dir) = temp_dir();
+    let out = berth().args(["serve", "--config"]).arg(dir.join("missing.toml")).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[tokio::test]
+async fn a_start_on_a_busy_port_creates_no_admin_user_and_a_later_one_prints_its_passwords() {
+    let (_guard, dir) = temp_dir();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let data = dir.join("data");
+    let out = berth()
+        .args(["serve", "--listen", &addr, "--data-dir"])
+        .arg(&data)
+        .env_remove("BERTH_ADMIN_PASSWORD")
+        .env_remove("BERTH_DATABASE_URL")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("cannot listen on"), "{err}");
+    assert!(!err.contains("Admin user created") && !data.join("berth.db").exists(), "nothing made: {err}");
+    drop(busy);
+
+    // The next start makes the admin user, prints its passwords and what to run next; an Owner
+    // (the admin) can read them back.
+    let mut cmd = berth();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("BERTH_ADMIN_PASSWORD")
+        .env_remove("BERTH_DATABASE_URL");
+    let server = BerthProcess::run(cmd, true);
+    let log = server.log_text();
+    let password = log
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .unwrap_or_else(|| panic!("no password printed: {log}"))
+        .to_owned();
+    assert!(log.contains("berth login -n"), "{log}");
+    let show = berth()
+        .args(["credential", "show", "-n", &server.addr.to_string(), "-u", ADMIN, "-p", &password])
+        .env("DOCKER_CONFIG", dir.join("docker"))
+        .output()
+        .expect("runs");
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).expect("JSON");
+    assert_eq!(shown["passwords"][0]["value"], password.as_str(), "{shown}");
+    assert!(shown["passwords"][1]["value"].as_str().is_some_and(|v| v.len() >= 32), "{shown}");
+    drop(server);
+
+    // A password set in the environment for an existing admin user is ignored, and says so.
+    let mut cmd = berth();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("BERTH_ADMIN_PASSWORD", "another-password")
+        .env_remove("BERTH_DATABASE_URL");
+    let server = BerthProcess::run(cmd, true);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        server.log_text().contains("BERTH_ADMIN_PASSWORD (auth.admin_password) is ignored"),
+        "{}",
+        server.log_text()
+    );
+    drop(server);
+
+    // Lost passwords are reset offline, with the server stopped.
+    let out = berth()
+        .args(["admin", "reset-password", "--password-name", "password", "--data-dir"])
+        .arg(&data)
+        .env_remove("BERTH_DATABASE_URL")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reset: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let fresh = reset["passwords"][0]["value"].as_str().expect("new password").to_owned();
+    let mut cmd = berth();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("BERTH_ADMIN_PASSWORD")
+        .env_remove("BERTH_DATABASE_URL");
+    let server = BerthProcess::run(cmd, true);
+    let get = |p: &str| reqwest::Client::new().get(server.url("/v2/")).basic_auth(ADMIN, Some(p.to_owned())).send();
+    assert_eq!(get(&fresh).await.expect("GET").status(), StatusCode::OK);
+    assert_eq!(get(&password).await.expect("GET").status(), StatusCode::UNAUTHORIZED, "the lost one is gone");
+    // Not while a server holds the database.
+    let out = berth()
+        .args(["admin", "reset-password", "--data-dir"])
+        .arg(&data)
+        .env_remove("BERTH_DATABASE_URL")
+        .output()
+        .expect("runs");
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("in use"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test]
 async fn serves_with_embedded_defaults_under_the_working_directory() {
     let (_guard, dir) = temp_dir();

@@ -30,7 +30,7 @@ fn on_s3(c: &mut berth::Config) {
     c.storage.s3.region = Some("us-east-1".into());
     c.storage.s3.access_key_id = Some("test".into());
     c.storage.s3.secret_access_key = Some("test".into());
-    c.storage.s3.allow_http = true;
+    c.storage.s3.allow_http = Some(true);
     c.storage.redirect = true;
     c.gc.grace = berth::config::Duration::parse("0s").expect("duration");
 }
@@ -104,4 +104,48 @@ async fn blobs_live_in_s3_push_pull_redirect_and_collect() {
     assert!(matches!(gone, Err(object_store::Error::NotFound { .. })), "the object is gone from the bucket: {gone:?}");
     let usage = app.admin(Method::GET, "/usage", None).await;
     assert_eq!(usage["value"][0]["currentValue"], 0);
+}
+
+#[tokio::test]
+async fn unset_settings_leave_s3_to_the_environment_and_a_broken_store_stops_the_start() {
+    let Some((endpoint, bucket)) = bucket().await else { return };
+    let (_guard, dir) = temp_dir();
+    let config = dir.join("berth.toml");
+    let text = format!(
+        "[storage]\nurl = \"s3://{bucket}\"\n[storage.s3]\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\n"
+    );
+    std::fs::write(&config, text).expect("config");
+    let berth = |allow_http: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env_remove("BERTH_DATABASE_URL")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test");
+        match allow_http {
+            Some(v) => cmd.env("AWS_ALLOW_HTTP", v),
+            None => cmd.env_remove("AWS_ALLOW_HTTP"),
+        };
+        cmd
+    };
+    // Without AWS_ALLOW_HTTP an http:// endpoint cannot work: refused at start, naming what to set.
+    let out = berth(None).output().expect("berth runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("probe object") && stderr.contains("AWS_ALLOW_HTTP"), "{stderr}");
+    assert!(!stderr.contains("listening on"), "it never served");
+    // With it (and nothing in the file), blobs are written there.
+    let server = BerthProcess::run(berth(Some("true")), true);
+    let data = data(9, 1000);
+    let res = reqwest::Client::new()
+        .post(server.url(&format!("/v2/app/blobs/uploads/?digest={}", sha256(&data))))
+        .basic_auth(ADMIN, Some(ADMIN_PASSWORD))
+        .body(data.clone())
+        .send()
+        .await
+        .expect("push");
+    assert_eq!(res.status(), StatusCode::CREATED, "AWS_ALLOW_HTTP from the environment is honoured");
 }

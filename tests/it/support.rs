@@ -341,7 +341,7 @@ pub async fn use_bucket(config: &mut Config, endpoint: &str) {
     s3.region = Some("us-east-1".into());
     s3.access_key_id = Some("test".into());
     s3.secret_access_key = Some("test".into());
-    s3.allow_http = true;
+    s3.allow_http = Some(true);
 }
 
 /// Azurite's well-known development account.
@@ -386,7 +386,7 @@ async fn use_new_container(config: &mut Config) {
     azure.account = Some(AZURITE_ACCOUNT.into());
     azure.access_key = Some(AZURITE_KEY.into());
     azure.endpoint = Some(endpoint);
-    azure.allow_http = true;
+    azure.allow_http = Some(true);
 }
 
 /// A client of our own on the store `config` names.
@@ -404,7 +404,7 @@ pub fn client_store(config: &Config) -> std::sync::Arc<dyn object_store::ObjectS
                 .with_region(s3.region.clone().unwrap_or_default())
                 .with_access_key_id(s3.access_key_id.clone().unwrap_or_default())
                 .with_secret_access_key(s3.secret_access_key.clone().unwrap_or_default())
-                .with_allow_http(s3.allow_http)
+                .with_allow_http(s3.allow_http.unwrap_or(false))
                 .build()
                 .expect("S3 client");
             std::sync::Arc::new(store)
@@ -416,7 +416,7 @@ pub fn client_store(config: &Config) -> std::sync::Arc<dyn object_store::ObjectS
                 .with_account(azure.account.clone().unwrap_or_default())
                 .with_access_key(azure.access_key.clone().unwrap_or_default())
                 .with_endpoint(azure.endpoint.clone().unwrap_or_default())
-                .with_allow_http(azure.allow_http)
+                .with_allow_http(azure.allow_http.unwrap_or(false))
                 .build()
                 .expect("Azure client");
             std::sync::Arc::new(store)

@@ -37,31 +37,22 @@ fn credentials_json(username: &str, passwords: &[SecretValue]) -> Value {
     })
 }
 
-/// The admin user's passwords as `az acr credential show` lists them. Only argon2 hashes are
-/// stored, so values are `null` here; `renew` returns a new value once.
-fn admin_passwords(app: &AppState, fresh: &[SecretValue]) -> Vec<SecretValue> {
-    let snapshot = app.access.snapshot();
-    let names = PrincipalKind::Admin.secret_names();
-    names
-        .iter()
-        .filter_map(|n| {
-            fresh.iter().find(|f| f.name == *n).cloned().or_else(|| {
-                snapshot
-                    .rows
-                    .secrets
-                    .iter()
-                    .find(|s| s.principal == app.access.admin_name() && s.name == *n)
-                    .map(SecretValue::hidden)
-            })
-        })
-        .collect()
+/// The admin user's passwords as `az acr credential show` lists them, values included (sealed
+/// at rest, shown to Owners only), with the ones just generated.
+fn admin_passwords(app: &AppState, fresh: &[SecretValue]) -> Result<Vec<SecretValue>, ApiError> {
+    let mut stored = app.access.admin_passwords()?;
+    for p in &mut stored {
+        if let Some(f) = fresh.iter().find(|f| f.name == p.name) {
+            *p = f.clone();
+        }
+    }
+    Ok(stored)
 }
 
-/// GET /berth/v1/credentials
 /// The admin user has Owner's rights, so only Owner sees or changes its credentials.
 pub(super) async fn show_credentials(State(app): State<AppState>, req: Request) -> Reply {
     managed!(app, req, Manage::Owner);
-    Ok(Json(credentials_json(app.access.admin_name(), &admin_passwords(&app, &[]))).into_response())
+    Ok(Json(credentials_json(app.access.admin_name(), &admin_passwords(&app, &[])?)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -75,7 +66,7 @@ pub(super) async fn renew_credentials(State(app): State<AppState>, req: Request)
     let Renew { name } = json_body(&body)?;
     let admin = app.access.admin_name().to_owned();
     let fresh = app.access.renew_secrets(&caller.effective(), &admin, PrincipalKind::Admin, &[name], None).await?;
-    Ok(Json(credentials_json(&admin, &admin_passwords(&app, &fresh))).into_response())
+    Ok(Json(credentials_json(&admin, &admin_passwords(&app, &fresh)?)).into_response())
 }
 
 /// The registry as `az acr show` prints it, as far as Berth has these fields; `name` and
