@@ -1,6 +1,6 @@
 //! The client side of every `berth` command but `serve`: which registry (`-n localhost:5000`),
 //! who signs in (`-u/-p`, else what `berth login` or `docker login` stored), and calls to its JSON
-//! APIs with their error envelope turned into a message.
+//! APIs with their error envelope turned into a [`Failure`] (which decides the exit code).
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::docker_config;
+use super::error::Failure;
 
 #[derive(Clone)]
 pub(crate) struct Creds {
@@ -73,7 +74,7 @@ impl Registry {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let res = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        let res = self.send(req).await?;
         self.answer(res, &format!("{method} {path}")).await
     }
 
@@ -87,7 +88,7 @@ impl Registry {
             if let Some(c) = &self.creds {
                 req = req.basic_auth(&c.username, Some(&c.password));
             }
-            let res = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+            let res = self.send(req).await?;
             next = res
                 .headers()
                 .get(reqwest::header::LINK)
@@ -113,13 +114,7 @@ impl Registry {
             ("username", &creds.username),
             ("password", &creds.password),
         ];
-        let res = self
-            .http
-            .post(format!("{}/oauth2/exchange", self.base))
-            .form(&form)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.base))?;
+        let res = self.send(self.bare(Method::POST, "/oauth2/exchange").form(&form)).await?;
         let body = self.answer(res, "sign-in").await?;
         body["refresh_token"].as_str().map(str::to_owned).context("the registry answered without a refresh_token")
     }
@@ -138,15 +133,20 @@ impl Registry {
             let e = v["errors"].get(0)?;
             Some((e["code"].as_str()?.to_owned(), e["message"].as_str().unwrap_or_default().to_owned()))
         });
-        let (code, message) = parsed.unwrap_or_else(|| (status.to_string(), String::from_utf8_lossy(&bytes).into()));
-        let hint = match status.as_u16() {
-            401 if self.creds.is_none() => format!(
+        let (code, mut message) =
+            parsed.unwrap_or_else(|| (status.to_string(), String::from_utf8_lossy(&bytes).into()));
+        if status == reqwest::StatusCode::UNAUTHORIZED && self.creds.is_none() {
+            message += &format!(
                 " (no credentials for {0}: run `berth login -n {0} -u USER -p PASSWORD` or give -u/-p)",
                 self.login_server
-            ),
-            _ => String::new(),
-        };
-        bail!("{what}: {code}: {message}{hint}")
+            );
+        }
+        Err(anyhow::Error::new(Failure::Refused { status: status.as_u16(), code, message }).context(what.to_owned()))
+    }
+
+    /// Sends `req`; a failure to get any answer says which registry could not be reached.
+    pub(crate) async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        req.send().await.with_context(|| format!("cannot reach {}", self.base))
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod client;
 mod docker_config;
+mod error;
 mod health;
 mod identity;
 mod manifests;
@@ -13,6 +14,7 @@ mod storage;
 mod tokens;
 
 use clap::{Parser, Subcommand};
+pub use error::exit_code;
 pub use output::render_text;
 
 #[derive(Debug, Parser)]

@@ -282,7 +282,7 @@ async fn token_and_scope_map_commands_control_access() {
     assert!(err.contains("CONFLICT"), "{err}");
     assert_eq!(berth.ok(&["token", "delete", "-n", "ci", "-r", "{R}", "--yes"]).await, "");
     assert_eq!(push(&app, "ci", &new1, "app").await, StatusCode::UNAUTHORIZED);
-    assert!(berth.fails(&["token", "show", "-n", "ci", "-r", "{R}"]).await.contains("NOT_FOUND"));
+    assert!(berth.fails_with(3, &["token", "show", "-n", "ci", "-r", "{R}"]).await.contains("NOT_FOUND"));
     berth.ok(&["scope-map", "delete", "-n", "pushers", "-r", "{R}", "-y"]).await;
 }
 
