@@ -144,9 +144,41 @@ impl Registry {
         Err(anyhow::Error::new(Failure::Refused { status: status.as_u16(), code, message }).context(what.to_owned()))
     }
 
-    /// Sends `req`; a failure to get any answer says which registry could not be reached.
+    /// Sends `req`. When no answer comes back over `http://` but the same port answers in
+    /// TLS, says to use `https://` instead of hyper's "invalid HTTP version parsed" (a loopback
+    /// host without a scheme is tried over HTTP first).
     pub(crate) async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
-        req.send().await.with_context(|| format!("cannot reach {}", self.base))
+        let error = match req.send().await {
+            Ok(res) => return Ok(res),
+            Err(e) => e,
+        };
+        if let Some(https) = self.base.strip_prefix("http://").map(with_port)
+            && speaks_tls(&https).await
+        {
+            bail!("cannot reach {}: the registry answered in TLS: use https://{https}", self.base);
+        }
+        Err(anyhow::Error::new(error).context(format!("cannot reach {}", self.base)))
+    }
+}
+
+/// `host:port`, with HTTP's port 80 made explicit.
+fn with_port(server: &str) -> String {
+    let port = server.rsplit_once(':').map(|(_, port)| port);
+    if port.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        server.to_owned()
+    } else {
+        format!("{server}:80")
+    }
+}
+
+/// Whether `https://host_port/v2/` answers at all. Only a probe after a failure: no
+/// credentials are sent, so the certificate need not be trusted for it.
+async fn speaks_tls(host_port: &str) -> bool {
+    let probe =
+        reqwest::Client::builder().danger_accept_invalid_certs(true).timeout(std::time::Duration::from_secs(5)).build();
+    match probe {
+        Ok(client) => client.get(format!("https://{host_port}/v2/")).send().await.is_ok(),
+        Err(_) => false,
     }
 }
 
@@ -207,5 +239,13 @@ mod tests {
         assert!(Registry::new("localhost:5000/repo", &none).is_err());
         let half = SignIn { username: Some("u".into()), password: None };
         assert!(Registry::new("localhost:5000", &half).is_err());
+    }
+
+    #[test]
+    fn probes_name_the_port_http_used() {
+        assert_eq!(with_port("127.0.0.1:5443"), "127.0.0.1:5443");
+        assert_eq!(with_port("localhost"), "localhost:80");
+        assert_eq!(with_port("[::1]:5000"), "[::1]:5000");
+        assert_eq!(with_port("[::1]"), "[::1]:80");
     }
 }

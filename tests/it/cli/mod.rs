@@ -1,6 +1,6 @@
 //! The `berth` client commands, run as the real binary against a real server, as `az acr`
 //! users run them: identity and access commands, repository and manifest commands, check-health,
-//! usage, garbage collection, retention and purge, and the exit codes of failures.
+//! usage, garbage collection, retention and purge, and the exit codes and messages of failures.
 
 mod failures;
 mod identity;
@@ -57,11 +57,17 @@ impl Berth {
 
     /// Runs `berth` with `args`; `{R}` in an argument stands for the registry's login server.
     pub async fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[]).await
+    }
+
+    /// [`Berth::run`] with more environment variables.
+    pub async fn run_with(&self, args: &[&str], envs: &[(&str, &std::path::Path)]) -> Run {
         let args: Vec<String> = args.iter().map(|a| a.replace("{R}", &self.host)).collect();
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
             .args(&args)
             .env("DOCKER_CONFIG", &self.docker_config)
             .env_remove("BERTH_OUTPUT")
+            .envs(envs.iter().copied())
             .stdin(std::process::Stdio::null())
             .output()
             .await
