@@ -295,14 +295,17 @@ fn assignment_columns(item: &Value) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// az's `_get_value`: the value as Python prints it, or a blank for anything falsy.
+/// az's `_get_value` (`str(item) if item or item == 0 else ' '`): the value as Python prints
+/// it; a blank for null, an empty string, list or object. Zero is `0` and false `False`
+/// (Python's `False == 0`), so a `show-usage` count of 0 is not a blank cell.
 pub(super) fn cell(v: &Value) -> String {
     match v {
-        Value::Null | Value::Bool(false) => " ".into(),
+        Value::Null => " ".into(),
         Value::String(s) if s.is_empty() => " ".into(),
-        Value::Bool(true) => "True".into(),
+        Value::Array(a) if a.is_empty() => " ".into(),
+        Value::Object(o) if o.is_empty() => " ".into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
         Value::String(s) => s.clone(),
-        Value::Number(n) if n.as_f64() == Some(0.0) => " ".into(),
         other => other.to_string(),
     }
 }
@@ -331,4 +334,19 @@ pub(super) async fn signing_key(cmd: SigningKeyCommand, out: &OutputArgs) -> any
         }
     };
     output::print(&result["keys"], out, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn cells_follow_azs_get_value() {
+        let cells: Vec<String> =
+            [json!(0), json!(false), json!(true), json!(null), json!(""), json!([]), json!(12), json!("x")]
+                .iter()
+                .map(super::cell)
+                .collect();
+        assert_eq!(cells, ["0", "False", "True", " ", " ", " ", "12", "x"]);
+    }
 }

@@ -24,6 +24,9 @@ async fn show_usage_follows_the_tier_and_gc_run_reports() {
     let table = berth.ok(&["show-usage", "-n", "{R}", "-o", "table"]).await;
     assert_eq!(columns(&table), ["NAME", "LIMIT", "CURRENT VALUE", "UNIT"]);
     assert_eq!(table.lines().count(), 8, "a row per item: {table}");
+    // A count of 0 is printed as 0, as az prints it, not as a blank cell.
+    let tokens = table.lines().find(|l| l.starts_with("Tokens ")).expect("Tokens row");
+    assert_eq!(tokens.split_whitespace().collect::<Vec<_>>(), ["Tokens", "500", "0", "Count"], "{table}");
 
     let updated = berth.json(&["update", "-n", "{R}", "--sku", "Basic"]).await;
     assert_eq!(updated["sku"]["name"], "Basic");
