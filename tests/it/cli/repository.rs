@@ -164,14 +164,20 @@ async fn show_untag_delete_referrers_and_tables() {
     let shown = berth.json(&["manifest", "show-metadata", &format!("{}/app@{digest}", app.host())]).await;
     assert_eq!((shown["architecture"].as_str(), shown["os"].as_str()), (Some("amd64"), Some("linux")));
 
+    // az's shape since the OCI referrers API: {"manifests": [descriptor…]}, and its table.
     let referrers = berth.json(&["manifest", "list-referrers", "-r", "{R}", "-n", "app:v1"]).await;
-    let refs = referrers["references"].as_array().expect("references");
+    let refs = referrers["manifests"].as_array().expect("manifests");
     assert_eq!(refs.len(), 1);
     assert_eq!(refs[0]["artifactType"], "application/vnd.example.signature");
+    assert_eq!(referrers.as_object().map(|o| o.len()), Some(1), "{referrers}");
+    let table = berth.ok(&["manifest", "list-referrers", "-r", "{R}", "-n", "app:v1", "-o", "table"]).await;
+    assert_eq!(columns(&table), ["Digest", "ArtifactType", "MediaType", "Size"]);
+    let row = table.lines().nth(2).expect("a row");
+    assert!(row.starts_with(&sha256(&artifact)) && row.contains("application/vnd.example.signature"), "{table}");
     let none = berth
         .json(&["manifest", "list-referrers", "-r", "{R}", "-n", "app:v1", "--artifact-type", "application/other"])
         .await;
-    assert_eq!(none, json!({"references": []}));
+    assert_eq!(none, json!({"manifests": []}));
 
     assert_eq!(berth.ok(&["repository", "untag", "-n", "{R}", "--image", "app:v1"]).await, "");
     assert_eq!(berth.json(&["repository", "show-tags", "-n", "{R}", "--repository", "app"]).await, json!([]));
