@@ -218,7 +218,7 @@ pub(crate) fn confirm(question: &str, yes: bool) -> anyhow::Result<()> {
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    if matches!(answer.trim(), "y" | "Y" | "yes") { Ok(()) } else { bail!("cancelled") }
+    if matches!(answer.trim(), "y" | "Y" | "yes") { Ok(()) } else { bail!("Operation cancelled.") }
 }
 
 #[cfg(test)]
