@@ -10,12 +10,14 @@ use std::fmt;
 pub(crate) enum Failure {
     /// The registry refused with an error answer: its HTTP status, OCI error code and message.
     Refused { status: u16, code: String, message: String },
+    /// What the command names does not exist, found out by the client itself.
+    NotFound(String),
 }
 
 impl Failure {
     fn exit_code(&self) -> u8 {
         match self {
-            Self::Refused { status: 404, .. } => 3,
+            Self::Refused { status: 404, .. } | Self::NotFound(_) => 3,
             Self::Refused { .. } => 1,
         }
     }
@@ -25,6 +27,7 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Refused { code, message, .. } => write!(f, "{code}: {message}"),
+            Self::NotFound(message) => f.write_str(message),
         }
     }
 }
@@ -49,6 +52,7 @@ mod tests {
         let wrapped = Err::<(), _>(refused(404)).context("GET /acr/v1/app").expect_err("error");
         assert_eq!((exit_code(&wrapped), format!("{wrapped:#}")), (3, "GET /acr/v1/app: X: m".to_owned()));
         assert_eq!(exit_code(&anyhow::Error::new(refused(403))), 1);
+        assert_eq!(exit_code(&anyhow::Error::new(Failure::NotFound("gone".into()))), 3);
         assert_eq!(exit_code(&anyhow::anyhow!("plain")), 1);
     }
 }

@@ -323,6 +323,11 @@ pub(super) fn cell(v: &Value) -> String {
     }
 }
 
+/// An expiry as az's token tables show it: `Never` when there is none.
+pub(super) fn expiry_cell(v: &Value) -> String {
+    if v.is_null() { "Never".into() } else { date_cell(v) }
+}
+
 /// az's `_format_datetime`: `2026-11-22T10:00:00Z` from an ISO 8601 time.
 pub(super) fn date_cell(v: &Value) -> String {
     match v.as_str() {

@@ -292,9 +292,8 @@ async fn role_assignment_commands_grant_and_revoke() {
     let app = TestApp::spawn().await;
     let berth = Berth::new(&app);
     berth.ok(&["login", "-n", "{R}", "-u", ADMIN, "-p", ADMIN_PASSWORD]).await;
-    let res =
-        app.req(Method::POST, "/berth/v1/users").json(&json!({"name": "dev", "password": "dev-password-1"})).send();
-    assert_eq!(res.await.expect("create user").status(), StatusCode::CREATED);
+    // The README's walk-through, as written: a user first, then its role.
+    berth.ok(&["user", "create", "-n", "dev", "-r", "{R}", "--new-password", "dev-password-1"]).await;
 
     let err =
         berth.fails(&["role", "assignment", "create", "-r", "{R}", "--assignee", "dev", "--role", "AcrNope"]).await;

@@ -1,9 +1,11 @@
 //! The `berth` client commands, run as the real binary against a real server, as `az acr`
-//! users run them: identity and access commands, repository and manifest commands, check-health,
-//! usage, garbage collection, retention and purge, and the exit codes and messages of failures.
+//! users run them: identity and access commands, users and service principals, repository and
+//! manifest commands, check-health, usage, garbage collection, retention and purge, and the
+//! exit codes and messages of failures.
 
 mod failures;
 mod identity;
+mod principals;
 mod repository;
 mod storage;
 
