@@ -28,7 +28,8 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berth: {}", message(&e));
-            std::process::ExitCode::FAILURE
+            // az's codes: 3 for a resource not found, 1 for other failures (clap exits 2 on usage).
+            std::process::ExitCode::from(berth::cli::exit_code(&e))
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The client side of every `berth` command but `serve`: which registry (`-n localhost:5000`),
 //! who signs in (`-u/-p`, else what `berth login` or `docker login` stored), and calls to its JSON
-//! APIs with their error envelope turned into a message.
+//! APIs with their error envelope turned into a [`Failure`] (which decides the exit code).
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::docker_config;
+use super::error::Failure;
 
 #[derive(Clone)]
 pub(crate) struct Creds {
@@ -73,7 +74,7 @@ impl Registry {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let res = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        let res = self.send(req).await?;
         self.answer(res, &format!("{method} {path}")).await
     }
 
@@ -87,7 +88,7 @@ impl Registry {
             if let Some(c) = &self.creds {
                 req = req.basic_auth(&c.username, Some(&c.password));
             }
-            let res = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+            let res = self.send(req).await?;
             next = res
                 .headers()
                 .get(reqwest::header::LINK)
@@ -113,13 +114,7 @@ impl Registry {
             ("username", &creds.username),
             ("password", &creds.password),
         ];
-        let res = self
-            .http
-            .post(format!("{}/oauth2/exchange", self.base))
-            .form(&form)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.base))?;
+        let res = self.send(self.bare(Method::POST, "/oauth2/exchange").form(&form)).await?;
         let body = self.answer(res, "sign-in").await?;
         body["refresh_token"].as_str().map(str::to_owned).context("the registry answered without a refresh_token")
     }
@@ -138,15 +133,52 @@ impl Registry {
             let e = v["errors"].get(0)?;
             Some((e["code"].as_str()?.to_owned(), e["message"].as_str().unwrap_or_default().to_owned()))
         });
-        let (code, message) = parsed.unwrap_or_else(|| (status.to_string(), String::from_utf8_lossy(&bytes).into()));
-        let hint = match status.as_u16() {
-            401 if self.creds.is_none() => format!(
+        let (code, mut message) =
+            parsed.unwrap_or_else(|| (status.to_string(), String::from_utf8_lossy(&bytes).into()));
+        if status == reqwest::StatusCode::UNAUTHORIZED && self.creds.is_none() {
+            message += &format!(
                 " (no credentials for {0}: run `berth login -n {0} -u USER -p PASSWORD` or give -u/-p)",
                 self.login_server
-            ),
-            _ => String::new(),
+            );
+        }
+        Err(anyhow::Error::new(Failure::Refused { status: status.as_u16(), code, message }).context(what.to_owned()))
+    }
+
+    /// Sends `req`. When no answer comes back over `http://` but the same port answers in
+    /// TLS, says to use `https://` instead of hyper's "invalid HTTP version parsed" (a loopback
+    /// host without a scheme is tried over HTTP first).
+    pub(crate) async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        let error = match req.send().await {
+            Ok(res) => return Ok(res),
+            Err(e) => e,
         };
-        bail!("{what}: {code}: {message}{hint}")
+        if let Some(https) = self.base.strip_prefix("http://").map(with_port)
+            && speaks_tls(&https).await
+        {
+            bail!("cannot reach {}: the registry answered in TLS: use https://{https}", self.base);
+        }
+        Err(anyhow::Error::new(error).context(format!("cannot reach {}", self.base)))
+    }
+}
+
+/// `host:port`, with HTTP's port 80 made explicit.
+fn with_port(server: &str) -> String {
+    let port = server.rsplit_once(':').map(|(_, port)| port);
+    if port.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        server.to_owned()
+    } else {
+        format!("{server}:80")
+    }
+}
+
+/// Whether `https://host_port/v2/` answers at all. Only a probe after a failure: no
+/// credentials are sent, so the certificate need not be trusted for it.
+async fn speaks_tls(host_port: &str) -> bool {
+    let probe =
+        reqwest::Client::builder().danger_accept_invalid_certs(true).timeout(std::time::Duration::from_secs(5)).build();
+    match probe {
+        Ok(client) => client.get(format!("https://{host_port}/v2/")).send().await.is_ok(),
+        Err(_) => false,
     }
 }
 
@@ -186,7 +218,7 @@ pub(crate) fn confirm(question: &str, yes: bool) -> anyhow::Result<()> {
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    if matches!(answer.trim(), "y" | "Y" | "yes") { Ok(()) } else { bail!("cancelled") }
+    if matches!(answer.trim(), "y" | "Y" | "yes") { Ok(()) } else { bail!("Operation cancelled.") }
 }
 
 #[cfg(test)]
@@ -207,5 +239,13 @@ mod tests {
         assert!(Registry::new("localhost:5000/repo", &none).is_err());
         let half = SignIn { username: Some("u".into()), password: None };
         assert!(Registry::new("localhost:5000", &half).is_err());
+    }
+
+    #[test]
+    fn probes_name_the_port_http_used() {
+        assert_eq!(with_port("127.0.0.1:5443"), "127.0.0.1:5443");
+        assert_eq!(with_port("localhost"), "localhost:80");
+        assert_eq!(with_port("[::1]:5000"), "[::1]:5000");
+        assert_eq!(with_port("[::1]"), "[::1]:80");
     }
 }

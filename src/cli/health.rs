@@ -95,7 +95,7 @@ async fn connectivity(report: &Report, name: &str, args: &HealthArgs) -> anyhow:
         _ => return report.error("CONNECTIVITY_DNS_ERROR", format!("DNS lookup to {server} failed.")),
     }
 
-    let challenge = registry.bare(Method::GET, "/v2/").send().await;
+    let challenge = registry.send(registry.bare(Method::GET, "/v2/")).await;
     let bearer = match &challenge {
         Ok(res) if res.status() == StatusCode::UNAUTHORIZED => res
             .headers()
@@ -108,7 +108,7 @@ async fn connectivity(report: &Report, name: &str, args: &HealthArgs) -> anyhow:
     if !bearer {
         let why = match challenge {
             Ok(res) => format!("it answered {}", res.status()),
-            Err(e) => format!("{e}"),
+            Err(e) => format!("{e:#}"),
         };
         return report.error(
             "CONNECTIVITY_CHALLENGE_ERROR",
@@ -135,7 +135,7 @@ async fn connectivity(report: &Report, name: &str, args: &HealthArgs) -> anyhow:
         None => "registry:catalog:*".to_owned(),
     };
     let form = [("grant_type", "refresh_token"), ("service", &server), ("scope", &scope), ("refresh_token", &refresh)];
-    let res = registry.bare(Method::POST, "/oauth2/token").form(&form).send().await;
+    let res = registry.send(registry.bare(Method::POST, "/oauth2/token").form(&form)).await;
     let token = match res {
         Ok(res) if res.status().is_success() => {
             res.json::<serde_json::Value>().await.ok().and_then(|b| b["access_token"].as_str().map(str::to_owned))
@@ -155,7 +155,7 @@ async fn connectivity(report: &Report, name: &str, args: &HealthArgs) -> anyhow:
         Some(repo) => format!("/v2/{repo}/tags/list"),
         None => "/v2/_catalog".to_owned(),
     };
-    match registry.bare(Method::GET, &path).bearer_auth(token).send().await.map(|r| r.status()) {
+    match registry.send(registry.bare(Method::GET, &path).bearer_auth(token)).await.map(|r| r.status()) {
         Ok(StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED) => report.error(
             "CONNECTIVITY_FORBIDDEN_ERROR",
             format!("Look-up for {path} on {server} was forbidden: the signed-in identity may not pull or list there."),
@@ -164,6 +164,6 @@ async fn connectivity(report: &Report, name: &str, args: &HealthArgs) -> anyhow:
             report.pass(&format!("Access to {path} on {server}"));
             Ok(())
         }
-        Err(e) => report.error("CONNECTIVITY_CHALLENGE_ERROR", format!("{server} stopped answering: {e}")),
+        Err(e) => report.error("CONNECTIVITY_CHALLENGE_ERROR", format!("{server} stopped answering: {e:#}")),
     }
 }

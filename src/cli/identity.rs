@@ -45,8 +45,13 @@ pub(super) async fn login(args: LoginArgs, out: &OutputArgs) -> anyhow::Result<(
             "You can perform manual login using the provided access token below, for example: \
              'docker login loginServer -u {REFRESH_TOKEN_USER} -p accessToken'"
         );
-        let token =
-            json!({"accessToken": refresh, "loginServer": registry.login_server, "username": REFRESH_TOKEN_USER});
+        // The fields of recent az: the token is a refresh token, under both names.
+        let token = json!({
+            "accessToken": refresh,
+            "loginServer": registry.login_server,
+            "refreshToken": refresh,
+            "username": REFRESH_TOKEN_USER,
+        });
         return output::print(&token, out, None);
     }
     let path = docker_config::store(&registry.login_server, &creds)?;
@@ -232,7 +237,8 @@ pub(super) enum AssignmentCommand {
         #[command(flatten)]
         filter: AssignmentFilter,
     },
-    /// Remove role assignments by id, or all that match the filters
+    /// Remove role assignments by id, or all that match the filters (all of them, after a
+    /// confirmation, without filters); prints nothing
     Delete {
         #[command(flatten)]
         target: RegistryTarget,
@@ -241,7 +247,7 @@ pub(super) enum AssignmentCommand {
         ids: Vec<String>,
         #[command(flatten)]
         filter: AssignmentFilter,
-        /// Do not ask for confirmation
+        /// Do not ask for confirmation (only asked without ids or filters)
         #[arg(short = 'y', long)]
         yes: bool,
     },
@@ -261,28 +267,35 @@ pub(super) async fn role(RoleCommand::Assignment(cmd): RoleCommand, out: &Output
             output::print(&Value::Array(listed), out, Some(assignment_columns))
         }
         AssignmentCommand::Delete { target, ids, filter, yes } => {
-            if ids.is_empty() && filter.assignee.is_none() && filter.role.is_none() && filter.scope.is_none() {
-                bail!("give --ids, or --assignee, --role or --scope to choose the assignments to delete");
-            }
             let registry = target.registry()?;
-            let all = registry.call(Method::GET, "/berth/v1/roleassignments", None).await?;
-            let doomed: Vec<&Value> = all
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|a| {
-                    if ids.is_empty() { filter.matches(a) } else { ids.iter().any(|id| a["id"].as_str() == Some(id)) }
-                })
-                .collect();
-            if doomed.is_empty() {
-                bail!("no role assignment matches");
-            }
-            confirm(&format!("Delete {} role assignment(s)?", doomed.len()), yes)?;
-            for a in &doomed {
-                let id = a["id"].as_str().unwrap_or_default();
+            let filtered = filter.assignee.is_some() || filter.role.is_some() || filter.scope.is_some();
+            // As `az role assignment delete`: ids alone, deleted without asking; filters pick
+            // assignments, and no filter at all means every assignment, after a confirmation.
+            let chosen = if ids.is_empty() {
+                if !filtered {
+                    confirm("This will delete all role assignments under the registry. Are you sure?", yes)?;
+                }
+                let all = registry.call(Method::GET, "/berth/v1/roleassignments", None).await?;
+                let ids: Vec<String> = all
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| filter.matches(a))
+                    .filter_map(|a| a["id"].as_str().map(str::to_owned))
+                    .collect();
+                if ids.is_empty() {
+                    bail!("No matched assignments were found to delete");
+                }
+                ids
+            } else if filtered {
+                bail!("When assignment ids are used, other parameter values are not required");
+            } else {
+                ids
+            };
+            for id in &chosen {
                 registry.call(Method::DELETE, &format!("/berth/v1/roleassignments/{id}"), None).await?;
             }
-            output::print(&Value::Array(doomed.into_iter().cloned().collect()), out, Some(assignment_columns))
+            Ok(())
         }
     }
 }
@@ -295,16 +308,24 @@ fn assignment_columns(item: &Value) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// az's `_get_value`: the value as Python prints it, or a blank for anything falsy.
+/// az's `_get_value` (`str(item) if item or item == 0 else ' '`): the value as Python prints
+/// it; a blank for null, an empty string, list or object. Zero is `0` and false `False`
+/// (Python's `False == 0`), so a `show-usage` count of 0 is not a blank cell.
 pub(super) fn cell(v: &Value) -> String {
     match v {
-        Value::Null | Value::Bool(false) => " ".into(),
+        Value::Null => " ".into(),
         Value::String(s) if s.is_empty() => " ".into(),
-        Value::Bool(true) => "True".into(),
+        Value::Array(a) if a.is_empty() => " ".into(),
+        Value::Object(o) if o.is_empty() => " ".into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
         Value::String(s) => s.clone(),
-        Value::Number(n) if n.as_f64() == Some(0.0) => " ".into(),
         other => other.to_string(),
     }
+}
+
+/// An expiry as az's token tables show it: `Never` when there is none.
+pub(super) fn expiry_cell(v: &Value) -> String {
+    if v.is_null() { "Never".into() } else { date_cell(v) }
 }
 
 /// az's `_format_datetime`: `2026-11-22T10:00:00Z` from an ISO 8601 time.
@@ -331,4 +352,19 @@ pub(super) async fn signing_key(cmd: SigningKeyCommand, out: &OutputArgs) -> any
         }
     };
     output::print(&result["keys"], out, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn cells_follow_azs_get_value() {
+        let cells: Vec<String> =
+            [json!(0), json!(false), json!(true), json!(null), json!(""), json!([]), json!(12), json!("x")]
+                .iter()
+                .map(super::cell)
+                .collect();
+        assert_eq!(cells, ["0", "False", "True", " ", " ", " ", "12", "x"]);
+    }
 }

@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::{Registry, SignIn, confirm};
+use super::identity::cell;
 use super::output::{self, OutputArgs};
 use super::repositories::{Image, Locks, listing_path};
 
@@ -126,19 +127,31 @@ pub(super) async fn manifest(cmd: ManifestCommand, out: &OutputArgs) -> anyhow::
             let (registry, name) = spec.resolve()?;
             let image = Image::parse(&name)?;
             let digest = image.digest(&registry).await?;
-            let mut references = referrers(&registry, image.repository(), &digest, artifact_type.as_deref()).await?;
+            let mut manifests = referrers(&registry, image.repository(), &digest, artifact_type.as_deref()).await?;
             if recursive {
                 let mut nested = Vec::new();
-                for r in &references {
+                for r in &manifests {
                     let d = r["digest"].as_str().unwrap_or_default();
                     nested.extend(referrers(&registry, image.repository(), d, None).await?);
                 }
-                references.extend(nested);
+                manifests.extend(nested);
             }
-            json!({ "references": references })
+            // az's shape since it moved to the OCI referrers API (Azure/azure-cli#25069).
+            let listed = json!({ "manifests": manifests });
+            return output::print(&listed, out, Some(referrer_columns));
         }
     };
     output::print(&result, out, None)
+}
+
+/// az's `list_referrers_output_format`: one row per referrer.
+fn referrer_columns(item: &Value) -> Vec<(&'static str, String)> {
+    vec![
+        ("Digest", cell(&item["digest"])),
+        ("ArtifactType", cell(&item["artifactType"])),
+        ("MediaType", cell(&item["mediaType"])),
+        ("Size", cell(&item["size"])),
+    ]
 }
 
 /// The descriptors `GET /v2/<repo>/referrers/<digest>` lists.

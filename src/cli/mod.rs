@@ -3,16 +3,21 @@
 
 mod client;
 mod docker_config;
+mod error;
 mod health;
 mod identity;
 mod manifests;
 mod output;
+mod principals;
 mod repositories;
 mod serve;
 mod storage;
 mod tokens;
 
 use clap::{Parser, Subcommand};
+pub use error::exit_code;
+
+use crate::access::PrincipalKind;
 pub use output::render_text;
 
 #[derive(Debug, Parser)]
@@ -51,6 +56,12 @@ enum Command {
     /// Roles of users and service principals.
     #[command(subcommand)]
     Role(identity::RoleCommand),
+    /// Users: people who sign in with a name and password (as `az ad user`).
+    #[command(subcommand)]
+    User(principals::PrincipalCommand),
+    /// Service principals: identities for automation (as `az ad sp`).
+    #[command(subcommand)]
+    Sp(principals::PrincipalCommand),
     /// Repositories, their tags and manifests, and their locks.
     #[command(subcommand)]
     Repository(repositories::RepositoryCommand),
@@ -93,6 +104,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => tokens::token(cmd, out).await,
         Command::ScopeMap(cmd) => tokens::scope_map(cmd, out).await,
         Command::Role(cmd) => identity::role(cmd, out).await,
+        Command::User(cmd) => principals::principal(cmd, PrincipalKind::User, out).await,
+        Command::Sp(cmd) => principals::principal(cmd, PrincipalKind::ServicePrincipal, out).await,
         Command::Repository(cmd) => repositories::repository(cmd, out).await,
         Command::Manifest(cmd) => manifests::manifest(cmd, out).await,
         Command::CheckHealth(args) => health::check_health(args).await,
@@ -141,5 +154,12 @@ mod tests {
         assert!(parse("berth purge -r localhost:5000 --filter hello:.* --ago 2x").is_err());
         assert!(parse("berth config retention update -r localhost:5000 --days 3 --status enabled").is_ok());
         assert!(parse("berth update -n localhost:5000 --sku Premium --storage-quota 1000").is_ok());
+        assert!(
+            parse("berth user create -n dev -r localhost:5000 --new-password secret-1 --role AcrPush --role Reader")
+                .is_ok()
+        );
+        assert!(parse("berth sp credential reset --id ci -r localhost:5000 --query password -o tsv").is_ok());
+        assert!(parse("berth user update -n dev -r localhost:5000 --account-enabled false").is_ok());
+        assert!(parse("berth sp delete -r localhost:5000").is_err());
     }
 }

@@ -143,9 +143,11 @@ fn tsv(value: &Value, order: &[String]) -> String {
     out
 }
 
-/// az's table transformers: a result's `value` list (as `show-usage` prints) is the rows.
+/// az's table transformers: a result's `value` list (as `show-usage` prints) or `manifests`
+/// list (`manifest list-referrers`) is the rows.
 fn table_from(value: &Value, columns: Columns) -> String {
-    let value = value.get("value").filter(|v| v.is_array()).unwrap_or(value);
+    let listed = ["value", "manifests"].iter().find_map(|field| value.get(field).filter(|v| v.is_array()));
+    let value = listed.unwrap_or(value);
     let rows: Vec<Vec<(&str, String)>> = rows(value).into_iter().map(columns).collect();
     let headers: Vec<String> =
         rows.first().map(|r| r.iter().map(|(h, _)| (*h).to_owned()).collect()).unwrap_or_default();

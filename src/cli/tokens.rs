@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::confirm;
-use super::identity::{RegistryTarget, bool_value, cell, date_cell};
+use super::identity::{RegistryTarget, bool_value, cell, date_cell, expiry_cell};
 use super::output::{self, OutputArgs};
 use crate::auth::Action;
 
@@ -195,7 +195,7 @@ pub(super) async fn token(cmd: TokenCommand, out: &OutputArgs) -> anyhow::Result
 fn token_columns(item: &Value) -> Vec<(&'static str, String)> {
     let expiry = |name: &str| {
         let found = item["credentials"]["passwords"].as_array().into_iter().flatten().find(|p| p["name"] == name);
-        found.map(|p| if p["expiry"].is_null() { "Never".into() } else { date_cell(&p["expiry"]) }).unwrap_or_default()
+        found.map(|p| expiry_cell(&p["expiry"])).unwrap_or_default()
     };
     let status = item["status"].as_str().map(title).unwrap_or_default();
     vec![
@@ -209,7 +209,8 @@ fn token_columns(item: &Value) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn title(s: &str) -> String {
+/// Python's `str.title()` for one word, as az's token table shows a status.
+pub(super) fn title(s: &str) -> String {
     let mut chars = s.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect()).unwrap_or_default()
 }
@@ -224,7 +225,7 @@ fn password_columns(item: &Value) -> Vec<(&'static str, String)> {
             _ => continue,
         };
         columns.push((value, cell(&p["value"])));
-        columns.push((expiry, if p["expiry"].is_null() { "Never".into() } else { date_cell(&p["expiry"]) }));
+        columns.push((expiry, expiry_cell(&p["expiry"])));
     }
     columns
 }

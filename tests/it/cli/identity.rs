@@ -105,6 +105,7 @@ async fn login_stores_credentials_that_docker_skopeo_and_berth_use() {
         .anon(Method::GET, "/v2/hello/tags/list")
         .basic_auth(token["username"].as_str().unwrap_or_default(), Some(refresh));
     assert_eq!(res.send().await.expect("tags").status(), StatusCode::OK);
+    assert_eq!(token["refreshToken"], token["accessToken"], "recent az prints the refresh token under both names");
     let tsv = berth.ok(&["login", "-n", "{R}", "--expose-token", "--query", "loginServer", "-o", "tsv"]).await;
     assert_eq!(tsv, format!("{}\n", app.host()));
 }
@@ -282,7 +283,7 @@ async fn token_and_scope_map_commands_control_access() {
     assert!(err.contains("CONFLICT"), "{err}");
     assert_eq!(berth.ok(&["token", "delete", "-n", "ci", "-r", "{R}", "--yes"]).await, "");
     assert_eq!(push(&app, "ci", &new1, "app").await, StatusCode::UNAUTHORIZED);
-    assert!(berth.fails(&["token", "show", "-n", "ci", "-r", "{R}"]).await.contains("NOT_FOUND"));
+    assert!(berth.fails_with(3, &["token", "show", "-n", "ci", "-r", "{R}"]).await.contains("NOT_FOUND"));
     berth.ok(&["scope-map", "delete", "-n", "pushers", "-r", "{R}", "-y"]).await;
 }
 
@@ -291,9 +292,8 @@ async fn role_assignment_commands_grant_and_revoke() {
     let app = TestApp::spawn().await;
     let berth = Berth::new(&app);
     berth.ok(&["login", "-n", "{R}", "-u", ADMIN, "-p", ADMIN_PASSWORD]).await;
-    let res =
-        app.req(Method::POST, "/berth/v1/users").json(&json!({"name": "dev", "password": "dev-password-1"})).send();
-    assert_eq!(res.await.expect("create user").status(), StatusCode::CREATED);
+    // The README's walk-through, as written: a user first, then its role.
+    berth.ok(&["user", "create", "-n", "dev", "-r", "{R}", "--new-password", "dev-password-1"]).await;
 
     let err =
         berth.fails(&["role", "assignment", "create", "-r", "{R}", "--assignee", "dev", "--role", "AcrNope"]).await;
@@ -351,11 +351,18 @@ async fn role_assignment_commands_grant_and_revoke() {
         .await;
     assert!(err.contains("DENIED") && err.contains("Contributor"), "{err}");
 
-    assert!(berth.fails(&["role", "assignment", "delete", "-r", "{R}", "--yes"]).await.contains("--assignee"));
-    let deleted = berth
-        .json(&["role", "assignment", "delete", "-r", "{R}", "--assignee", "dev", "--role", "AcrPush", "--yes"])
-        .await;
-    assert_eq!(deleted.as_array().map(Vec::len), Some(1));
+    // As `az role assignment delete`: filters delete without asking and print nothing; no
+    // match is an error; no filter at all means every assignment, so it asks first.
+    assert!(berth.fails(&["role", "assignment", "delete", "-r", "{R}"]).await.contains("--yes"));
+    let err = berth.fails_with(1, &["role", "assignment", "delete", "-r", "{R}", "--assignee", "nobody"]).await;
+    assert!(err.contains("No matched assignments were found to delete"), "{err}");
+    let err =
+        berth.fails_with(1, &["role", "assignment", "delete", "-r", "{R}", "--ids", "x", "--role", "Reader"]).await;
+    assert!(err.contains("When assignment ids are used"), "{err}");
+    berth.fails_with(3, &["role", "assignment", "delete", "-r", "{R}", "--ids", "no-such-id"]).await;
+    let deleted =
+        berth.ok(&["role", "assignment", "delete", "-r", "{R}", "--assignee", "dev", "--role", "AcrPush"]).await;
+    assert_eq!(deleted, "");
     assert_eq!(push(&app, "dev", "dev-password-1", "team/app").await, StatusCode::FORBIDDEN);
     let left =
         berth.ok(&["role", "assignment", "list", "-r", "{R}", "--query", "[].roleDefinitionName", "-o", "tsv"]).await;

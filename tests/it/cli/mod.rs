@@ -1,8 +1,11 @@
 //! The `berth` client commands, run as the real binary against a real server, as `az acr`
-//! users run them: identity and access commands, repository and manifest commands, check-health,
-//! usage, garbage collection, retention and purge.
+//! users run them: identity and access commands, users and service principals, repository and
+//! manifest commands, check-health, usage, garbage collection, retention and purge, and the
+//! exit codes and messages of failures.
 
+mod failures;
 mod identity;
+mod principals;
 mod repository;
 mod storage;
 
@@ -21,6 +24,8 @@ pub struct Berth {
 
 pub struct Run {
     pub ok: bool,
+    /// The exit code (`None` if a signal ended the process).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -30,6 +35,7 @@ impl Run {
     fn of(out: &std::process::Output, command: &str) -> Self {
         let run = Run {
             ok: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into(),
             stderr: String::from_utf8_lossy(&out.stderr).into(),
         };
@@ -44,13 +50,26 @@ impl Berth {
         Self { _dir: dir, docker_config: path.join("docker"), host: app.host() }
     }
 
+    /// A `berth` that `berth login` signed in as the admin user.
+    pub async fn logged_in(app: &TestApp) -> Self {
+        let berth = Self::new(app);
+        berth.ok(&["login", "-n", "{R}", "-u", ADMIN, "-p", ADMIN_PASSWORD]).await;
+        berth
+    }
+
     /// Runs `berth` with `args`; `{R}` in an argument stands for the registry's login server.
     pub async fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[]).await
+    }
+
+    /// [`Berth::run`] with more environment variables.
+    pub async fn run_with(&self, args: &[&str], envs: &[(&str, &std::path::Path)]) -> Run {
         let args: Vec<String> = args.iter().map(|a| a.replace("{R}", &self.host)).collect();
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
             .args(&args)
             .env("DOCKER_CONFIG", &self.docker_config)
             .env_remove("BERTH_OUTPUT")
+            .envs(envs.iter().copied())
             .stdin(std::process::Stdio::null())
             .output()
             .await
@@ -88,6 +107,13 @@ impl Berth {
     pub async fn fails(&self, args: &[&str]) -> String {
         let run = self.run(args).await;
         assert!(!run.ok, "berth {args:?} should fail but printed {}", run.stdout);
+        run.stderr
+    }
+
+    /// Runs a command that must fail with exit code `code`; its stderr.
+    pub async fn fails_with(&self, code: i32, args: &[&str]) -> String {
+        let run = self.run(args).await;
+        assert_eq!(run.code, Some(code), "berth {args:?} exit code; stderr: {}", run.stderr);
         run.stderr
     }
 

@@ -8,12 +8,6 @@ use serde_json::{Value, json};
 use super::{Berth, columns};
 use crate::support::*;
 
-async fn logged_in(app: &TestApp) -> Berth {
-    let berth = Berth::new(app);
-    berth.ok(&["login", "-n", "{R}", "-u", ADMIN, "-p", ADMIN_PASSWORD]).await;
-    berth
-}
-
 fn digests(list: &Value) -> Vec<String> {
     let mut out: Vec<String> =
         list.as_array().expect("list").iter().filter_map(|m| m["digest"].as_str().map(str::to_owned)).collect();
@@ -29,7 +23,7 @@ async fn acrs_untagged_manifest_recipe_deletes_exactly_the_untagged() {
     let (_, latest) = app.push_image("app", "v2", &[b"two, rebuilt"]).await;
     let (_, orphan) = app.push_image("app", "tmp", &[b"three"]).await;
     app.req(Method::DELETE, "/v2/app/manifests/tmp").send().await.expect("untag");
-    let berth = logged_in(&app).await;
+    let berth = Berth::logged_in(&app).await;
 
     let untagged = berth
         .ok(&[
@@ -73,7 +67,7 @@ async fn a_locked_repository_refuses_a_push_and_names_the_lock() {
     let app = TestApp::spawn().await;
     app.push_image("base", "v1", &[b"base layer"]).await;
     let (_, digest) = app.push_image("app", "v1", &[b"app layer"]).await;
-    let berth = logged_in(&app).await;
+    let berth = Berth::logged_in(&app).await;
 
     let locked =
         berth.json(&["repository", "update", "-n", "{R}", "--repository", "app", "--write-enabled", "false"]).await;
@@ -137,7 +131,7 @@ async fn show_untag_delete_referrers_and_tables() {
         app.put_manifest("app", &sha256(&artifact), OCI_MANIFEST, &artifact).await.status(),
         StatusCode::CREATED
     );
-    let berth = logged_in(&app).await;
+    let berth = Berth::logged_in(&app).await;
 
     assert_eq!(berth.json(&["repository", "list", "-n", "{R}"]).await, json!(["app", "other"]));
     let table = berth.ok(&["repository", "list", "-n", "{R}", "-o", "table"]).await;
@@ -170,14 +164,20 @@ async fn show_untag_delete_referrers_and_tables() {
     let shown = berth.json(&["manifest", "show-metadata", &format!("{}/app@{digest}", app.host())]).await;
     assert_eq!((shown["architecture"].as_str(), shown["os"].as_str()), (Some("amd64"), Some("linux")));
 
+    // az's shape since the OCI referrers API: {"manifests": [descriptor…]}, and its table.
     let referrers = berth.json(&["manifest", "list-referrers", "-r", "{R}", "-n", "app:v1"]).await;
-    let refs = referrers["references"].as_array().expect("references");
+    let refs = referrers["manifests"].as_array().expect("manifests");
     assert_eq!(refs.len(), 1);
     assert_eq!(refs[0]["artifactType"], "application/vnd.example.signature");
+    assert_eq!(referrers.as_object().map(|o| o.len()), Some(1), "{referrers}");
+    let table = berth.ok(&["manifest", "list-referrers", "-r", "{R}", "-n", "app:v1", "-o", "table"]).await;
+    assert_eq!(columns(&table), ["Digest", "ArtifactType", "MediaType", "Size"]);
+    let row = table.lines().nth(2).expect("a row");
+    assert!(row.starts_with(&sha256(&artifact)) && row.contains("application/vnd.example.signature"), "{table}");
     let none = berth
         .json(&["manifest", "list-referrers", "-r", "{R}", "-n", "app:v1", "--artifact-type", "application/other"])
         .await;
-    assert_eq!(none, json!({"references": []}));
+    assert_eq!(none, json!({"manifests": []}));
 
     assert_eq!(berth.ok(&["repository", "untag", "-n", "{R}", "--image", "app:v1"]).await, "");
     assert_eq!(berth.json(&["repository", "show-tags", "-n", "{R}", "--repository", "app"]).await, json!([]));
@@ -186,14 +186,15 @@ async fn show_untag_delete_referrers_and_tables() {
     let deleted = berth.json(&["repository", "delete", "-n", "{R}", "--repository", "other", "--yes"]).await;
     assert_eq!(deleted["tagsDeleted"], json!(["v1"]));
     assert_eq!(berth.json(&["repository", "list", "-n", "{R}"]).await, json!(["app"]));
-    let err = berth.fails(&["repository", "show", "-n", "{R}", "--repository", "other"]).await;
+    // Not found: az's exit code 3, with the registry's code and message.
+    let err = berth.fails_with(3, &["repository", "show", "-n", "{R}", "--repository", "other"]).await;
     assert!(err.contains("NAME_UNKNOWN"), "{err}");
 }
 
 #[tokio::test]
 async fn check_health_reports_each_step_with_azs_codes() {
     let app = TestApp::spawn().await;
-    let berth = logged_in(&app).await;
+    let berth = Berth::logged_in(&app).await;
     let run = berth.run(&["check-health", "-n", "{R}", "--ignore-errors", "--yes"]).await;
     assert!(run.ok, "{}", run.stderr);
     for line in [

@@ -8,17 +8,11 @@ use serde_json::{Value, json};
 use super::{Berth, columns};
 use crate::support::*;
 
-async fn logged_in(app: &TestApp) -> Berth {
-    let berth = Berth::new(app);
-    berth.ok(&["login", "-n", "{R}", "-u", ADMIN, "-p", ADMIN_PASSWORD]).await;
-    berth
-}
-
 #[tokio::test]
 async fn show_usage_follows_the_tier_and_gc_run_reports() {
     let app = TestApp::spawn_with(|c| c.gc.grace = berth::config::Duration::parse("0s").expect("duration")).await;
     let (_, digest) = app.push_image("app", "v1", &[b"some layer"]).await;
-    let berth = logged_in(&app).await;
+    let berth = Berth::logged_in(&app).await;
 
     let usage = berth.json(&["show-usage", "-n", "{R}"]).await;
     let size = &usage["value"][0];
@@ -30,6 +24,9 @@ async fn show_usage_follows_the_tier_and_gc_run_reports() {
     let table = berth.ok(&["show-usage", "-n", "{R}", "-o", "table"]).await;
     assert_eq!(columns(&table), ["NAME", "LIMIT", "CURRENT VALUE", "UNIT"]);
     assert_eq!(table.lines().count(), 8, "a row per item: {table}");
+    // A count of 0 is printed as 0, as az prints it, not as a blank cell.
+    let tokens = table.lines().find(|l| l.starts_with("Tokens ")).expect("Tokens row");
+    assert_eq!(tokens.split_whitespace().collect::<Vec<_>>(), ["Tokens", "500", "0", "Count"], "{table}");
 
     let updated = berth.json(&["update", "-n", "{R}", "--sku", "Basic"]).await;
     assert_eq!(updated["sku"]["name"], "Basic");
@@ -51,7 +48,7 @@ async fn show_usage_follows_the_tier_and_gc_run_reports() {
 #[tokio::test]
 async fn retention_policy_through_the_cli() {
     let app = TestApp::spawn().await;
-    let berth = logged_in(&app).await;
+    let berth = Berth::logged_in(&app).await;
     let shown = berth.json(&["config", "retention", "show", "-r", "{R}"]).await;
     assert_eq!(shown, json!({"days": 7, "status": "disabled", "type": "UntaggedManifests"}));
     let updated = berth
@@ -97,7 +94,7 @@ async fn purge_deletes_by_filter_age_and_keep_as_acr_purge() {
     app.push_image("other", "v1", &[b"other"]).await;
     let res = app.req(Method::PATCH, "/acr/v1/hello/_tags/v1").json(&json!({"deleteEnabled": false})).send().await;
     assert_eq!(res.expect("lock").status(), StatusCode::OK);
-    let berth = logged_in(&app).await;
+    let berth = Berth::logged_in(&app).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 
     let purge = ["purge", "-r", "{R}", "--filter", "hello:v.*", "--ago", "0s", "--keep", "1", "--untagged"];
