@@ -75,7 +75,8 @@ async fn bad_names_and_digests_get_the_spec_error_codes() {
         (format!("/v2/a//b/blobs/{d}"), StatusCode::BAD_REQUEST, "NAME_INVALID"),
         ("/v2/repo/blobs/sha256:1234".to_owned(), StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
         ("/v2/repo/blobs/md5:d41d8cd98f00b204e9800998ecf8427e".to_owned(), StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
-        ("/v2/repo/manifests/bad+tag".to_owned(), StatusCode::BAD_REQUEST, "TAG_INVALID"),
+        // A tag that cannot exist names no manifest (a PUT under it is TAG_INVALID).
+        ("/v2/repo/manifests/bad+tag".to_owned(), StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
         ("/v2/repo/nothing-here".to_owned(), StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
     ];
     for (path, status, code) in cases {
