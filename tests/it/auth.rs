@@ -310,6 +310,14 @@ async fn roles_decide_what_users_may_do() {
 #[tokio::test]
 async fn anonymous_pull_allows_pull_and_list_and_nothing_else() {
     let app = TestApp::spawn().await;
+    // Off: an anonymous token request is told to authenticate, not that its (unsent)
+    // credentials are wrong.
+    let url = format!("/oauth2/token?service={}&scope=repository:app:pull", app.host());
+    let res = app.anon(Method::GET, &url).send().await.expect("token");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = res.json().await.expect("json");
+    let message = body["errors"][0]["message"].as_str().expect("message");
+    assert!(message.contains("authentication required") && !message.contains("invalid"), "{message}");
     app.push_image("public/app", "v1", &[b"layer"]).await;
     let get = || app.anon(Method::GET, "/v2/public/app/manifests/v1").send();
     assert_eq!(get().await.expect("GET").status(), StatusCode::UNAUTHORIZED, "off by default");

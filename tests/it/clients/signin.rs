@@ -175,3 +175,23 @@ async fn oras_follows_the_bearer_challenge() {
     let out = run(&python, &[script, &app.host(), "ci-oras", &password, work], &[("HOME", dir.as_path())], None).await;
     assert!(out.status.success() && text(&out).contains("OK"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn podman_search_lists_the_registry() {
+    if !have_tool("podman") {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    app.push_image("team/searched", "v1", &[b"layer"]).await;
+    let (_guard, dir) = temp_dir();
+    let authfile = app.auth_file();
+    let out = run(
+        "podman",
+        &["search", "--tls-verify=false", "--authfile", authfile.to_str().expect("utf-8"), &format!("{}/", app.host())],
+        &[("HOME", dir.as_path())],
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("team/searched"), "{}", text(&out));
+}
