@@ -18,3 +18,7 @@ CREATE INDEX tags_by_time ON tags (repository, updated_at, name);
 CREATE INDEX tags_by_time_desc ON tags (repository, updated_at DESC, name);
 CREATE INDEX manifests_by_time ON manifests (repository, updated_at, digest);
 CREATE INDEX manifests_by_time_desc ON manifests (repository, updated_at DESC, digest);
+
+-- A repository exists while it has a manifest: its row now goes with its last manifest, and
+-- those left empty before go now.
+DELETE FROM repositories WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository = repositories.name);

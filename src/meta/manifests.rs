@@ -281,6 +281,15 @@ impl MetaStore {
                 }
             }
         }
+        // A repository exists while it holds a manifest (as in ACR, where it then leaves both
+        // catalogs): its row, with its attributes, goes with its last manifest. A repository
+        // delete- or write-locked never gets here empty: check_delete refused above.
+        sqlx::query(
+            "DELETE FROM repositories WHERE name = $1 AND NOT EXISTS (SELECT 1 FROM manifests WHERE repository = $1)",
+        )
+        .bind(repo.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         self.manifests_changed();
         Ok(true)

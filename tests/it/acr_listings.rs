@@ -1,6 +1,7 @@
 //! `/acr/v1` tag and manifest listings paged in SQL: every order walked page by page through
 //! `Link` headers, across ties in time; what manifest listings show without reading the bytes
-//! (and how start-up fills it in for manifests stored before).
+//! (and how start-up fills it in for manifests stored before); and repositories that leave
+//! both catalogs with their last manifest.
 
 use reqwest::header::LINK;
 use reqwest::{Method, StatusCode};
@@ -157,4 +158,51 @@ async fn manifests_stored_before_summaries_are_summarized_at_start() {
     db.close().await;
     app.restart().await;
     assert_eq!(listing(&app).await, before);
+}
+
+async fn catalogs(app: &TestApp) -> (Value, Value) {
+    let get = |path: &'static str| async move {
+        let res = app.req(Method::GET, path).send().await.expect("GET");
+        res.json::<Value>().await.expect("JSON")["repositories"].clone()
+    };
+    (get("/v2/_catalog").await, get("/acr/v1/_catalog").await)
+}
+
+#[tokio::test]
+async fn a_repository_leaves_both_catalogs_with_its_last_manifest() {
+    let app = TestApp::spawn().await;
+    let (_, a1) = app.push_image("a", "v1", &[b"a one"]).await;
+    let (_, a2) = app.push_image("a", "v2", &[b"a two"]).await;
+    app.push_image("b", "v1", &[b"b one"]).await;
+    let (_, c1) = app.push_image("c", "v1", &[b"c one"]).await;
+    assert_eq!(catalogs(&app).await, (json!(["a", "b", "c"]), json!(["a", "b", "c"])));
+
+    // Untagging leaves the manifest, and the repository.
+    app.req(Method::DELETE, "/v2/a/manifests/v1").send().await.expect("untag");
+    assert_eq!(catalogs(&app).await.0, json!(["a", "b", "c"]));
+    app.req(Method::DELETE, &format!("/v2/a/manifests/{a1}")).send().await.expect("delete");
+    assert_eq!(catalogs(&app).await.1, json!(["a", "b", "c"]), "one manifest left");
+    let res = app.req(Method::DELETE, &format!("/acr/v1/a/_manifests/{a2}")).send().await.expect("delete");
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(catalogs(&app).await, (json!(["b", "c"]), json!(["b", "c"])));
+    for path in ["/acr/v1/a", "/acr/v1/a/_tags", "/v2/a/tags/list"] {
+        let res = app.req(Method::GET, path).send().await.expect("GET");
+        assert_eq!((res.status(), error_code(res).await.as_str()), (StatusCode::NOT_FOUND, "NAME_UNKNOWN"), "{path}");
+    }
+
+    // A delete-locked repository cannot lose its last manifest; a list-locked one can, and its
+    // lock goes with it: pushed again, it is a new repository, listed.
+    let res = app.req(Method::PATCH, "/acr/v1/c").json(&json!({"deleteEnabled": false})).send().await;
+    assert_eq!(res.expect("PATCH").status(), StatusCode::OK);
+    let res = app.req(Method::DELETE, &format!("/v2/c/manifests/{c1}")).send().await.expect("delete");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    app.req(Method::PATCH, "/acr/v1/c")
+        .json(&json!({"deleteEnabled": true, "listEnabled": false}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(catalogs(&app).await.0, json!(["b"]));
+    app.req(Method::DELETE, &format!("/v2/c/manifests/{c1}")).send().await.expect("delete");
+    app.push_image("c", "v2", &[b"c two"]).await;
+    assert_eq!(catalogs(&app).await, (json!(["b", "c"]), json!(["b", "c"])));
 }
