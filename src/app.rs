@@ -37,6 +37,8 @@ pub enum BuildError {
     StorageProbe { setting: String, source: blob::Error },
     #[error("identities: {0}")]
     Access(#[from] access::Error),
+    #[error("summarizing stored manifests: {0}")]
+    Registry(#[from] crate::registry::Error),
 }
 
 #[derive(Debug)]
@@ -112,6 +114,10 @@ impl App {
         let first_start = access.bootstrap_admin(config.auth.admin_password.clone()).await?;
         access.enforce_admin_policy().await?;
         let registry = Registry::new(meta, blobs, config.limits.clone());
+        let summarized = registry.summarize_stored_manifests().await?;
+        if summarized > 0 {
+            tracing::info!(manifests = summarized, "recorded what listings show of manifests stored before");
+        }
         let gc = config.gc.enabled.then_some(config.gc.interval.0);
         let uploads = UploadSlots::new(config.http.max_uploads, config.http.max_uploads_per_identity);
         let app = Arc::new(App { config, registry, access, uploads, first_start: Mutex::new(first_start) });

@@ -147,9 +147,10 @@ pub(super) async fn purge(args: PurgeArgs) -> anyhow::Result<()> {
         if tag_filters.is_empty() {
             continue;
         }
-        tags_deleted += purge_tags(&registry, &repo, &tag_filters, &cutoff, &args).await?;
+        let untagged = purge_tags(&registry, &repo, &tag_filters, &cutoff, &args).await?;
+        tags_deleted += untagged.len();
         if args.untagged {
-            manifests_deleted += purge_untagged(&registry, &repo, &cutoff, args.dry_run).await?;
+            manifests_deleted += purge_untagged(&registry, &repo, &cutoff, args.dry_run, &untagged).await?;
         }
     }
     if args.dry_run {
@@ -162,14 +163,15 @@ pub(super) async fn purge(args: PurgeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes (untags) the matching tags older than the cutoff, newest `keep` spared.
+/// Deletes (untags) the matching tags older than the cutoff, newest `keep` spared; returns
+/// their names (those a dry run would delete).
 async fn purge_tags(
     registry: &Registry,
     repo: &str,
     filters: &[&Regex],
     cutoff: &str,
     args: &PurgeArgs,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Vec<String>> {
     let tags = registry.list(&format!("/acr/v1/{repo}/_tags?n=100&orderby=timedesc"), "tags", None).await?;
     let matching: Vec<&Value> = tags
         .iter()
@@ -177,31 +179,42 @@ async fn purge_tags(
         .skip(args.keep)
         .filter(|t| t["lastUpdateTime"].as_str().is_some_and(|u| u < cutoff) && deletable(t))
         .collect();
-    if matching.is_empty() {
-        return Ok(0);
+    let names: Vec<String> = matching.iter().filter_map(|t| t["name"].as_str().map(str::to_owned)).collect();
+    if names.is_empty() {
+        return Ok(names);
     }
     println!("{} for repository: {repo}", if args.dry_run { "Tags that would be deleted" } else { "Deleting tags" });
-    for tag in &matching {
-        let name = tag["name"].as_str().unwrap_or_default();
+    for name in &names {
         if !args.dry_run {
             registry.call(Method::DELETE, &format!("/acr/v1/{repo}/_tags/{name}"), None).await?;
         }
         println!("{repo}:{name}");
     }
-    Ok(matching.len())
+    Ok(names)
 }
 
 /// Deletes untagged manifests older than the cutoff, except locked ones and the children of
-/// an index that stays.
-async fn purge_untagged(registry: &Registry, repo: &str, cutoff: &str, dry_run: bool) -> anyhow::Result<usize> {
+/// an index that stays. A manifest whose only tags are `untagged` (the tags this purge
+/// deleted, or would have in a dry run) counts as untagged, so that a dry run reports what
+/// the run does.
+async fn purge_untagged(
+    registry: &Registry,
+    repo: &str,
+    cutoff: &str,
+    dry_run: bool,
+    untagged: &[String],
+) -> anyhow::Result<usize> {
     let manifests = registry.list(&format!("/acr/v1/{repo}/_manifests?n=100"), "manifests", None).await?;
+    let tagged = |m: &Value| {
+        m["tags"].as_array().is_some_and(|tags| tags.iter().any(|t| !untagged.iter().any(|u| t == u.as_str())))
+    };
     let children: Vec<&str> = manifests
         .iter()
         .flat_map(|m| m["references"].as_array().into_iter().flatten().filter_map(|r| r["digest"].as_str()))
         .collect();
     let doomed: Vec<&str> = manifests
         .iter()
-        .filter(|m| m["tags"].as_array().is_none_or(Vec::is_empty) && deletable(m))
+        .filter(|m| !tagged(m) && deletable(m))
         .filter(|m| m["lastUpdateTime"].as_str().is_some_and(|u| u < cutoff))
         .filter_map(|m| m["digest"].as_str())
         .filter(|d| !children.contains(d))

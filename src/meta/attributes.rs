@@ -3,10 +3,10 @@
 //! lock checks that guard a write run inside that write's transaction.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
-use super::{Error, MetaStore, Result, flag};
+use super::{Error, MetaStore, Result};
 use crate::oci::{Digest, RepoName, Tag};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -28,15 +28,20 @@ pub struct AttributesPatch {
     pub list_enabled: Option<bool>,
 }
 
-/// The columns behind [`Attributes`], in the order [`attributes_at`] reads them.
-const COLUMNS: &str = "delete_enabled, write_enabled, read_enabled, list_enabled";
+/// The columns behind [`Attributes`].
+pub(super) const COLUMNS: &str = "delete_enabled, write_enabled, read_enabled, list_enabled";
 
-fn attributes_at(r: &AnyRow, first: usize) -> Attributes {
-    Attributes {
-        delete_enabled: flag(r, first),
-        write_enabled: flag(r, first + 1),
-        read_enabled: flag(r, first + 2),
-        list_enabled: flag(r, first + 3),
+/// By column name, as the rows that embed it (`#[sqlx(flatten)]`) are read; the flags are
+/// stored as 0/1 integers on both engines.
+impl<'r> FromRow<'r, AnyRow> for Attributes {
+    fn from_row(r: &'r AnyRow) -> sqlx::Result<Self> {
+        let flag = |column: &str| r.try_get::<i64, _>(column).map(|v| v != 0);
+        Ok(Self {
+            delete_enabled: flag("delete_enabled")?,
+            write_enabled: flag("write_enabled")?,
+            read_enabled: flag("read_enabled")?,
+            list_enabled: flag("list_enabled")?,
+        })
     }
 }
 
@@ -57,38 +62,18 @@ fn locked(what: String, attribute: &str, consequence: &str) -> Error {
     Error::Locked(format!("{what} is locked ({attribute}: false): {consequence}"))
 }
 
-#[derive(Debug, Clone)]
+/// A repository with its attributes and how many manifests and tags it holds.
+#[derive(Debug, Clone, FromRow)]
 pub struct RepositoryRow {
     pub name: String,
     pub created_at: i64,
     pub updated_at: i64,
+    #[sqlx(flatten)]
     pub attributes: Attributes,
+    #[sqlx(try_from = "i64")]
     pub manifest_count: u64,
+    #[sqlx(try_from = "i64")]
     pub tag_count: u64,
-}
-
-#[derive(Debug, Clone)]
-pub struct TagRow {
-    pub name: String,
-    pub digest: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub attributes: Attributes,
-}
-
-#[derive(Debug, Clone)]
-pub struct ManifestMetaRow {
-    pub digest: String,
-    pub media_type: String,
-    pub content: Vec<u8>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub architecture: Option<String>,
-    pub os: Option<String>,
-    pub quarantine_state: Option<String>,
-    pub attributes: Attributes,
-    /// Its listed tags, sorted.
-    pub tags: Vec<String>,
 }
 
 /// What deleting a repository removed.
@@ -98,13 +83,28 @@ pub struct DeletedRepository {
     pub tags: Vec<String>,
 }
 
+/// A tag or manifest a delete would remove, by name (or digest), with its attributes.
+#[derive(FromRow)]
+struct Doomable {
+    key: String,
+    #[sqlx(flatten)]
+    attributes: Attributes,
+}
+
+/// A tag as a push that would move it sees it.
+#[derive(FromRow)]
+struct PushedTag {
+    manifest_digest: String,
+    /// 0 or 1.
+    write_enabled: i64,
+}
+
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// The repository's attributes inside `tx`; `None` if it has no row yet.
 async fn repository_attributes(tx: &mut Tx<'_>, repo: &RepoName) -> Result<Option<Attributes>> {
     let sql = format!("SELECT {COLUMNS} FROM repositories WHERE name = $1");
-    let row = sqlx::query(&sql).bind(repo.as_str()).fetch_optional(&mut **tx).await?;
-    Ok(row.map(|r| attributes_at(&r, 0)))
+    Ok(sqlx::query_as(&sql).bind(repo.as_str()).fetch_optional(&mut **tx).await?)
 }
 
 /// Refuses a push into a write-locked repository, or one that moves a write-locked tag.
@@ -115,10 +115,11 @@ pub(super) async fn check_push(tx: &mut Tx<'_>, repo: &RepoName, digest: &str, t
     }
     let Some(tag) = tag else { return Ok(()) };
     let sql = "SELECT manifest_digest, write_enabled FROM tags WHERE repository = $1 AND name = $2";
-    let row = sqlx::query(sql).bind(repo.as_str()).bind(tag.as_str()).fetch_optional(&mut **tx).await?;
-    if let Some(r) = row
-        && r.get::<&str, _>(0) != digest
-        && !flag(&r, 1)
+    let row: Option<PushedTag> =
+        sqlx::query_as(sql).bind(repo.as_str()).bind(tag.as_str()).fetch_optional(&mut **tx).await?;
+    if let Some(t) = row
+        && t.manifest_digest != digest
+        && t.write_enabled == 0
     {
         let what = format!("tag {:?} of repository {:?}", tag.as_str(), repo.as_str());
         return Err(locked(what, "writeEnabled", "it cannot be moved or overwritten"));
@@ -148,18 +149,18 @@ pub(super) async fn check_delete(tx: &mut Tx<'_>, repo: &RepoName, doomed: Doome
         Doomed::Manifest(d) => (" AND manifest_digest = $2", Some(" AND digest = $2"), Some(d)),
         Doomed::Tag(t) => (" AND name = $2", None, Some(t.as_str())),
     };
-    let sql = format!("SELECT name, {COLUMNS} FROM tags WHERE repository = $1{tags_filter}");
-    for r in rows(tx, &sql, repo, key).await? {
-        if let Some(lock) = attributes_at(&r, 1).delete_lock() {
-            let what = format!("tag {:?} of repository {:?}", r.get::<&str, _>(0), repo.as_str());
+    let sql = format!("SELECT name AS key, {COLUMNS} FROM tags WHERE repository = $1{tags_filter}");
+    for t in doomable(tx, &sql, repo, key).await? {
+        if let Some(lock) = t.attributes.delete_lock() {
+            let what = format!("tag {:?} of repository {:?}", t.key, repo.as_str());
             return Err(locked(what, lock, "it cannot be deleted"));
         }
     }
     let Some(filter) = manifests_filter else { return Ok(()) };
-    let sql = format!("SELECT digest, {COLUMNS} FROM manifests WHERE repository = $1{filter}");
-    for r in rows(tx, &sql, repo, key).await? {
-        if let Some(lock) = attributes_at(&r, 1).delete_lock() {
-            let what = format!("manifest {} of repository {:?}", r.get::<&str, _>(0), repo.as_str());
+    let sql = format!("SELECT digest AS key, {COLUMNS} FROM manifests WHERE repository = $1{filter}");
+    for m in doomable(tx, &sql, repo, key).await? {
+        if let Some(lock) = m.attributes.delete_lock() {
+            let what = format!("manifest {} of repository {:?}", m.key, repo.as_str());
             return Err(locked(what, lock, "it cannot be deleted"));
         }
     }
@@ -167,8 +168,8 @@ pub(super) async fn check_delete(tx: &mut Tx<'_>, repo: &RepoName, doomed: Doome
 }
 
 /// Runs `sql` with the repository as `$1` and, if given, `key` as `$2`.
-async fn rows(tx: &mut Tx<'_>, sql: &str, repo: &RepoName, key: Option<&str>) -> Result<Vec<AnyRow>> {
-    let mut query = sqlx::query(sql).bind(repo.as_str());
+async fn doomable(tx: &mut Tx<'_>, sql: &str, repo: &RepoName, key: Option<&str>) -> Result<Vec<Doomable>> {
+    let mut query = sqlx::query_as(sql).bind(repo.as_str());
     if let Some(k) = key {
         query = query.bind(k);
     }
@@ -186,42 +187,16 @@ fn patch_sql(table: &str, key_clause: &str, first: usize) -> String {
     )
 }
 
-fn manifest_meta(r: &AnyRow) -> ManifestMetaRow {
-    ManifestMetaRow {
-        digest: r.get(0),
-        media_type: r.get(1),
-        content: r.get(2),
-        created_at: r.get(3),
-        updated_at: r.get(4),
-        architecture: r.get(5),
-        os: r.get(6),
-        quarantine_state: r.get(7),
-        attributes: attributes_at(r, 8),
-        tags: Vec::new(),
-    }
-}
-
-const MANIFEST_COLUMNS: &str = "digest, media_type, content, created_at, updated_at, architecture, os, quarantine_state, delete_enabled, \
-     write_enabled, read_enabled, list_enabled";
-
 impl MetaStore {
     /// A repository with its counts; `None` if it does not exist.
     pub async fn repository(&self, repo: &RepoName) -> Result<Option<RepositoryRow>> {
         let sql = format!(
             "SELECT name, created_at, updated_at, {COLUMNS},
-                (SELECT COUNT(*) FROM manifests WHERE repository = $1),
-                (SELECT COUNT(*) FROM tags WHERE repository = $1)
+                (SELECT COUNT(*) FROM manifests WHERE repository = $1) AS manifest_count,
+                (SELECT COUNT(*) FROM tags WHERE repository = $1) AS tag_count
              FROM repositories WHERE name = $1"
         );
-        let row = sqlx::query(&sql).bind(repo.as_str()).fetch_optional(&self.reader).await?;
-        Ok(row.map(|r| RepositoryRow {
-            name: r.get(0),
-            created_at: r.get(1),
-            updated_at: r.get(2),
-            attributes: attributes_at(&r, 3),
-            manifest_count: r.get::<i64, _>(7) as u64,
-            tag_count: r.get::<i64, _>(8) as u64,
-        }))
+        Ok(sqlx::query_as(&sql).bind(repo.as_str()).fetch_optional(&self.reader).await?)
     }
 
     /// Sets a repository's attributes; false if it does not exist.
@@ -260,88 +235,30 @@ impl MetaStore {
             return Ok(None);
         }
         check_delete(&mut tx, repo, Doomed::Repository).await?;
-        let names = |sql: &'static str| sqlx::query(sql).bind(repo.as_str());
-        let manifests = names("SELECT digest FROM manifests WHERE repository = $1 ORDER BY digest").fetch_all(&mut *tx);
-        let manifests: Vec<String> = manifests.await?.iter().map(|r| r.get(0)).collect();
+        let names = |sql: &'static str| sqlx::query_scalar::<_, String>(sql).bind(repo.as_str());
+        let manifests =
+            names("SELECT digest FROM manifests WHERE repository = $1 ORDER BY digest").fetch_all(&mut *tx).await?;
         let tags = names("SELECT name FROM tags WHERE repository = $1 ORDER BY name").fetch_all(&mut *tx).await?;
-        let tags: Vec<String> = tags.iter().map(|r| r.get(0)).collect();
         for sql in [
             "DELETE FROM tags WHERE repository = $1",
             "DELETE FROM manifests WHERE repository = $1",
             "DELETE FROM repository_blobs WHERE repository = $1",
             "DELETE FROM repositories WHERE name = $1",
         ] {
-            names(sql).execute(&mut *tx).await?;
+            sqlx::query(sql).bind(repo.as_str()).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         self.manifests_changed();
         Ok(Some(DeletedRepository { manifests, tags }))
     }
 
-    /// The tags of `repo` with their attributes, sorted by name; list-disabled ones only if
-    /// `hidden`.
-    pub async fn tag_rows(&self, repo: &RepoName, hidden: bool) -> Result<Vec<TagRow>> {
-        let sql = format!(
-            "SELECT name, manifest_digest, created_at, updated_at, {COLUMNS} FROM tags
-             WHERE repository = $1 AND list_enabled >= $2 ORDER BY name"
-        );
-        let rows = sqlx::query(&sql).bind(repo.as_str()).bind(i64::from(!hidden)).fetch_all(&self.reader).await?;
-        Ok(rows.iter().map(tag_row).collect())
-    }
-
-    pub async fn tag_row(&self, repo: &RepoName, tag: &Tag) -> Result<Option<TagRow>> {
-        let sql = format!(
-            "SELECT name, manifest_digest, created_at, updated_at, {COLUMNS} FROM tags WHERE repository = $1 AND name = $2"
-        );
-        let row = sqlx::query(&sql).bind(repo.as_str()).bind(tag.as_str()).fetch_optional(&self.reader).await?;
-        Ok(row.as_ref().map(tag_row))
-    }
-
-    /// The manifests of `repo` with their attributes and listed tags, sorted by digest;
-    /// list-disabled ones left out.
-    pub async fn manifest_rows(&self, repo: &RepoName) -> Result<Vec<ManifestMetaRow>> {
-        let sql = format!(
-            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repository = $1 AND list_enabled = 1 ORDER BY digest"
-        );
-        let mut rows: Vec<ManifestMetaRow> =
-            sqlx::query(&sql).bind(repo.as_str()).fetch_all(&self.reader).await?.iter().map(manifest_meta).collect();
-        let tags = self.tag_rows(repo, false).await?;
-        for m in &mut rows {
-            m.tags = tags.iter().filter(|t| t.digest == m.digest).map(|t| t.name.clone()).collect();
-        }
-        Ok(rows)
-    }
-
-    pub async fn manifest_meta(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestMetaRow>> {
-        let sql = format!("SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repository = $1 AND digest = $2");
-        let row = sqlx::query(&sql).bind(repo.as_str()).bind(digest.to_string()).fetch_optional(&self.reader).await?;
-        let Some(mut m) = row.as_ref().map(manifest_meta) else { return Ok(None) };
-        let tags = sqlx::query("SELECT name FROM tags WHERE repository = $1 AND manifest_digest = $2 ORDER BY name")
-            .bind(repo.as_str())
-            .bind(&m.digest)
-            .fetch_all(&self.reader)
-            .await?;
-        m.tags = tags.iter().map(|r| r.get(0)).collect();
-        Ok(Some(m))
-    }
-
     /// Whether anything may be pushed to `repo` (a repository not created yet may).
     pub async fn repository_writable(&self, repo: &RepoName) -> Result<bool> {
-        let row = sqlx::query("SELECT write_enabled FROM repositories WHERE name = $1")
+        let writable: Option<i64> = sqlx::query_scalar("SELECT write_enabled FROM repositories WHERE name = $1")
             .bind(repo.as_str())
             .fetch_optional(&self.reader)
             .await?;
-        Ok(row.is_none_or(|r| flag(&r, 0)))
-    }
-}
-
-fn tag_row(r: &AnyRow) -> TagRow {
-    TagRow {
-        name: r.get(0),
-        digest: r.get(1),
-        created_at: r.get(2),
-        updated_at: r.get(3),
-        attributes: attributes_at(r, 4),
+        Ok(writable.is_none_or(|w| w != 0))
     }
 }
 

@@ -1,9 +1,8 @@
 //! Repositories, manifests, their references, and tags.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::FromRow;
 
-use super::{Error, MetaStore, Result, attributes, now_ms};
+use super::{Error, ManifestSummary, MetaStore, Result, attributes, now_ms};
 use crate::oci::{Digest, ManifestRef, RefKind, RepoName, Tag};
 
 /// A manifest to store: its exact bytes and what was read from them.
@@ -20,6 +19,8 @@ pub struct NewManifest<'a> {
     /// An image's platform, read from its config.
     pub architecture: Option<&'a str>,
     pub os: Option<&'a str>,
+    /// What listings show that only the bytes say.
+    pub summary: ManifestSummary<'a>,
 }
 
 /// A stored manifest, as served by GET.
@@ -44,8 +45,28 @@ pub struct ReferrerRow {
     pub annotations: Option<String>,
 }
 
+/// A referrer as read, before its digest is parsed.
+#[derive(FromRow)]
+struct StoredReferrer {
+    digest: String,
+    media_type: String,
+    size: i64,
+    artifact_type: Option<String>,
+    annotations: Option<String>,
+}
+
+/// A stored manifest as read, before its digests are parsed.
+#[derive(FromRow)]
+struct StoredManifest {
+    digest: String,
+    media_type: String,
+    content: Vec<u8>,
+    subject_digest: Option<String>,
+    read_lock: Option<String>,
+}
+
 /// Rows one batched statement reads or writes: far under either engine's limit on parameters.
-const BATCH: usize = 400;
+pub(super) const BATCH: usize = 400;
 
 /// The first of `wanted` that `table` (`repository_blobs` or `manifests`) does not hold for
 /// `repo`, looked up a batch at a time.
@@ -58,12 +79,11 @@ async fn missing_in<'a>(
     for batch in wanted.chunks(BATCH) {
         let params: Vec<String> = (0..batch.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!("SELECT digest FROM {table} WHERE repository = $1 AND digest IN ({})", params.join(", "));
-        let mut query = sqlx::query(&sql).bind(repo.as_str());
+        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(repo.as_str());
         for d in batch {
             query = query.bind(d.to_string());
         }
-        let found: std::collections::HashSet<String> =
-            query.fetch_all(&mut *tx).await?.iter().map(|r| r.get::<String, _>(0)).collect();
+        let found: std::collections::HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
         if let Some(missing) = batch.iter().find(|d| !found.contains(&d.to_string())) {
             return Ok(Some(missing));
         }
@@ -75,14 +95,18 @@ fn parse_digest(s: &str) -> Result<Digest> {
     Digest::parse(s).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
-fn manifest_row(r: &AnyRow) -> Result<ManifestRow> {
-    Ok(ManifestRow {
-        digest: parse_digest(r.get(0))?,
-        media_type: r.get(1),
-        content: r.get::<Vec<u8>, _>(2).into(),
-        subject: r.get::<Option<&str>, _>(3).map(parse_digest).transpose()?,
-        read_lock: r.get(4),
-    })
+impl TryFrom<StoredManifest> for ManifestRow {
+    type Error = Error;
+
+    fn try_from(m: StoredManifest) -> Result<Self> {
+        Ok(Self {
+            digest: parse_digest(&m.digest)?,
+            media_type: m.media_type,
+            content: m.content.into(),
+            subject: m.subject_digest.as_deref().map(parse_digest).transpose()?,
+            read_lock: m.read_lock,
+        })
+    }
 }
 
 impl MetaStore {
@@ -110,10 +134,13 @@ impl MetaStore {
         .await?;
         sqlx::query(
             "INSERT INTO manifests (repository, digest, media_type, artifact_type, content, size, config_digest,
-                                    subject_digest, annotations, created_at, updated_at, architecture, os)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)
+                                    subject_digest, annotations, created_at, updated_at, architecture, os,
+                                    image_size, config_media_type, child_platforms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)
              ON CONFLICT (repository, digest) DO UPDATE SET media_type = excluded.media_type,
-                 artifact_type = excluded.artifact_type, updated_at = excluded.updated_at",
+                 artifact_type = excluded.artifact_type, updated_at = excluded.updated_at,
+                 image_size = excluded.image_size, config_media_type = excluded.config_media_type,
+                 child_platforms = excluded.child_platforms",
         )
         .bind(repo.as_str())
         .bind(&digest)
@@ -127,6 +154,9 @@ impl MetaStore {
         .bind(now)
         .bind(m.architecture)
         .bind(m.os)
+        .bind(i64::try_from(m.summary.image_size).unwrap_or(i64::MAX))
+        .bind(m.summary.config_media_type)
+        .bind(m.summary.child_platforms)
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM manifest_refs WHERE repository = $1 AND manifest_digest = $2")
@@ -169,6 +199,7 @@ impl MetaStore {
     pub async fn manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRow>> {
         let sql = "SELECT m.digest, m.media_type, m.content, m.subject_digest,
                        CASE WHEN r.read_enabled = 0 THEN 'repository' WHEN m.read_enabled = 0 THEN 'manifest' END
+                           AS read_lock
                    FROM manifests m JOIN repositories r ON r.name = m.repository
                    WHERE m.repository = $1 AND m.digest = $2";
         self.cached_manifest(repo, &digest.to_string(), sql).await
@@ -178,7 +209,7 @@ impl MetaStore {
     pub async fn tagged_manifest(&self, repo: &RepoName, tag: &Tag) -> Result<Option<ManifestRow>> {
         let sql = "SELECT m.digest, m.media_type, m.content, m.subject_digest,
                        CASE WHEN r.read_enabled = 0 THEN 'repository' WHEN t.read_enabled = 0 THEN 'tag'
-                            WHEN m.read_enabled = 0 THEN 'manifest' END
+                            WHEN m.read_enabled = 0 THEN 'manifest' END AS read_lock
                    FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest_digest
                    JOIN repositories r ON r.name = t.repository
                    WHERE t.repository = $1 AND t.name = $2";
@@ -192,16 +223,15 @@ impl MetaStore {
         reference: &str,
         sql: &'static str,
     ) -> Result<Option<ManifestRow>> {
+        let fetch = sqlx::query_as::<_, StoredManifest>(sql).bind(repo.as_str()).bind(reference);
         let Some(cache) = &self.manifests else {
-            let row = sqlx::query(sql).bind(repo.as_str()).bind(reference).fetch_optional(&self.reader).await?;
-            return row.as_ref().map(manifest_row).transpose();
+            return fetch.fetch_optional(&self.reader).await?.map(ManifestRow::try_from).transpose();
         };
         if let Some(hit) = cache.get(repo.as_str(), reference) {
             return Ok(Some(hit));
         }
         let generation = cache.generation();
-        let row = sqlx::query(sql).bind(repo.as_str()).bind(reference).fetch_optional(&self.reader).await?;
-        let row = row.as_ref().map(manifest_row).transpose()?;
+        let row = fetch.fetch_optional(&self.reader).await?.map(ManifestRow::try_from).transpose()?;
         if let Some(found) = &row {
             cache.insert(generation, repo.as_str(), reference, found);
         }
@@ -231,7 +261,7 @@ impl MetaStore {
         let mut queue = vec![digest];
         let mut first = true;
         while let Some(d) = queue.pop() {
-            let children = sqlx::query(
+            let children: Vec<String> = sqlx::query_scalar(
                 "SELECT ref_digest FROM manifest_refs WHERE repository = $1 AND manifest_digest = $2 AND kind = 'child'",
             )
             .bind(repo.as_str())
@@ -247,7 +277,7 @@ impl MetaStore {
                 return Ok(false);
             }
             first = false;
-            for child in children.iter().map(|r| r.get::<String, _>(0)) {
+            for child in children {
                 let held = sqlx::query(
                     "SELECT 1 FROM manifests m WHERE m.repository = $1 AND m.digest = $2
                        AND (m.delete_enabled = 0 OR m.write_enabled = 0
@@ -264,6 +294,15 @@ impl MetaStore {
                 }
             }
         }
+        // A repository exists while it holds a manifest (as in ACR, where it then leaves both
+        // catalogs): its row, with its attributes, goes with its last manifest. A repository
+        // delete- or write-locked never gets here empty: check_delete refused above.
+        sqlx::query(
+            "DELETE FROM repositories WHERE name = $1 AND NOT EXISTS (SELECT 1 FROM manifests WHERE repository = $1)",
+        )
+        .bind(repo.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         self.manifests_changed();
         Ok(true)
@@ -296,16 +335,14 @@ impl MetaStore {
     pub async fn tags(&self, repo: &RepoName, last: &str, limit: u32) -> Result<Vec<String>> {
         let sql =
             "SELECT name FROM tags WHERE repository = $1 AND name > $2 AND list_enabled = 1 ORDER BY name LIMIT $3";
-        let rows =
-            sqlx::query(sql).bind(repo.as_str()).bind(last).bind(i64::from(limit)).fetch_all(&self.reader).await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        let query = sqlx::query_scalar(sql).bind(repo.as_str()).bind(last).bind(i64::from(limit));
+        Ok(query.fetch_all(&self.reader).await?)
     }
 
     /// Up to `limit` listed repository names sorted bytewise, starting after `last`.
     pub async fn repositories(&self, last: &str, limit: u32) -> Result<Vec<String>> {
         let sql = "SELECT name FROM repositories WHERE name > $1 AND list_enabled = 1 ORDER BY name LIMIT $2";
-        let rows = sqlx::query(sql).bind(last).bind(i64::from(limit)).fetch_all(&self.reader).await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        Ok(sqlx::query_scalar(sql).bind(last).bind(i64::from(limit)).fetch_all(&self.reader).await?)
     }
 
     /// Manifests of `repo` whose subject is `subject`, optionally only those of `artifact_type`.
@@ -315,24 +352,19 @@ impl MetaStore {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<ReferrerRow>> {
-        let rows = sqlx::query(
-            "SELECT digest, media_type, size, artifact_type, annotations FROM manifests
-             WHERE repository = $1 AND subject_digest = $2 AND ($3 IS NULL OR artifact_type = $3)
-             ORDER BY created_at, digest",
-        )
-        .bind(repo.as_str())
-        .bind(subject.to_string())
-        .bind(artifact_type)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
+        let sql = "SELECT digest, media_type, size, artifact_type, annotations FROM manifests
+                   WHERE repository = $1 AND subject_digest = $2 AND ($3 IS NULL OR artifact_type = $3)
+                   ORDER BY created_at, digest";
+        let query = sqlx::query_as(sql).bind(repo.as_str()).bind(subject.to_string()).bind(artifact_type);
+        let rows: Vec<StoredReferrer> = query.fetch_all(&self.reader).await?;
+        rows.into_iter()
             .map(|r| {
                 Ok(ReferrerRow {
-                    digest: parse_digest(r.get(0))?,
-                    media_type: r.get(1),
-                    size: r.get::<i64, _>(2) as u64,
-                    artifact_type: r.get(3),
-                    annotations: r.get(4),
+                    digest: parse_digest(&r.digest)?,
+                    media_type: r.media_type,
+                    size: r.size.max(0) as u64,
+                    artifact_type: r.artifact_type,
+                    annotations: r.annotations,
                 })
             })
             .collect()

@@ -17,6 +17,7 @@ mod blobs;
 mod cache;
 mod error;
 mod identity;
+mod listings;
 mod manifests;
 mod storage;
 
@@ -28,10 +29,11 @@ use sqlx::any::{AnyArguments, AnyPoolOptions, AnyQueryResult, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
-pub use attributes::{Attributes, AttributesPatch, DeletedRepository, ManifestMetaRow, RepositoryRow, TagRow};
+pub use attributes::{Attributes, AttributesPatch, DeletedRepository, RepositoryRow};
 pub use blobs::UploadRow;
 pub use error::{Error, Result};
 pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, SecretRow, SigningKeyRow};
+pub use listings::{ManifestMetaRow, ManifestSummary, Order, StoredSummary, TagRow, Unsummarized};
 pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
 pub use storage::Untagged;
 

@@ -119,7 +119,8 @@ pub struct ManifestInfo {
     pub platforms: Vec<ChildPlatform>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized as listings keep it (`{"digest", "architecture", "os"}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct ChildPlatform {
     pub digest: Digest,
     pub architecture: Option<String>,

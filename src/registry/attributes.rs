@@ -1,38 +1,14 @@
 //! Repositories, tags and manifests with their attributes (ACR's locks) and details, for the
 //! `/acr/v1` API; and the lock checks the `/v2/` operations share.
 
-use super::{Error, Registry, Result};
-use crate::meta::{AttributesPatch, DeletedRepository, ManifestMetaRow, RepositoryRow, TagRow};
+use super::{Error, Page, Registry, Result};
+use crate::meta::{AttributesPatch, DeletedRepository, ManifestMetaRow, ManifestSummary, RepositoryRow, TagRow};
 use crate::oci::{ChildPlatform, Digest, ManifestInfo, RepoName, Tag};
 
-/// How `/acr/v1` orders a listing: by name (digest for manifests), or by last update.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Order {
-    #[default]
-    Name,
-    TimeDesc,
-    TimeAsc,
-}
+pub use crate::meta::Order;
 
-impl Order {
-    /// ACR's `orderby`: `timedesc`, `timeasc` (also `time_desc`, `time_asc`, as `az` sends them).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().replace('_', "").as_str() {
-            "" | "none" => Some(Self::Name),
-            "timedesc" => Some(Self::TimeDesc),
-            "timeasc" => Some(Self::TimeAsc),
-            _ => None,
-        }
-    }
-
-    fn sort<T>(self, items: &mut [T], key: impl Fn(&T) -> (i64, &str)) {
-        match self {
-            Self::Name => {}
-            Self::TimeAsc => items.sort_by(|a, b| key(a).cmp(&key(b))),
-            Self::TimeDesc => items.sort_by(|a, b| key(b).0.cmp(&key(a).0).then_with(|| key(a).1.cmp(key(b).1))),
-        }
-    }
-}
+/// Manifests summarized per transaction at start-up (each read whole, up to 4 MiB).
+const SUMMARY_BATCH: usize = 32;
 
 /// A manifest as `/acr/v1` shows it: the stored row and what its bytes say.
 #[derive(Debug, Clone)]
@@ -40,36 +16,52 @@ pub struct ManifestDetails {
     pub row: ManifestMetaRow,
     /// The manifest's own bytes plus the config and layers it names.
     pub image_size: u64,
-    pub config_media_type: Option<String>,
     /// An index's children with their platforms.
     pub platforms: Vec<ChildPlatform>,
 }
 
 impl ManifestDetails {
     fn of(row: ManifestMetaRow) -> Self {
-        // Stored manifests parsed once already; a failure here would mean a corrupt row, which
-        // still lists, with the details left empty.
-        let info = ManifestInfo::parse(&row.content, Some(&row.media_type)).ok();
-        let referenced = info.as_ref().map_or(0, |i| i.referenced_size);
+        // A row not summarized yet (stored by an older node) still lists, with its own size
+        // and no platforms.
+        let s = &row.summary;
         Self {
-            image_size: (row.content.len() as u64).saturating_add(referenced),
-            config_media_type: info.as_ref().and_then(|i| i.config_media_type.clone()),
-            platforms: info.map(|i| i.platforms).unwrap_or_default(),
+            image_size: s.image_size.and_then(|n| u64::try_from(n).ok()).unwrap_or(row.size),
+            platforms: s.child_platforms.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default(),
             row,
         }
     }
 }
 
-/// The items after `last` (by `key`), at most `n`; and whether more follow.
-pub fn page_after<T>(items: Vec<T>, last: Option<&str>, n: usize, key: impl Fn(&T) -> &str) -> (Vec<T>, bool) {
-    let start = match last {
-        Some(last) => items.iter().position(|i| key(i) == last).map_or(0, |p| p + 1),
-        None => 0,
-    };
-    let mut rest: Vec<T> = items.into_iter().skip(start).collect();
-    let more = rest.len() > n;
-    rest.truncate(n);
-    (rest, more)
+/// What listings show of a manifest that only its bytes say, read from them once, when the
+/// manifest is stored.
+#[derive(Debug, Clone)]
+pub(super) struct Summary {
+    image_size: u64,
+    config_media_type: Option<String>,
+    child_platforms: Option<String>,
+}
+
+impl Summary {
+    /// From the manifest's bytes and what parsing them gave (`None`: they did not parse, which a
+    /// stored manifest only does if corrupt: it lists with its own size).
+    pub(super) fn of(bytes: &[u8], info: Option<&ManifestInfo>) -> Self {
+        let referenced = info.map_or(0, |i| i.referenced_size);
+        let platforms = info.map(|i| &i.platforms).filter(|p| !p.is_empty());
+        Self {
+            image_size: (bytes.len() as u64).saturating_add(referenced),
+            config_media_type: info.and_then(|i| i.config_media_type.clone()),
+            child_platforms: platforms.and_then(|p| serde_json::to_string(p).ok()),
+        }
+    }
+
+    pub(super) fn as_meta(&self) -> ManifestSummary<'_> {
+        ManifestSummary {
+            image_size: self.image_size,
+            config_media_type: self.config_media_type.as_deref(),
+            child_platforms: self.child_platforms.as_deref(),
+        }
+    }
 }
 
 impl Registry {
@@ -82,6 +74,35 @@ impl Registry {
                 "repository {:?} is locked (writeEnabled: false): nothing can be pushed to it",
                 repo.as_str()
             )))
+        }
+    }
+
+    /// `NameUnknown` unless `repo` exists (cheaper than [`Self::repository`], which counts).
+    async fn ensure_exists(&self, repo: &RepoName) -> Result<()> {
+        if self.meta.repository_exists(repo).await? { Ok(()) } else { Err(Error::NameUnknown(repo.clone())) }
+    }
+
+    /// Records the summaries of manifests stored before they were recorded at push (a database
+    /// from before migration 0009), a batch per transaction; returns how many. Run at start-up:
+    /// nothing to do costs one lookup in an empty index.
+    pub async fn summarize_stored_manifests(&self) -> Result<u64> {
+        let mut after = (String::new(), String::new());
+        let mut done = 0;
+        loop {
+            let batch = self.meta.unsummarized((&after.0, &after.1), SUMMARY_BATCH).await?;
+            let Some(last) = batch.last() else { return Ok(done) };
+            after = (last.repository.clone(), last.digest.clone());
+            let summaries: Vec<Summary> = batch
+                .iter()
+                .map(|m| Summary::of(&m.content, ManifestInfo::parse(&m.content, Some(&m.media_type)).ok().as_ref()))
+                .collect();
+            let rows: Vec<(&str, &str, ManifestSummary<'_>)> = batch
+                .iter()
+                .zip(&summaries)
+                .map(|(m, s)| (m.repository.as_str(), m.digest.as_str(), s.as_meta()))
+                .collect();
+            self.meta.set_summaries(&rows).await?;
+            done += batch.len() as u64;
         }
     }
 
@@ -101,20 +122,23 @@ impl Registry {
         self.meta.delete_repository(repo).await?.ok_or_else(|| Error::NameUnknown(repo.clone()))
     }
 
-    /// Listed tags, optionally only those on `digest`, in `order`.
-    pub async fn tag_details(&self, repo: &RepoName, digest: Option<&Digest>, order: Order) -> Result<Vec<TagRow>> {
-        self.repository(repo).await?;
-        let mut tags = self.meta.tag_rows(repo, false).await?;
-        if let Some(d) = digest {
-            let d = d.to_string();
-            tags.retain(|t| t.digest == d);
-        }
-        order.sort(&mut tags, |t| (t.updated_at, t.name.as_str()));
-        Ok(tags)
+    /// Up to `n` listed tags after `last` in `order`, optionally only those on `digest`.
+    pub async fn tag_details(
+        &self,
+        repo: &RepoName,
+        digest: Option<&Digest>,
+        order: Order,
+        last: Option<&str>,
+        n: usize,
+    ) -> Result<Page<TagRow>> {
+        self.ensure_exists(repo).await?;
+        let digest = digest.map(Digest::to_string);
+        let tags = self.meta.tag_page(repo, digest.as_deref(), order, last, n.saturating_add(1)).await?;
+        Ok(Page::cut(tags, n))
     }
 
     pub async fn tag_detail(&self, repo: &RepoName, tag: &Tag) -> Result<TagRow> {
-        self.repository(repo).await?;
+        self.ensure_exists(repo).await?;
         self.meta.tag_row(repo, tag).await?.ok_or_else(|| Error::TagUnknown(tag.to_string()))
     }
 
@@ -127,21 +151,25 @@ impl Registry {
 
     /// Removes a tag (the manifest stays), unless a lock forbids it.
     pub async fn untag(&self, repo: &RepoName, tag: &Tag) -> Result<()> {
-        self.repository(repo).await?;
+        self.ensure_exists(repo).await?;
         if self.meta.delete_tag(repo, tag).await? { Ok(()) } else { Err(Error::TagUnknown(tag.to_string())) }
     }
 
-    /// Listed manifests in `order`.
-    pub async fn manifest_details(&self, repo: &RepoName, order: Order) -> Result<Vec<ManifestDetails>> {
-        self.repository(repo).await?;
-        let mut rows: Vec<ManifestDetails> =
-            self.meta.manifest_rows(repo).await?.into_iter().map(ManifestDetails::of).collect();
-        order.sort(&mut rows, |m| (m.row.updated_at, m.row.digest.as_str()));
-        Ok(rows)
+    /// Up to `n` listed manifests after `last` (a digest) in `order`.
+    pub async fn manifest_details(
+        &self,
+        repo: &RepoName,
+        order: Order,
+        last: Option<&str>,
+        n: usize,
+    ) -> Result<Page<ManifestDetails>> {
+        self.ensure_exists(repo).await?;
+        let rows = self.meta.manifest_page(repo, order, last, n.saturating_add(1)).await?;
+        Ok(Page::cut(rows.into_iter().map(ManifestDetails::of).collect(), n))
     }
 
     pub async fn manifest_detail(&self, repo: &RepoName, digest: &Digest) -> Result<ManifestDetails> {
-        self.repository(repo).await?;
+        self.ensure_exists(repo).await?;
         let row = self.meta.manifest_meta(repo, digest).await?;
         row.map(ManifestDetails::of).ok_or_else(|| Error::ManifestUnknown(digest.to_string()))
     }
@@ -172,19 +200,17 @@ mod tests {
     }
 
     #[test]
-    fn time_order_breaks_ties_by_name() {
-        let mut items = vec![(2, "b"), (1, "c"), (2, "a")];
-        Order::TimeDesc.sort(&mut items, |i| (i.0, i.1));
-        assert_eq!(items, [(2, "a"), (2, "b"), (1, "c")]);
-        Order::TimeAsc.sort(&mut items, |i| (i.0, i.1));
-        assert_eq!(items, [(1, "c"), (2, "a"), (2, "b")]);
-    }
-
-    #[test]
-    fn pages_continue_after_last() {
-        let items = vec!["a", "b", "c", "d"];
-        assert_eq!(page_after(items.clone(), None, 2, |s| s), (vec!["a", "b"], true));
-        assert_eq!(page_after(items.clone(), Some("b"), 2, |s| s), (vec!["c", "d"], false));
-        assert_eq!(page_after(items, Some("d"), 2, |s| s), (vec![], false));
+    fn summaries_hold_what_listings_show() {
+        let index = br#"{"schemaVersion":2,"manifests":[{"mediaType":"x","size":1,
+            "digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "platform":{"architecture":"arm64","os":"linux"}}]}"#;
+        let info = ManifestInfo::parse(index, None).ok();
+        let s = Summary::of(index, info.as_ref());
+        assert_eq!(s.image_size, index.len() as u64);
+        let platforms: Vec<ChildPlatform> =
+            serde_json::from_str(s.child_platforms.as_deref().unwrap_or_default()).expect("JSON list");
+        assert_eq!(platforms, info.map(|i| i.platforms).unwrap_or_default());
+        let corrupt = Summary::of(b"not json", None);
+        assert_eq!((corrupt.image_size, corrupt.child_platforms), (8, None));
     }
 }

@@ -3,6 +3,7 @@
 
 use futures_util::TryStreamExt;
 
+use super::attributes::Summary;
 use super::{Error, MAX_MANIFEST_SIZE, Registry, Result};
 use crate::meta::{ManifestRow, NewManifest, ReferrerRow};
 use crate::oci::{Digest, Hasher, ManifestInfo, Reference, RepoName};
@@ -23,9 +24,18 @@ pub struct PushedManifest {
 
 /// One page of a listing, and whether more follows.
 #[derive(Debug)]
-pub struct Page {
-    pub items: Vec<String>,
+pub struct Page<T = String> {
+    pub items: Vec<T>,
     pub more: bool,
+}
+
+impl<T> Page<T> {
+    /// Cuts a listing fetched with one extra row down to `limit`, noting whether more follows.
+    pub(super) fn cut(mut items: Vec<T>, limit: usize) -> Self {
+        let more = items.len() > limit;
+        items.truncate(limit);
+        Self { items, more }
+    }
 }
 
 impl Registry {
@@ -66,6 +76,7 @@ impl Registry {
             (Some(config), Some(IMAGE_CONFIG | DOCKER_CONFIG)) => self.platform(config).await,
             _ => (None, None),
         };
+        let summary = Summary::of(bytes, Some(&info));
         let new = NewManifest {
             digest: &digest,
             media_type: info.media_type.as_str(),
@@ -77,6 +88,7 @@ impl Registry {
             references: &info.references,
             architecture: architecture.as_deref(),
             os: os.as_deref(),
+            summary: summary.as_meta(),
         };
         self.meta.put_manifest(repo, &new, tag).await?;
         Ok(PushedManifest { digest, subject: info.subject })
@@ -135,14 +147,14 @@ impl Registry {
         }
         let limit = n.unwrap_or(u32::MAX).min(u32::MAX - 1);
         let items = self.meta.tags(repo, last.unwrap_or(""), limit + 1).await?;
-        Ok(page(items, limit))
+        Ok(Page::cut(items, limit as usize))
     }
 
     /// Repository names in lexical order, `n` at most (all if `None`), after `last`.
     pub async fn catalog(&self, n: Option<u32>, last: Option<&str>) -> Result<Page> {
         let limit = n.unwrap_or(u32::MAX).min(u32::MAX - 1);
         let items = self.meta.repositories(last.unwrap_or(""), limit + 1).await?;
-        Ok(page(items, limit))
+        Ok(Page::cut(items, limit as usize))
     }
 
     /// Manifests in `repo` whose subject is `subject`, optionally of one artifact type only.
@@ -154,11 +166,4 @@ impl Registry {
     ) -> Result<Vec<ReferrerRow>> {
         Ok(self.meta.referrers(repo, subject, artifact_type).await?)
     }
-}
-
-/// Cuts a listing fetched with one extra row down to `limit`, noting whether more follows.
-fn page(mut items: Vec<String>, limit: u32) -> Page {
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    Page { items, more }
 }

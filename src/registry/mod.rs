@@ -16,7 +16,7 @@ use crate::meta::MetaStore;
 use crate::oci::{Digest, ManifestError, RefKind, RepoName};
 use crate::{blob, meta};
 
-pub use attributes::{ManifestDetails, Order, page_after};
+pub use attributes::{ManifestDetails, Order};
 pub use gc::{GcOptions, GcReport, Retention};
 pub use manifests::{Page, PushedManifest, StoredManifest};
 pub use uploads::UploadStatus;

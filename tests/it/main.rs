@@ -5,6 +5,7 @@
 mod support;
 
 mod acr;
+mod acr_listings;
 mod auth;
 mod cli;
 mod clients;

@@ -10,7 +10,7 @@ use crate::api::ApiError;
 use crate::api::time::iso8601_z;
 use crate::meta::AttributesPatch;
 use crate::oci::{Digest, Reference, RepoName};
-use crate::registry::{ManifestDetails, page_after};
+use crate::registry::ManifestDetails;
 
 /// A manifest as ACR lists it; absent values are left out, as ACR does.
 fn manifest_json(m: &ManifestDetails) -> Value {
@@ -26,7 +26,7 @@ fn manifest_json(m: &ManifestDetails) -> Value {
     let optional = [
         ("architecture", r.architecture.clone()),
         ("os", r.os.clone()),
-        ("configMediaType", m.config_media_type.clone()),
+        ("configMediaType", r.summary.config_media_type.clone()),
         ("quarantineState", r.quarantine_state.clone()),
     ];
     for (key, value) in optional {
@@ -52,18 +52,15 @@ fn manifest_json(m: &ManifestDetails) -> Value {
 /// manifests are left out.
 pub(super) async fn list(ctx: &Ctx<'_>, name: &RepoName) -> Result<Response, ApiError> {
     let n = ctx.params.n()?;
-    let manifests = ctx.app.registry.manifest_details(name, ctx.params.order()?).await?;
-    let (manifests, more) = page_after(manifests, ctx.params.last.as_deref(), n, |m| m.row.digest.as_str());
-    let next = match (more, manifests.last()) {
-        (true, Some(last)) => {
-            Some(next_link(&format!("/acr/v1/{name}/_manifests"), &last.row.digest, n, ctx.params.orderby.as_deref()))
-        }
+    let listed = ctx.app.registry.manifest_details(name, ctx.params.order()?, ctx.params.last.as_deref(), n).await?;
+    let next = match (listed.more, listed.items.last()) {
+        (true, Some(last)) => Some(next_link(&format!("/acr/v1/{name}/_manifests"), &last.row.digest, n, &ctx.params)),
         _ => None,
     };
     let body = json!({
         "registry": ctx.login_server,
         "imageName": name.as_str(),
-        "manifests": manifests.iter().map(manifest_json).collect::<Vec<_>>(),
+        "manifests": listed.items.iter().map(manifest_json).collect::<Vec<_>>(),
     });
     Ok(page(body, next))
 }

@@ -132,11 +132,14 @@ fn page(body: Value, next: Option<String>) -> Response {
     res
 }
 
-/// The relative URL of the page after `last`, keeping `n` and `orderby`.
-fn next_link(path: &str, last: &str, n: usize, order: Option<&str>) -> String {
+/// The relative URL of the page after `last`, keeping `n` and the `orderby` and `digest` of
+/// `params`.
+fn next_link(path: &str, last: &str, n: usize, params: &Params) -> String {
     let mut query = vec![("last", last.to_owned()), ("n", n.to_string())];
-    if let Some(o) = order.filter(|o| !o.is_empty()) {
-        query.push(("orderby", o.to_owned()));
+    for (key, value) in [("orderby", &params.orderby), ("digest", &params.digest)] {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            query.push((key, v.to_owned()));
+        }
     }
     format!("{path}?{}", serde_urlencoded::to_string(query).unwrap_or_default())
 }

@@ -32,7 +32,7 @@ pub(super) async fn catalog(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let listing =
         ctx.app.registry.catalog(Some(u32::try_from(n).unwrap_or(u32::MAX)), ctx.params.last.as_deref()).await?;
     let next = match (listing.more, listing.items.last()) {
-        (true, Some(last)) => Some(next_link("/acr/v1/_catalog", last, n, None)),
+        (true, Some(last)) => Some(next_link("/acr/v1/_catalog", last, n, &Default::default())),
         _ => None,
     };
     Ok(page(json!({ "repositories": listing.items }), next))

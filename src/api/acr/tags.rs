@@ -10,7 +10,6 @@ use crate::api::ApiError;
 use crate::api::time::iso8601_z;
 use crate::meta::{AttributesPatch, TagRow};
 use crate::oci::{Digest, ErrorCode, RepoName, Tag};
-use crate::registry::page_after;
 
 fn tag_json(t: &TagRow) -> Value {
     json!({
@@ -32,18 +31,16 @@ pub(super) async fn list(ctx: &Ctx<'_>, name: &RepoName) -> Result<Response, Api
         Some(d) => Some(Digest::parse(d).map_err(|e| ApiError::new(ErrorCode::DigestInvalid, e.to_string()))?),
         None => None,
     };
-    let tags = ctx.app.registry.tag_details(name, digest.as_ref(), order).await?;
-    let (tags, more) = page_after(tags, ctx.params.last.as_deref(), n, |t| t.name.as_str());
-    let next = match (more, tags.last()) {
-        (true, Some(last)) => {
-            Some(next_link(&format!("/acr/v1/{name}/_tags"), &last.name, n, ctx.params.orderby.as_deref()))
-        }
+    let last = ctx.params.last.as_deref();
+    let listed = ctx.app.registry.tag_details(name, digest.as_ref(), order, last, n).await?;
+    let next = match (listed.more, listed.items.last()) {
+        (true, Some(last)) => Some(next_link(&format!("/acr/v1/{name}/_tags"), &last.name, n, &ctx.params)),
         _ => None,
     };
     let body = json!({
         "registry": ctx.login_server,
         "imageName": name.as_str(),
-        "tags": tags.iter().map(tag_json).collect::<Vec<_>>(),
+        "tags": listed.items.iter().map(tag_json).collect::<Vec<_>>(),
     });
     Ok(page(body, next))
 }
