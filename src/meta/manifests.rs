@@ -240,14 +240,13 @@ impl MetaStore {
 
     /// Deletes a manifest with its tags and reference list, unless a lock forbids it (checked
     /// in the same transaction). An index takes along the children nothing else holds: no tag,
-    /// no other index in the repository, no lock. False if it was not there.
-    /// Refused (`ListedByIndex`) while an index in the repository lists the manifest: deleting
-    /// the index takes along the children nothing else holds.
+    /// no other index in the repository, no lock. Refused (`ListedByIndex`) while an index in
+    /// the repository lists the manifest. False if it was not there.
     pub async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
         let digest = digest.to_string();
         let mut tx = self.write().await?;
         attributes::check_delete(&mut tx, repo, attributes::Doomed::Manifest(&digest)).await?;
-        let listing = sqlx::query(
+        let listing: Option<String> = sqlx::query_scalar(
             "SELECT manifest_digest FROM manifest_refs WHERE repository = $1 AND ref_digest = $2 AND kind = 'child'
              ORDER BY manifest_digest LIMIT 1",
         )
@@ -256,7 +255,7 @@ impl MetaStore {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(index) = listing {
-            return Err(Error::ListedByIndex { manifest: digest, index: index.get(0) });
+            return Err(Error::ListedByIndex { manifest: digest, index });
         }
         let mut queue = vec![digest];
         let mut first = true;

@@ -146,7 +146,7 @@ async fn purge_dry_run_reports_exactly_what_the_run_does() {
     app.req(Method::DELETE, "/v2/app/manifests/child").send().await.expect("untag");
     let (_, loose) = app.push_image("app", "tmp", &[b"loose"]).await;
     app.req(Method::DELETE, "/v2/app/manifests/tmp").send().await.expect("untag");
-    let berth = logged_in(&app).await;
+    let berth = Berth::logged_in(&app).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 
     let purge = ["purge", "-r", "{R}", "--filter", "app:old-.*", "--ago", "0s", "--untagged"];
