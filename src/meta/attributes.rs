@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::usage::{self, Counter};
 use super::{Error, MetaStore, Result, flag};
 use crate::oci::{Digest, RepoName, Tag};
 
@@ -253,7 +254,8 @@ impl MetaStore {
     }
 
     /// Deletes a repository with all its manifests and tags in one transaction, unless a lock
-    /// forbids it. `None` if it does not exist.
+    /// forbids it; the manifests no other repository stores leave usage. `None` if it does not
+    /// exist.
     pub async fn delete_repository(&self, repo: &RepoName) -> Result<Option<DeletedRepository>> {
         let mut tx = self.write().await?;
         if repository_attributes(&mut tx, repo).await?.is_none() {
@@ -265,6 +267,13 @@ impl MetaStore {
         let manifests: Vec<String> = manifests.await?.iter().map(|r| r.get(0)).collect();
         let tags = names("SELECT name FROM tags WHERE repository = $1 ORDER BY name").fetch_all(&mut *tx).await?;
         let tags: Vec<String> = tags.iter().map(|r| r.get(0)).collect();
+        let freed = names(
+            "SELECT CAST(COALESCE(SUM(m.size), 0) AS BIGINT) FROM manifests m WHERE m.repository = $1
+               AND NOT EXISTS (SELECT 1 FROM manifests o WHERE o.digest = m.digest AND o.repository <> $1)",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        usage::add(&mut tx, Counter::Manifests, -freed.get::<i64, _>(0)).await?;
         for sql in [
             "DELETE FROM tags WHERE repository = $1",
             "DELETE FROM manifests WHERE repository = $1",

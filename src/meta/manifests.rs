@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::usage::{self, Counter};
 use super::{Error, MetaStore, Result, attributes, now_ms};
 use crate::oci::{Digest, ManifestRef, RefKind, RepoName, Tag};
 
@@ -71,6 +72,12 @@ async fn missing_in<'a>(
     Ok(None)
 }
 
+/// Whether any repository stores manifest `digest` (its bytes are counted in usage once).
+async fn stored_anywhere(tx: &mut sqlx::AnyConnection, digest: &str) -> Result<bool> {
+    let row = sqlx::query("SELECT 1 FROM manifests WHERE digest = $1 LIMIT 1").bind(digest).fetch_optional(tx);
+    Ok(row.await?.is_some())
+}
+
 fn parse_digest(s: &str) -> Result<Digest> {
     Digest::parse(s).map_err(|e| Error::Corrupt(e.to_string()))
 }
@@ -88,8 +95,16 @@ fn manifest_row(r: &AnyRow) -> Result<ManifestRow> {
 impl MetaStore {
     /// Stores a manifest, replaces its reference list and points `tag` at it, in one transaction,
     /// after checking inside that transaction that every blob and child manifest it needs is in
-    /// the repository (`Error::MissingReference` otherwise; nothing is written then).
-    pub async fn put_manifest(&self, repo: &RepoName, m: &NewManifest<'_>, tag: Option<&Tag>) -> Result<()> {
+    /// the repository (`Error::MissingReference` otherwise) and, for a digest new to the
+    /// registry, that its bytes fit within `limit` (`Error::QuotaExceeded`); nothing is written
+    /// then.
+    pub async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        m: &NewManifest<'_>,
+        tag: Option<&Tag>,
+        limit: u64,
+    ) -> Result<()> {
         let now = now_ms();
         let digest = m.digest.to_string();
         let mut tx = self.write().await?;
@@ -99,6 +114,9 @@ impl MetaStore {
             if let Some(missing) = missing_in(&mut tx, table, repo, &wanted).await? {
                 return Err(Error::MissingReference { digest: missing.clone(), kind });
             }
+        }
+        if !stored_anywhere(&mut tx, &digest).await? {
+            usage::add_within(&mut tx, Counter::Manifests, m.content.len() as u64, limit).await?;
         }
         sqlx::query(
             "INSERT INTO repositories (name, created_at, updated_at) VALUES ($1, $2, $2)
@@ -210,9 +228,9 @@ impl MetaStore {
 
     /// Deletes a manifest with its tags and reference list, unless a lock forbids it (checked
     /// in the same transaction). An index takes along the children nothing else holds: no tag,
-    /// no other index in the repository, no lock. False if it was not there.
-    /// Refused (`ListedByIndex`) while an index in the repository lists the manifest: deleting
-    /// the index takes along the children nothing else holds.
+    /// no other index in the repository, no lock. A digest whose last copy goes leaves usage.
+    /// False if it was not there. Refused (`ListedByIndex`) while an index in the repository
+    /// lists the manifest: deleting the index takes along the children nothing else holds.
     pub async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
         let digest = digest.to_string();
         let mut tx = self.write().await?;
@@ -230,6 +248,7 @@ impl MetaStore {
         }
         let mut queue = vec![digest];
         let mut first = true;
+        let mut freed = 0;
         while let Some(d) = queue.pop() {
             let children = sqlx::query(
                 "SELECT ref_digest FROM manifest_refs WHERE repository = $1 AND manifest_digest = $2 AND kind = 'child'",
@@ -238,15 +257,20 @@ impl MetaStore {
             .bind(&d)
             .fetch_all(&mut *tx)
             .await?;
-            let done = sqlx::query("DELETE FROM manifests WHERE repository = $1 AND digest = $2")
+            let deleted = sqlx::query("DELETE FROM manifests WHERE repository = $1 AND digest = $2 RETURNING size")
                 .bind(repo.as_str())
                 .bind(&d)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-            if first && done.rows_affected() == 0 {
+            if first && deleted.is_none() {
                 return Ok(false);
             }
             first = false;
+            if let Some(row) = deleted
+                && !stored_anywhere(&mut tx, &d).await?
+            {
+                freed += row.get::<i64, _>(0);
+            }
             for child in children.iter().map(|r| r.get::<String, _>(0)) {
                 let held = sqlx::query(
                     "SELECT 1 FROM manifests m WHERE m.repository = $1 AND m.digest = $2
@@ -264,6 +288,7 @@ impl MetaStore {
                 }
             }
         }
+        usage::add(&mut tx, Counter::Manifests, -freed).await?;
         tx.commit().await?;
         self.manifests_changed();
         Ok(true)

@@ -19,6 +19,7 @@ mod error;
 mod identity;
 mod manifests;
 mod storage;
+mod usage;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use error::{Error, Result};
 pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, SecretRow, SigningKeyRow};
 pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
 pub use storage::Untagged;
+pub use usage::{StoredBytes, UsageRecount};
 
 /// PostgreSQL advisory lock keys (arbitrary, fixed): the one all write transactions take, and
 /// the one that fences blob commits from garbage collection's object deletions.
