@@ -61,6 +61,9 @@ enum Command {
     CheckHealth(health::HealthArgs),
     /// Storage used against the tier's limits, with tokens and scope maps.
     ShowUsage(identity::Target),
+    /// Usage counters: recount them from the stored blobs and manifests (Berth's own).
+    #[command(subcommand)]
+    Usage(storage::UsageCommand),
     /// Garbage collection: run a pass now, or show the last.
     #[command(subcommand)]
     Gc(storage::GcCommand),
@@ -88,6 +91,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Manifest(cmd) => manifests::manifest(cmd, out).await,
         Command::CheckHealth(args) => health::check_health(args).await,
         Command::ShowUsage(target) => storage::show_usage(target, out).await,
+        Command::Usage(cmd) => storage::usage(cmd, out).await,
         Command::Gc(cmd) => storage::gc(cmd, out).await,
         Command::Config(cmd) => storage::config(cmd, out).await,
         Command::Purge(args) => storage::purge(args).await,
@@ -131,5 +135,7 @@ mod tests {
         assert!(parse("berth purge -r localhost:5000 --filter hello:.* --ago 2x").is_err());
         assert!(parse("berth config retention update -r localhost:5000 --days 3 --status enabled").is_ok());
         assert!(parse("berth update -n localhost:5000 --sku Premium --storage-quota 1000").is_ok());
+        assert!(parse("berth usage check -n localhost:5000 -o table").is_ok());
+        assert!(parse("berth usage check").is_err());
     }
 }
