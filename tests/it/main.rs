@@ -19,3 +19,4 @@ mod process;
 mod redirect;
 mod s3;
 mod security;
+mod usage;
