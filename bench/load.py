@@ -10,6 +10,10 @@ usage: load.py COMMAND ARGS...   (prints one number; exits non-zero on any unexp
                                        the JSON list KEY has COUNT entries and no Link header
   serve PORT DIR                       HTTP server on 127.0.0.1:PORT answering GET /NAME with DIR/NAME
                                        via sendfile(2): the loopback pull ceiling for curl here
+  gcwait HOST:PORT REPO COUNT          pushes COUNT blobs no manifest references, then runs one
+                                       garbage-collection pass (Berth only: Distribution has no
+                                       online GC) while another client pushes small blobs; prints
+                                       "gc_seconds blobs_deleted longest_push_ms median_push_ms"
   trickle HOST:PORT REPO COUNT         median ms of a 1 MiB blob pull and of a small blob push by
                                        another client, before and while COUNT uploads (credentials
                                        in BENCH_TRICKLE_AUTH) trickle one byte a second; prints
@@ -138,6 +142,34 @@ def serve(port, root):
         srv.serve_forever()
 
 
+def gcwait(host, repo, count):
+    """How long a push waits while garbage collection deletes COUNT blobs."""
+    c = conn(host)
+    for i in range(int(count)):
+        blob(c, repo, f"doomed {i} {time.time()}".encode())
+    waits, stop = [], threading.Event()
+
+    def probe():
+        pc, i = conn(host), 0
+        while not stop.is_set():
+            start = time.perf_counter()
+            blob(pc, f"{repo}-probe", f"probe {i} {time.time()}".encode())
+            waits.append((time.perf_counter() - start) * 1000)
+            i += 1
+
+    t = threading.Thread(target=probe)
+    t.start()
+    time.sleep(0.5)
+    start = time.perf_counter()
+    c.request("POST", "/berth/v1/gc", body=json.dumps({"grace": "0s"}), headers={"Content-Type": "application/json"})
+    report = json.loads(check(c.getresponse(), 200, what="POST /berth/v1/gc"))
+    took = time.perf_counter() - start
+    time.sleep(0.5)
+    stop.set()
+    t.join()
+    print(f"{took:.1f} {report['blobsDeleted']} {max(waits):.0f} {statistics.median(waits):.1f}")
+
+
 def trickle(host, repo, count):
     """Another client's pull and push latency, before and while COUNT uploads trickle."""
     c = conn(host)
@@ -189,4 +221,5 @@ def trickle(host, repo, count):
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"manifests": manifests, "repos": repos, "get": timed_get, "serve": serve, "trickle": trickle}[command](*args)
+    commands = {"manifests": manifests, "repos": repos, "get": timed_get, "serve": serve, "trickle": trickle, "gcwait": gcwait}
+    commands[command](*args)

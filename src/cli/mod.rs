@@ -72,6 +72,9 @@ enum Command {
     CheckHealth(health::HealthArgs),
     /// Storage used against the tier's limits, with tokens and scope maps.
     ShowUsage(identity::Target),
+    /// Usage counters: recount them from the stored blobs and manifests (Berth's own).
+    #[command(subcommand)]
+    Usage(storage::UsageCommand),
     /// Garbage collection: run a pass now, or show the last.
     #[command(subcommand)]
     Gc(storage::GcCommand),
@@ -110,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Manifest(cmd) => manifests::manifest(cmd, out).await,
         Command::CheckHealth(args) => health::check_health(args).await,
         Command::ShowUsage(target) => storage::show_usage(target, out).await,
+        Command::Usage(cmd) => storage::usage(cmd, out).await,
         Command::Gc(cmd) => storage::gc(cmd, out).await,
         Command::Config(cmd) => storage::config(cmd, out).await,
         Command::Purge(args) => storage::purge(args).await,
@@ -161,5 +165,7 @@ mod tests {
         assert!(parse("berth sp credential reset --id ci -r localhost:5000 --query password -o tsv").is_ok());
         assert!(parse("berth user update -n dev -r localhost:5000 --account-enabled false").is_ok());
         assert!(parse("berth sp delete -r localhost:5000").is_err());
+        assert!(parse("berth usage check -n localhost:5000 -o table").is_ok());
+        assert!(parse("berth usage check").is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! `berth show-usage`, `berth gc run|show`, `berth config retention show|update` and
-//! `berth purge` (ACR's `acr purge`, run from the client over `/acr/v1`).
+//! `berth show-usage`, `berth usage check` (Berth's own), `berth gc run|show`,
+//! `berth config retention show|update` and `berth purge` (ACR's `acr purge`, run from the
+//! client over `/acr/v1`).
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -25,6 +26,26 @@ fn usage_columns(item: &Value) -> Vec<(&'static str, String)> {
         ("LIMIT", cell(&item["limit"])),
         ("CURRENT VALUE", cell(&item["currentValue"])),
         ("UNIT", cell(&item["unit"])),
+    ]
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum UsageCommand {
+    /// Recompute usage from the stored blobs and manifests, compare it with the counters that
+    /// show-usage and the quota read, and repair them if they differ
+    Check(Target),
+}
+
+pub(super) async fn usage(UsageCommand::Check(target): UsageCommand, out: &OutputArgs) -> anyhow::Result<()> {
+    let result = target.registry()?.call(Method::POST, "/berth/v1/usage/check", None).await?;
+    output::print(&result, out, Some(recount_columns))
+}
+
+fn recount_columns(r: &Value) -> Vec<(&'static str, String)> {
+    vec![
+        ("COUNTED BYTES", cell(&r["counted"]["totalBytes"])),
+        ("RECOMPUTED BYTES", cell(&r["recomputed"]["totalBytes"])),
+        ("REPAIRED", cell(&r["repaired"])),
     ]
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
+use super::usage::{self, Counter};
 use super::{Error, MetaStore, Result};
 use crate::oci::{Digest, RepoName, Tag};
 
@@ -228,7 +229,8 @@ impl MetaStore {
     }
 
     /// Deletes a repository with all its manifests and tags in one transaction, unless a lock
-    /// forbids it. `None` if it does not exist.
+    /// forbids it; the manifests no other repository stores leave usage. `None` if it does not
+    /// exist.
     pub async fn delete_repository(&self, repo: &RepoName) -> Result<Option<DeletedRepository>> {
         let mut tx = self.write().await?;
         if repository_attributes(&mut tx, repo).await?.is_none() {
@@ -239,6 +241,14 @@ impl MetaStore {
         let manifests =
             names("SELECT digest FROM manifests WHERE repository = $1 ORDER BY digest").fetch_all(&mut *tx).await?;
         let tags = names("SELECT name FROM tags WHERE repository = $1 ORDER BY name").fetch_all(&mut *tx).await?;
+        let freed: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(m.size), 0) AS BIGINT) FROM manifests m WHERE m.repository = $1
+               AND NOT EXISTS (SELECT 1 FROM manifests o WHERE o.digest = m.digest AND o.repository <> $1)",
+        )
+        .bind(repo.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        usage::add(&mut tx, Counter::Manifests, -freed).await?;
         for sql in [
             "DELETE FROM tags WHERE repository = $1",
             "DELETE FROM manifests WHERE repository = $1",

@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::usage::{self, Counter};
 use super::{MetaStore, Result, flag, now_ms};
 use crate::oci::{Digest, RepoName};
 
@@ -41,10 +42,12 @@ impl MetaStore {
     }
 
     /// Records a verified, stored blob (idempotent) and links it to `repo`, in one transaction.
-    pub async fn add_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<()> {
+    /// A blob new to the registry is counted in usage there, or refused with `QuotaExceeded`
+    /// (nothing written) if it would take usage past `limit` bytes.
+    pub async fn add_blob(&self, repo: &RepoName, digest: &Digest, size: u64, limit: u64) -> Result<()> {
         let now = now_ms();
         let mut tx = self.write().await?;
-        sqlx::query(
+        let added = sqlx::query(
             "INSERT INTO blobs (digest, size, created_at, touched_at) VALUES ($1, $2, $3, $3)
              ON CONFLICT (digest) DO NOTHING",
         )
@@ -53,6 +56,9 @@ impl MetaStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        if added.rows_affected() == 1 {
+            usage::add_within(&mut tx, Counter::Blobs, size, limit).await?;
+        }
         link(&mut tx, repo, digest, now).await?;
         tx.commit().await?;
         Ok(())

@@ -11,6 +11,10 @@ pub enum Error {
     /// Another request changed the same row first (e.g. two PATCHes to one upload session).
     #[error("concurrent change: {0}")]
     Conflict(&'static str),
+    /// A write would take usage past the storage limit (checked inside its transaction, so
+    /// concurrent writes cannot pass it together; nothing was written).
+    #[error("storage quota exceeded: {used} of {limit} bytes used, adding {adding}")]
+    QuotaExceeded { used: u64, limit: u64, adding: u64 },
     /// A row with the same key exists already.
     #[error("already exists")]
     Duplicate,

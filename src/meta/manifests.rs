@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::usage::{self, Counter};
 use super::{Error, ManifestSummary, MetaStore, Result, attributes, now_ms};
 use crate::oci::{Digest, ManifestRef, RefKind, RepoName, Tag};
 
@@ -91,6 +92,12 @@ async fn missing_in<'a>(
     Ok(None)
 }
 
+/// Whether any repository stores manifest `digest` (its bytes are counted in usage once).
+async fn stored_anywhere(tx: &mut sqlx::AnyConnection, digest: &str) -> Result<bool> {
+    let row = sqlx::query("SELECT 1 FROM manifests WHERE digest = $1 LIMIT 1").bind(digest).fetch_optional(tx);
+    Ok(row.await?.is_some())
+}
+
 fn parse_digest(s: &str) -> Result<Digest> {
     Digest::parse(s).map_err(|e| Error::Corrupt(e.to_string()))
 }
@@ -112,8 +119,16 @@ impl TryFrom<StoredManifest> for ManifestRow {
 impl MetaStore {
     /// Stores a manifest, replaces its reference list and points `tag` at it, in one transaction,
     /// after checking inside that transaction that every blob and child manifest it needs is in
-    /// the repository (`Error::MissingReference` otherwise; nothing is written then).
-    pub async fn put_manifest(&self, repo: &RepoName, m: &NewManifest<'_>, tag: Option<&Tag>) -> Result<()> {
+    /// the repository (`Error::MissingReference` otherwise) and, for a digest new to the
+    /// registry, that its bytes fit within `limit` (`Error::QuotaExceeded`); nothing is written
+    /// then.
+    pub async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        m: &NewManifest<'_>,
+        tag: Option<&Tag>,
+        limit: u64,
+    ) -> Result<()> {
         let now = now_ms();
         let digest = m.digest.to_string();
         let mut tx = self.write().await?;
@@ -123,6 +138,9 @@ impl MetaStore {
             if let Some(missing) = missing_in(&mut tx, table, repo, &wanted).await? {
                 return Err(Error::MissingReference { digest: missing.clone(), kind });
             }
+        }
+        if !stored_anywhere(&mut tx, &digest).await? {
+            usage::add_within(&mut tx, Counter::Manifests, m.content.len() as u64, limit).await?;
         }
         sqlx::query(
             "INSERT INTO repositories (name, created_at, updated_at) VALUES ($1, $2, $2)
@@ -240,8 +258,9 @@ impl MetaStore {
 
     /// Deletes a manifest with its tags and reference list, unless a lock forbids it (checked
     /// in the same transaction). An index takes along the children nothing else holds: no tag,
-    /// no other index in the repository, no lock. Refused (`ListedByIndex`) while an index in
-    /// the repository lists the manifest. False if it was not there.
+    /// no other index in the repository, no lock. A digest whose last copy goes leaves usage.
+    /// Refused (`ListedByIndex`) while an index in the repository lists the manifest. False if it
+    /// was not there.
     pub async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
         let digest = digest.to_string();
         let mut tx = self.write().await?;
@@ -259,6 +278,7 @@ impl MetaStore {
         }
         let mut queue = vec![digest];
         let mut first = true;
+        let mut freed = 0;
         while let Some(d) = queue.pop() {
             let children: Vec<String> = sqlx::query_scalar(
                 "SELECT ref_digest FROM manifest_refs WHERE repository = $1 AND manifest_digest = $2 AND kind = 'child'",
@@ -267,15 +287,21 @@ impl MetaStore {
             .bind(&d)
             .fetch_all(&mut *tx)
             .await?;
-            let done = sqlx::query("DELETE FROM manifests WHERE repository = $1 AND digest = $2")
-                .bind(repo.as_str())
-                .bind(&d)
-                .execute(&mut *tx)
-                .await?;
-            if first && done.rows_affected() == 0 {
+            let deleted: Option<i64> =
+                sqlx::query_scalar("DELETE FROM manifests WHERE repository = $1 AND digest = $2 RETURNING size")
+                    .bind(repo.as_str())
+                    .bind(&d)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if first && deleted.is_none() {
                 return Ok(false);
             }
             first = false;
+            if let Some(size) = deleted
+                && !stored_anywhere(&mut tx, &d).await?
+            {
+                freed += size;
+            }
             for child in children {
                 let held = sqlx::query(
                     "SELECT 1 FROM manifests m WHERE m.repository = $1 AND m.digest = $2
@@ -302,6 +328,7 @@ impl MetaStore {
         .bind(repo.as_str())
         .execute(&mut *tx)
         .await?;
+        usage::add(&mut tx, Counter::Manifests, -freed).await?;
         tx.commit().await?;
         self.manifests_changed();
         Ok(true)

@@ -20,6 +20,7 @@ mod identity;
 mod listings;
 mod manifests;
 mod storage;
+mod usage;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, S
 pub use listings::{ManifestMetaRow, ManifestSummary, Order, StoredSummary, TagRow, Unsummarized};
 pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
 pub use storage::Untagged;
+pub use usage::{StoredBytes, UsageRecount};
 
 /// PostgreSQL advisory lock keys (arbitrary, fixed): the one all write transactions take, and
 /// the one that fences blob commits from garbage collection's object deletions.

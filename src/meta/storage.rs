@@ -1,9 +1,10 @@
-//! Storage accounting and garbage collection's SQL: usage with shared content counted once,
-//! unreferenced blobs, idle upload sessions, untagged manifests for retention, and object
-//! deletions decided here but carried out in the blob store.
+//! Garbage collection's SQL (unreferenced blobs, idle upload sessions, untagged manifests for
+//! retention, object deletions decided here but carried out in the blob store), job leases and
+//! reports, settings and the counts the tiers limit.
 
 use sqlx::Row;
 
+use super::usage::{self, Counter};
 use super::{MetaStore, Result, UploadRow, now_ms};
 use crate::oci::Digest;
 
@@ -55,28 +56,6 @@ impl MetaStore {
     pub async fn job_report(&self, name: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT report FROM job_reports WHERE name = $1").bind(name).fetch_optional(&self.reader);
         Ok(row.await?.map(|r| r.get(0)))
-    }
-
-    /// Bytes stored: every distinct blob once, plus every distinct manifest once (a layer in
-    /// ten images, or a manifest in two repositories, counts once).
-    pub async fn usage(&self) -> Result<u64> {
-        let row = sqlx::query(
-            "SELECT CAST((SELECT COALESCE(SUM(size), 0) FROM blobs)
-                  + (SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM manifests GROUP BY digest) m)
-                  AS BIGINT)",
-        )
-        .fetch_one(&self.reader)
-        .await?;
-        Ok(row.get::<i64, _>(0).max(0) as u64)
-    }
-
-    /// Whether any repository stores manifest `digest` (a push of it adds no bytes).
-    pub async fn manifest_stored(&self, digest: &Digest) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM manifests WHERE digest = $1 LIMIT 1")
-            .bind(digest.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.is_some())
     }
 
     /// (repository tokens, user-defined scope maps), which the tiers limit.
@@ -143,8 +122,8 @@ impl MetaStore {
 
     /// Forgets those of `digests` that are still collectable (see [`Self::unreferenced_blobs`];
     /// checked in the transaction, so a manifest or an upload that commits first keeps its
-    /// blobs), and records that their objects are to be deleted. One transaction; returns the
-    /// blobs forgotten, with their sizes.
+    /// blobs), and records that their objects are to be deleted. One transaction, which also
+    /// takes their bytes off the usage counter; returns the blobs forgotten, with their sizes.
     pub async fn drop_blobs(&self, digests: &[String], before: i64, active_since: i64) -> Result<Vec<(String, u64)>> {
         let mut tx = self.write().await?;
         let check = format!("SELECT b.size FROM blobs b WHERE b.digest = $3 AND {COLLECTABLE}");
@@ -165,8 +144,18 @@ impl MetaStore {
             .await?;
             dropped.push((digest.clone(), row.get::<i64, _>(0) as u64));
         }
+        let freed: u64 = dropped.iter().map(|(_, size)| size).sum();
+        usage::add(&mut tx, Counter::Blobs, -i64::try_from(freed).unwrap_or(i64::MAX)).await?;
         tx.commit().await?;
         Ok(dropped)
+    }
+
+    /// Records that the object of `digest` is to be deleted unless a row for it exists when the
+    /// deletion runs: for an object whose row a commit could not write (over quota, say).
+    pub async fn note_deletion(&self, digest: &Digest) -> Result<()> {
+        let sql = "INSERT INTO blob_deletions (digest, created_at) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING";
+        self.execute(sqlx::query(sql).bind(digest.to_string()).bind(now_ms())).await?;
+        Ok(())
     }
 
     /// Object deletions recorded but not yet confirmed done.

@@ -154,6 +154,16 @@ impl Registry {
         Ok(report)
     }
 
+    /// Deletes the object of `digest` unless it has a row: after a commit wrote the object but
+    /// not its row. Recorded as a pending deletion first (a crash leaves it to the next pass),
+    /// then done under the exclusive blob fence, when no commit of the same digest is between
+    /// writing its object and its row.
+    pub(super) async fn delete_unrecorded(&self, digest: &Digest) -> Result<()> {
+        self.meta.note_deletion(digest).await?;
+        let _writers_wait = self.meta.blob_deletions().await?;
+        self.finish_deletions().await
+    }
+
     /// Deletes the objects of dropped blobs, unless the digest was stored again since.
     async fn finish_deletions(&self) -> Result<()> {
         for digest in self.meta.pending_deletions().await? {

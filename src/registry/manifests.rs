@@ -69,9 +69,7 @@ impl Registry {
             Reference::Tag(t) => Some(t),
             Reference::Digest(_) => None,
         };
-        if !self.meta.manifest_stored(&digest).await? {
-            self.check_quota(bytes.len() as u64).await?;
-        }
+        let limit = self.limits().await?.storage_bytes;
         let (architecture, os) = match (&info.config_digest, info.config_media_type.as_deref()) {
             (Some(config), Some(IMAGE_CONFIG | DOCKER_CONFIG)) => self.platform(config).await,
             _ => (None, None),
@@ -90,7 +88,7 @@ impl Registry {
             os: os.as_deref(),
             summary: summary.as_meta(),
         };
-        self.meta.put_manifest(repo, &new, tag).await?;
+        self.meta.put_manifest(repo, &new, tag, limit).await?;
         Ok(PushedManifest { digest, subject: info.subject })
     }
 

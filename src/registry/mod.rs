@@ -106,6 +106,7 @@ impl From<meta::Error> for Error {
             meta::Error::MissingReference { digest, kind } => Self::ManifestBlobUnknown { digest, kind },
             meta::Error::Locked(message) => Self::Locked(message),
             meta::Error::ListedByIndex { manifest, index } => Self::ListedByIndex { manifest, index },
+            meta::Error::QuotaExceeded { used, limit, adding } => Self::QuotaExceeded { used, limit, adding },
             other => Self::Meta(other),
         }
     }

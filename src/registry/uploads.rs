@@ -169,14 +169,20 @@ impl Registry {
             // Already stored (pushed before, or by another repository): keep one copy.
             return Ok(self.blobs.discard(id, parts).await?);
         }
-        if let Err(e) = self.check_quota(size).await {
+        let limit = self.limits().await?.storage_bytes;
+        if let Err(e) = self.check_quota_early(size, limit).await {
             self.blobs.discard(id, parts).await?;
             return Err(e);
         }
-        let _gc_waits = self.meta.blob_writes().await?;
+        let gc_waits = self.meta.blob_writes().await?;
         self.blobs.commit(id, parts, expected).await.map_err(taken)?;
-        self.meta.add_blob(repo, expected, size).await?;
-        Ok(())
+        let Err(e) = self.meta.add_blob(repo, expected, size, limit).await else { return Ok(()) };
+        // Refused (another push took the room meanwhile) or failed: the object has no row.
+        drop(gc_waits);
+        if let Err(undo) = self.delete_unrecorded(expected).await {
+            tracing::warn!(error = %undo, %expected, "cannot delete the object of a blob not recorded");
+        }
+        Err(e.into())
     }
 
     /// Cancels a session and frees its bytes.

@@ -1,8 +1,11 @@
 //! Usage and quota (ACR's `show-usage`): bytes stored with shared content counted once, the
-//! tier's limits, and the check that refuses a push which would go over the storage limit.
+//! tier's limits, and the recount that checks the usage counters. The quota check that holds
+//! runs in the metadata store, inside the transaction that adds the bytes; the one here only
+//! refuses early, before an upload's object is written.
 
 use super::{Error, Registry, Result};
 use crate::config::Sku;
+use crate::meta::UsageRecount;
 
 const GIB: u64 = 1 << 30;
 
@@ -79,9 +82,15 @@ impl Registry {
         self.limits().await
     }
 
-    /// The bytes stored, every distinct blob and manifest once.
+    /// The bytes stored, every distinct blob and manifest once (the counters: no sums).
     pub async fn storage_used(&self) -> Result<u64> {
-        Ok(self.meta.usage().await?)
+        Ok(self.meta.usage().await?.total())
+    }
+
+    /// Recomputes usage from the stored blobs and manifests, compares it with the counters and
+    /// repairs them if they differ.
+    pub async fn recount_usage(&self) -> Result<UsageRecount> {
+        Ok(self.meta.recount_usage().await?)
     }
 
     /// `show-usage`: storage against its limit, and the counted resources against theirs.
@@ -114,12 +123,13 @@ impl Registry {
         Ok(())
     }
 
-    /// Refuses a push that would store `adding` more bytes past the storage limit.
-    pub(super) async fn check_quota(&self, adding: u64) -> Result<()> {
+    /// Refuses early a push that would store `adding` more bytes past `limit`, before its
+    /// object is written (cheap: the counters). Concurrent pushes can all pass this; the
+    /// metadata store's check in the transaction that records the bytes is the one that holds.
+    pub(super) async fn check_quota_early(&self, adding: u64, limit: u64) -> Result<()> {
         if adding == 0 {
             return Ok(());
         }
-        let limit = self.limits().await?.storage_bytes;
         let used = self.storage_used().await?;
         if used.saturating_add(adding) > limit {
             return Err(Error::QuotaExceeded { used, limit, adding });

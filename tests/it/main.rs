@@ -20,3 +20,4 @@ mod process;
 mod redirect;
 mod s3;
 mod security;
+mod usage;

@@ -24,6 +24,11 @@ pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
 
+/// `len` bytes of a pattern that `seed` makes distinct: a layer of its own.
+pub fn layer(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
 /// A server running in this process. Dropping it stops the server and removes its data.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -164,6 +169,30 @@ impl TestApp {
         let text = res.text().await.expect("body");
         assert!(status.is_success(), "{path}: {status} {text}");
         if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("json") }
+    }
+
+    /// Storage used, as `show-usage` reports it.
+    pub async fn used(&self) -> u64 {
+        let usage = self.admin(Method::GET, "/usage", None).await;
+        let items = usage["value"].as_array().expect("value");
+        items.iter().find(|i| i["name"] == "Size").and_then(|i| i["currentValue"].as_u64()).expect("Size")
+    }
+
+    /// Asserts that the usage counters equal a recount of the stored blobs and manifests (the
+    /// usage check repairs nothing); returns the bytes stored.
+    pub async fn assert_usage_consistent(&self) -> u64 {
+        let check = self.admin(Method::POST, "/usage/check", None).await;
+        assert_eq!(check["counted"], check["recomputed"], "the counters drifted from the tables: {check}");
+        assert_eq!(check["repaired"], false, "{check}");
+        check["recomputed"]["totalBytes"].as_u64().expect("totalBytes")
+    }
+
+    /// Runs `sql` on the server's metadata database, behind the server's back.
+    pub async fn execute_sql(&self, sql: &str) {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.database_url()).await.expect("open the database");
+        sqlx::query(sql).execute(&pool).await.expect("statement");
+        pool.close().await;
     }
 
     /// A containers-auth.json (`REGISTRY_AUTH_FILE`, docker's config.json format) holding the

@@ -48,6 +48,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/signingkeys", get(keys::list_signing_keys))
         .route("/signingkeys/rotate", post(keys::rotate_signing_key))
         .route("/usage", get(storage::show_usage))
+        .route("/usage/check", post(storage::check_usage))
         .route("/gc", get(storage::show_gc).post(storage::run_gc))
         .route("/retention", get(storage::show_retention).patch(storage::update_retention))
         .route("/scopemaps", get(tokens::list_scope_maps).post(tokens::create_scope_map))

@@ -1,5 +1,5 @@
-//! Storage: usage against the tier's limits (`az acr show-usage`), garbage collection (the last
-//! pass, or one now), and the retention policy for untagged manifests
+//! Storage: usage against the tier's limits (`az acr show-usage`) and its recount, garbage
+//! collection (the last pass, or one now), and the retention policy for untagged manifests
 //! (`az acr config retention`).
 
 use axum::Json;
@@ -14,6 +14,7 @@ use crate::api::time::iso8601;
 use crate::api::{ApiError, auth};
 use crate::app::AppState;
 use crate::auth::Manage;
+use crate::meta::StoredBytes;
 use crate::registry::{GcOptions, GcReport};
 
 type Reply = Result<Response, ApiError>;
@@ -29,6 +30,27 @@ pub(super) async fn show_usage(State(app): State<AppState>, req: Request) -> Rep
         .map(|u| json!({"name": u.name, "currentValue": u.current, "limit": u.limit, "unit": u.unit}))
         .collect();
     Ok(Json(json!({ "value": items })).into_response())
+}
+
+fn stored_json(b: StoredBytes) -> Value {
+    json!({"blobBytes": b.blobs, "manifestBytes": b.manifests, "totalBytes": b.total()})
+}
+
+/// POST /berth/v1/usage/check — recomputes usage from the stored blobs and manifests, compares
+/// it with the counters that usage and the quota read, and repairs them if they differ
+/// (Berth's own: ACR keeps no counters a user could check).
+pub(super) async fn check_usage(State(app): State<AppState>, req: Request) -> Reply {
+    managed!(app, req, Manage::Write);
+    let recount = app.registry.recount_usage().await?;
+    if recount.repaired() {
+        tracing::warn!(counted = ?recount.counted, actual = ?recount.actual, "usage counters were wrong: repaired");
+    }
+    Ok(Json(json!({
+        "counted": stored_json(recount.counted),
+        "recomputed": stored_json(recount.actual),
+        "repaired": recount.repaired(),
+    }))
+    .into_response())
 }
 
 fn report_json(r: &GcReport) -> Value {

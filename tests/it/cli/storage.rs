@@ -1,6 +1,6 @@
-//! `show-usage`, `gc run`, `config retention` and `purge`, as ACR users run `az acr` and
-//! `acr purge`: output shapes, dry runs that change nothing, and real runs checked through the
-//! registry.
+//! `show-usage`, `usage check`, `gc run`, `config retention` and `purge`, as ACR users run
+//! `az acr` and `acr purge`: output shapes, dry runs that change nothing, real runs checked
+//! through the registry, and counters corrupted behind the registry's back.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -43,6 +43,35 @@ async fn show_usage_follows_the_tier_and_gc_run_reports() {
     assert_eq!(berth.json(&["gc", "show", "-n", "{R}"]).await["lastRun"]["blobsDeleted"], 2);
     let zero = berth.ok(&["show-usage", "-n", "{R}", "--query", "value[0].currentValue", "-o", "tsv"]).await;
     assert_eq!(zero, "0\n");
+}
+
+#[tokio::test]
+async fn usage_check_repairs_counters_corrupted_in_the_database() {
+    let app = TestApp::spawn().await;
+    app.push_image("app", "v1", &[b"some layer"]).await;
+    let berth = Berth::logged_in(&app).await;
+    let clean = berth.json(&["usage", "check", "-n", "{R}"]).await;
+    assert_eq!((&clean["counted"], &clean["repaired"]), (&clean["recomputed"], &json!(false)));
+    let actual = clean["recomputed"].clone();
+    let (blobs, total) =
+        (actual["blobBytes"].as_u64().expect("blobBytes"), actual["totalBytes"].as_u64().expect("total"));
+    assert!(blobs > 10 && total > blobs, "{clean}");
+
+    app.execute_sql("UPDATE usage_counters SET value = value + 12345 WHERE name = 'blob_bytes'").await;
+    app.execute_sql("DELETE FROM usage_counters WHERE name = 'manifest_bytes'").await;
+    assert_eq!(app.used().await, blobs + 12345, "show-usage reads the counters");
+    let repair = berth.json(&["usage", "check", "-n", "{R}"]).await;
+    assert_eq!(repair["counted"], json!({"blobBytes": blobs + 12345, "manifestBytes": 0, "totalBytes": blobs + 12345}));
+    assert_eq!((&repair["recomputed"], &repair["repaired"]), (&actual, &json!(true)));
+    assert_eq!(app.used().await, total, "repaired");
+    let table = berth.ok(&["usage", "check", "-n", "{R}", "-o", "table"]).await;
+    assert_eq!(columns(&table), ["COUNTED BYTES", "RECOMPUTED BYTES", "REPAIRED"]);
+    let row = table.lines().nth(2).expect("a row");
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>(),
+        [total.to_string(), total.to_string(), "False".to_owned()],
+        "as az prints false"
+    );
 }
 
 #[tokio::test]
