@@ -252,13 +252,15 @@ for name in berth dist; do
     R[$name,head_rps]=$(median <"$W/hrps")
     R[$name,head_p99]=$(awk '{printf "%.2f\n", $1}' "$W/hp99" | median)
 
+    [ $name = berth ] && pid=$BERTH_PID || pid=$DIST_PID
+    R[$name,rss]=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")
+
     # Another client's pull and push while 300 uploads trickle a byte a second (from a user of
     # their own on Berth: uploads are bounded per identity, and the victim must not share them).
     read -r R[$name,tpull0] R[$name,tpull] R[$name,tpush0] R[$name,tpush] < <(python3 bench/load.py trickle "$host" trickle 300)
+    R[$name,rss_trickle]=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")
 done
-R[berth,rss]=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$BERTH_PID/status")
-R[dist,rss]=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$DIST_PID/status")
-# Berth only (Distribution has no online GC), after the memory reading: a pass deleting 100,000
+# Berth only (Distribution has no online GC), after the memory readings: a pass deleting 100,000
 # blobs while another client pushes; blobs go in batches, so a push waits for one batch at most.
 echo "berth: garbage collection of 100,000 blobs..." >&2
 read -r GC_SECS GC_DELETED GC_MAX GC_MED < <(python3 bench/load.py gcwait "$BERTH" gcwait 100000)
@@ -295,4 +297,5 @@ row "1 MiB pull, 300 trickling uploads (ms)" tpull down
 row "small push, idle (ms)" tpush0 down
 row "small push, 300 trickling uploads (ms)" tpush down
 row "peak RSS, VmHWM (MiB)" rss down "" "" "<" 40
+row "peak RSS after 300 trickling uploads (MiB)" rss_trickle down
 echo "Berth only: a GC pass deleting $GC_DELETED blobs took $GC_SECS s; meanwhile another client's small pushes took $GC_MED ms (median), $GC_MAX ms at most."

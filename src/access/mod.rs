@@ -135,11 +135,10 @@ pub struct Access {
     verifying: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     /// Serializes changes, so a reload never overtakes a newer one.
     changes: tokio::sync::Mutex<()>,
-    /// argon2 verifications at once: one a core. Each takes about 7 MiB and tens of
-    /// milliseconds of a core, so a burst of sign-ins queues instead of multiplying memory.
+    /// One argon2 verification at a time: each takes about 7 MiB and tens of milliseconds of a
+    /// core, so a burst of sign-ins queues (fairly) instead of multiplying memory; the throttle
+    /// bounds how many one address can queue.
     hashing: tokio::sync::Semaphore,
-    /// A hash of no one's password, verified where a principal has fewer secrets than others.
-    stand_in: String,
 }
 
 impl Access {
@@ -149,10 +148,6 @@ impl Access {
         let first = new_signing_key(&master, None)?;
         meta.add_first_signing_key(&first).await?;
         let snapshot = Snapshot::build(meta.load_identities().await?, &admin, policy, &master)?;
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let stand_in = tokio::task::spawn_blocking(|| password::generate().and_then(|p| password::hash(&p)))
-            .await
-            .map_err(|_| Error::Invalid("password hashing was interrupted".into()))??;
         let access = Self {
             meta,
             master,
@@ -163,8 +158,7 @@ impl Access {
             proven: Mutex::default(),
             verifying: Mutex::default(),
             changes: tokio::sync::Mutex::const_new(()),
-            hashing: tokio::sync::Semaphore::new(cores),
-            stand_in,
+            hashing: tokio::sync::Semaphore::new(1),
         };
         access.reseal().await?;
         Ok(access)

@@ -106,7 +106,7 @@ impl Access {
             Err(_) => Vec::new(),
         };
         while candidates.len() < VERIFICATIONS {
-            candidates.push((None, self.stand_in.clone()));
+            candidates.push((None, password::STAND_IN.to_owned()));
         }
         let pass = pass.to_owned();
         let _memory = self.hashing.acquire().await.map_err(|_| Error::Unauthorized("shutting down"))?;

@@ -35,6 +35,13 @@ fn hasher() -> Result<Argon2<'static>, Error> {
     Ok(Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params))
 }
 
+/// A hash of a random password that was thrown away, with the parameters of [`hash`]: verified
+/// in place of a secret a principal does not have, so that refusing an unknown name costs what
+/// refusing a wrong password does. Made once rather than at each start, which would hold
+/// another argon2 buffer in memory for nothing.
+pub const STAND_IN: &str =
+    "$argon2id$v=19$m=7168,t=5,p=1$9wUAPFaOcgGEEhEYYaWXjA$XIF422Ni8E6VSC3D3bjKXXwFp5hus1LM/+UQUsE13EE";
+
 /// The argon2id PHC string of `password`, with a fresh salt.
 pub fn hash(password: &str) -> Result<String, Error> {
     let mut salt = [0u8; 16];
@@ -63,6 +70,8 @@ mod tests {
     fn hashes_use_owasps_7_mib_setting() {
         let phc = super::hash("correct horse").expect("hash");
         assert!(phc.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{phc}");
+        assert!(super::STAND_IN.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "the stand-in costs the same");
+        assert!(!super::verify("", super::STAND_IN) && !super::verify("correct horse", super::STAND_IN));
     }
 
     #[test]
