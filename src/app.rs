@@ -10,6 +10,7 @@ use crate::api::UploadSlots;
 use crate::auth::seal::{self, MasterKeys};
 use crate::blob::{self, BlobStore};
 use crate::config::{Config, ConfigError, StorageBackend};
+use crate::events::Webhooks;
 use crate::meta::{self, MetaStore};
 use crate::registry::Registry;
 
@@ -46,6 +47,7 @@ pub struct App {
     pub config: Config,
     pub registry: Registry,
     pub access: Access,
+    pub webhooks: Webhooks,
     /// Uploads in progress, bounded overall and per identity.
     pub(crate) uploads: Arc<UploadSlots>,
     /// The admin passwords generated at first start, until `berth serve` prints them once.
@@ -92,27 +94,29 @@ impl App {
             return Err(BuildError::StorageProbe { setting: storage_setting(&backend), source });
         }
         let policy = config.auth.admin_policy;
-        let access =
-            match Access::open(meta.clone(), config.auth.admin_username.clone(), policy, Arc::new(master)).await {
-                Err(access::Error::Sealed(seal::Error::UnknownKey(id))) => {
-                    let holder = match &config.secrets.key {
-                        Some(_) => "BERTH_SECRET_KEY".to_owned(),
-                        None => config.key_file().display().to_string(),
-                    };
-                    if created {
-                        // A key made just now is no one's: leave no wrong key behind.
-                        let _ = std::fs::remove_file(config.key_file());
-                    }
-                    return Err(BuildError::WrongMasterKey { id, holder });
+        let master = Arc::new(master);
+        let access = match Access::open(meta.clone(), config.auth.admin_username.clone(), policy, master.clone()).await
+        {
+            Err(access::Error::Sealed(seal::Error::UnknownKey(id))) => {
+                let holder = match &config.secrets.key {
+                    Some(_) => "BERTH_SECRET_KEY".to_owned(),
+                    None => config.key_file().display().to_string(),
+                };
+                if created {
+                    // A key made just now is no one's: leave no wrong key behind.
+                    let _ = std::fs::remove_file(config.key_file());
                 }
-                opened => opened?,
-            };
+                return Err(BuildError::WrongMasterKey { id, holder });
+            }
+            opened => opened?,
+        };
         if config.storage.redirect {
             let key = access.sealed_setting("storage_url_key", random_key).await?;
             blobs = blobs.with_url_key(&key);
         }
         let first_start = access.bootstrap_admin(config.auth.admin_password.clone()).await?;
         access.enforce_admin_policy().await?;
+        let webhooks = Webhooks::new(meta.clone(), master, &config.webhooks);
         let registry = Registry::new(meta, blobs, config.limits.clone());
         let summarized = registry.summarize_stored_manifests().await?;
         if summarized > 0 {
@@ -120,11 +124,12 @@ impl App {
         }
         let gc = config.gc.enabled.then_some(config.gc.interval.0);
         let uploads = UploadSlots::new(config.http.max_uploads, config.http.max_uploads_per_identity);
-        let app = Arc::new(App { config, registry, access, uploads, first_start: Mutex::new(first_start) });
+        let app = Arc::new(App { config, registry, access, webhooks, uploads, first_start: Mutex::new(first_start) });
         if let Some(interval) = gc {
             crate::jobs::collect_garbage(Arc::downgrade(&app), interval);
         }
         crate::jobs::watch_identities(Arc::downgrade(&app));
+        crate::jobs::deliver_webhooks(Arc::downgrade(&app));
         Ok(AppState(app))
     }
 

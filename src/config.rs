@@ -16,6 +16,7 @@
 //! | garbage collection | `gc.interval`, `gc.grace`, `gc.upload_ttl` (`30s`, `10m`, `1h`, `2d`), `gc.enabled` | | `1h`, `1h`, `24h`, on |
 //! | slow clients   | `http.header_timeout`, `http.body_timeout`, `http.min_body_rate`, `http.idle_timeout` | | `30s`, `60s`, 1024 B/s, `90s` |
 //! | uploads at once | `http.max_uploads`, `http.max_uploads_per_identity` | | 256, 32 |
+//! | webhooks       | `webhooks.deny`, `webhooks.allow` (CIDRs), `webhooks.timeout`, `webhooks.max_attempts`, `webhooks.retry_max`, `webhooks.log_retention` | | link-local denied, `10s`, 12, `10m`, `30d` |
 //! | master key     | `secrets.key_file`, `secrets.key` | `BERTH_SECRET_KEY_FILE`, `BERTH_SECRET_KEY` | `<data_dir>/berth.key` |
 
 use std::net::SocketAddr;
@@ -50,6 +51,43 @@ pub struct Config {
     pub gc: GcConfig,
     pub http: HttpConfig,
     pub secrets: SecretsConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// Webhook delivery. A webhook makes the registry send requests where its owner says, so the
+/// addresses it may reach are limited: link-local ones (cloud metadata endpoints) are refused
+/// unless allowed, and `deny` can refuse more (private ranges on a shared host, say).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Addresses webhooks may not reach, besides link-local ones.
+    pub deny: Vec<ipnet::IpNet>,
+    /// Addresses webhooks may reach even if denied (a link-local receiver, say).
+    pub allow: Vec<ipnet::IpNet>,
+    /// Time to connect; the whole attempt (connect, send, read the answer) gets `timeout`.
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    /// Attempts at one event before it is given up (it stays redeliverable by hand).
+    pub max_attempts: u32,
+    /// Retries wait 1 s, 2 s, 4 s… up to this.
+    pub retry_max: Duration,
+    /// How long delivery attempts are listed (`webhook list-events`), and events kept for
+    /// `webhook redeliver`.
+    pub log_retention: Duration,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            deny: Vec::new(),
+            allow: Vec::new(),
+            connect_timeout: Duration(std::time::Duration::from_secs(5)),
+            timeout: Duration(std::time::Duration::from_secs(10)),
+            max_attempts: 12,
+            retry_max: Duration(std::time::Duration::from_secs(600)),
+            log_retention: Duration(std::time::Duration::from_secs(30 * 86_400)),
+        }
+    }
 }
 
 /// Limits on slow, idle and greedy clients.
@@ -396,6 +434,7 @@ impl Default for Config {
             gc: GcConfig::default(),
             http: HttpConfig::default(),
             secrets: SecretsConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod blob;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod jobs;
 pub mod meta;
 pub mod oci;
@@ -20,3 +21,19 @@ pub mod tls;
 pub use app::{App, AppState};
 pub use config::Config;
 pub use server::serve;
+
+/// An error and its causes on one line, each cause once: an error's own message often quotes
+/// its source already ("cannot read x: No such file or directory"), which the chain repeats.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}

@@ -27,24 +27,11 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(berth::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("berth: {}", message(&e));
+            eprintln!("berth: {}", berth::error_chain(e.as_ref()));
             // az's codes: 3 for a resource not found, 1 for other failures (clap exits 2 on usage).
             std::process::ExitCode::from(berth::cli::exit_code(&e))
         }
     }
-}
-
-/// An error and its causes on one line, each cause once: an error's own message often quotes
-/// its source already ("cannot read x: No such file or directory"), which the chain repeats.
-fn message(e: &anyhow::Error) -> String {
-    let mut out = e.to_string();
-    for cause in e.chain().skip(1).map(ToString::to_string) {
-        if !out.contains(&cause) {
-            out.push_str(": ");
-            out.push_str(&cause);
-        }
-    }
-    out
 }
 
 /// glibc gives each thread that contends for the heap an arena of its own (up to eight per

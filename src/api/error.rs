@@ -158,6 +158,20 @@ impl From<access::Error> for ApiError {
     }
 }
 
+impl From<crate::events::webhooks::Error> for ApiError {
+    fn from(e: crate::events::webhooks::Error) -> Self {
+        use crate::events::webhooks::Error as E;
+        match e {
+            E::NotFound(_) | E::EventNotFound(_) => Self::new(ErrorCode::ResourceUnknown, e.to_string()),
+            E::Invalid(m) => Self::new(ErrorCode::RequestInvalid, m),
+            E::Duplicate(_) => Self::new(ErrorCode::Conflict, e.to_string()),
+            E::LimitReached { .. } => Self::new(ErrorCode::Denied, e.to_string()),
+            E::Sealed(cause) => Self::internal(cause),
+            E::Meta(cause) => Self::internal(cause),
+        }
+    }
+}
+
 /// The `Range` an upload session reports: the bytes it holds, `0-<last>` (`0-0` when empty,
 /// as CNCF Distribution does and clients expect).
 pub(crate) fn upload_range(size: u64) -> String {

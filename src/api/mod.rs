@@ -102,6 +102,25 @@ pub(crate) fn valid_authority(s: &str) -> bool {
     host_ok && port_ok
 }
 
+/// Who makes a change through this request, for the change's event: the request's id, the
+/// registry's name as the client addressed it, the method, user agent, identity and address.
+pub(crate) fn actor(
+    app: &AppState,
+    parts: &axum::http::request::Parts,
+    caller: &crate::access::Caller,
+    client: std::net::IpAddr,
+) -> crate::meta::Actor {
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    crate::meta::Actor {
+        request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
+        host: Some(auth::Origin::of(app, &parts.headers).service),
+        method: Some(parts.method.to_string()),
+        user_agent: header(header::USER_AGENT),
+        identity: caller.name.clone(),
+        client_ip: Some(client.to_string()),
+    }
+}
+
 /// Refuses a request whose `Host` is not a host and port (`400`), before it can reach a
 /// challenge or a token's audience.
 async fn check_host(req: Request, next: Next) -> Response {

@@ -13,6 +13,7 @@ mod repositories;
 mod serve;
 mod storage;
 mod tokens;
+mod webhooks;
 
 use clap::{Parser, Subcommand};
 pub use error::exit_code;
@@ -83,6 +84,9 @@ enum Command {
     Config(storage::ConfigCommand),
     /// Delete tags (and with --untagged, manifests) by filter and age, as `acr purge`.
     Purge(storage::PurgeArgs),
+    /// Webhooks: POSTs of ACR's push and delete events to your services.
+    #[command(subcommand)]
+    Webhook(webhooks::WebhookCommand),
     /// The keys that sign tokens: list them, or rotate to a new one (Berth's own).
     #[command(subcommand)]
     SigningKey(identity::SigningKeyCommand),
@@ -117,6 +121,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gc(cmd) => storage::gc(cmd, out).await,
         Command::Config(cmd) => storage::config(cmd, out).await,
         Command::Purge(args) => storage::purge(args).await,
+        Command::Webhook(cmd) => webhooks::webhook(cmd, out).await,
         Command::SigningKey(cmd) => identity::signing_key(cmd, out).await,
         Command::Admin(AdminCommand::ResetPassword(args)) => serve::reset_password(args, out).await,
     }

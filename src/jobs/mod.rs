@@ -29,6 +29,55 @@ pub fn watch_identities(app: Weak<App>) {
     });
 }
 
+/// How often a node checks for webhook deliveries due when nothing woke it: events committed
+/// on other nodes, and retries.
+const WEBHOOK_POLL: Duration = Duration::from_secs(1);
+/// How often old events and delivery attempts are dropped.
+const WEBHOOK_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Delivers webhook events: the node holding the `webhooks` lease sends, so each event goes
+/// out once from one node (again only if that node dies between sending and recording it).
+pub fn deliver_webhooks(app: Weak<App>) {
+    let node = uuid::Uuid::new_v4().to_string();
+    // Only the signal is held between rounds: the application (and its database) may go.
+    let Some(wake) = app.upgrade().map(|a| a.webhooks.signal()) else { return };
+    tokio::spawn(async move {
+        let mut last_prune: Option<Instant> = None;
+        loop {
+            let _ = tokio::time::timeout(WEBHOOK_POLL, wake.notified()).await;
+            let Some(app) = app.upgrade() else { return };
+            // Any node prunes (it is idempotent), webhooks or not: every change writes events.
+            if last_prune.is_none_or(|t| t.elapsed() >= WEBHOOK_PRUNE_EVERY) {
+                match app.webhooks.prune().await {
+                    Ok(n) if n > 0 => tracing::info!(events = n, "dropped old webhook events"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot drop old webhook events"),
+                }
+                last_prune = Some(Instant::now());
+            }
+            match app.webhooks.any_due().await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the webhooks");
+                    continue;
+                }
+            }
+            match app.registry.take_job_lease("webhooks", &node, WEBHOOK_POLL * 10).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take the webhook delivery lease");
+                    continue;
+                }
+            }
+            if let Err(e) = app.webhooks.deliver_due().await {
+                tracing::warn!(error = %e, "webhook delivery round failed");
+            }
+        }
+    });
+}
+
 /// Starts garbage collection every `gc.interval` (the first pass one interval after start).
 pub fn collect_garbage(app: Weak<App>, interval: Duration) {
     let node = uuid::Uuid::new_v4().to_string();

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
+use super::events::{self, Actor, Change};
 use super::usage::{self, Counter};
 use super::{Error, MetaStore, Result};
 use crate::oci::{Digest, RepoName, Tag};
@@ -231,15 +232,18 @@ impl MetaStore {
     /// Deletes a repository with all its manifests and tags in one transaction, unless a lock
     /// forbids it; the manifests no other repository stores leave usage. `None` if it does not
     /// exist.
-    pub async fn delete_repository(&self, repo: &RepoName) -> Result<Option<DeletedRepository>> {
+    pub async fn delete_repository(&self, repo: &RepoName, actor: &Actor) -> Result<Option<DeletedRepository>> {
         let mut tx = self.write().await?;
         if repository_attributes(&mut tx, repo).await?.is_none() {
             return Ok(None);
         }
         check_delete(&mut tx, repo, Doomed::Repository).await?;
         let names = |sql: &'static str| sqlx::query_scalar::<_, String>(sql).bind(repo.as_str());
-        let manifests =
-            names("SELECT digest FROM manifests WHERE repository = $1 ORDER BY digest").fetch_all(&mut *tx).await?;
+        let gone: Vec<(String, String)> =
+            sqlx::query_as("SELECT digest, media_type FROM manifests WHERE repository = $1 ORDER BY digest")
+                .bind(repo.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
         let tags = names("SELECT name FROM tags WHERE repository = $1 ORDER BY name").fetch_all(&mut *tx).await?;
         let freed: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(m.size), 0) AS BIGINT) FROM manifests m WHERE m.repository = $1
@@ -257,8 +261,21 @@ impl MetaStore {
         ] {
             sqlx::query(sql).bind(repo.as_str()).execute(&mut *tx).await?;
         }
+        let changes: Vec<Change> = gone
+            .iter()
+            .map(|(digest, media_type)| Change {
+                action: "delete",
+                repository: repo.as_str(),
+                tag: None,
+                digest,
+                media_type: Some(media_type),
+                size: None,
+            })
+            .collect();
+        events::emit(&mut tx, actor, &changes).await?;
         tx.commit().await?;
         self.manifests_changed();
+        let manifests = gone.into_iter().map(|(digest, _)| digest).collect();
         Ok(Some(DeletedRepository { manifests, tags }))
     }
 

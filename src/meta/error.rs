@@ -15,6 +15,9 @@ pub enum Error {
     /// concurrent writes cannot pass it together; nothing was written).
     #[error("storage quota exceeded: {used} of {limit} bytes used, adding {adding}")]
     QuotaExceeded { used: u64, limit: u64, adding: u64 },
+    /// The tier allows `limit` of these and `count` exist (checked in the creating transaction).
+    #[error("limit reached: {count} of {limit}")]
+    LimitReached { count: u64, limit: u64 },
     /// A row with the same key exists already.
     #[error("already exists")]
     Duplicate,

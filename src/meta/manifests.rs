@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::events::{self, Actor, Change};
 use super::usage::{self, Counter};
 use super::{Error, ManifestSummary, MetaStore, Result, attributes, now_ms};
 use crate::oci::{Digest, ManifestRef, RefKind, RepoName, Tag};
@@ -128,6 +129,7 @@ impl MetaStore {
         m: &NewManifest<'_>,
         tag: Option<&Tag>,
         limit: u64,
+        actor: &Actor,
     ) -> Result<()> {
         let now = now_ms();
         let digest = m.digest.to_string();
@@ -208,6 +210,15 @@ impl MetaStore {
             .execute(&mut *tx)
             .await?;
         }
+        let pushed = Change {
+            action: "push",
+            repository: repo.as_str(),
+            tag: tag.map(Tag::as_str),
+            digest: &digest,
+            media_type: Some(m.media_type),
+            size: Some(m.content.len() as i64),
+        };
+        events::emit(&mut tx, actor, &[pushed]).await?;
         tx.commit().await?;
         self.manifests_changed();
         Ok(())
@@ -261,7 +272,7 @@ impl MetaStore {
     /// no other index in the repository, no lock. A digest whose last copy goes leaves usage.
     /// Refused (`ListedByIndex`) while an index in the repository lists the manifest. False if it
     /// was not there.
-    pub async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+    pub async fn delete_manifest(&self, repo: &RepoName, digest: &Digest, actor: &Actor) -> Result<bool> {
         let digest = digest.to_string();
         let mut tx = self.write().await?;
         attributes::check_delete(&mut tx, repo, attributes::Doomed::Manifest(&digest)).await?;
@@ -279,6 +290,7 @@ impl MetaStore {
         let mut queue = vec![digest];
         let mut first = true;
         let mut freed = 0;
+        let mut gone: Vec<(String, String)> = Vec::new();
         while let Some(d) = queue.pop() {
             let children: Vec<String> = sqlx::query_scalar(
                 "SELECT ref_digest FROM manifest_refs WHERE repository = $1 AND manifest_digest = $2 AND kind = 'child'",
@@ -287,20 +299,22 @@ impl MetaStore {
             .bind(&d)
             .fetch_all(&mut *tx)
             .await?;
-            let deleted: Option<i64> =
-                sqlx::query_scalar("DELETE FROM manifests WHERE repository = $1 AND digest = $2 RETURNING size")
-                    .bind(repo.as_str())
-                    .bind(&d)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let deleted: Option<(i64, String)> = sqlx::query_as(
+                "DELETE FROM manifests WHERE repository = $1 AND digest = $2 RETURNING size, media_type",
+            )
+            .bind(repo.as_str())
+            .bind(&d)
+            .fetch_optional(&mut *tx)
+            .await?;
             if first && deleted.is_none() {
                 return Ok(false);
             }
             first = false;
-            if let Some(size) = deleted
-                && !stored_anywhere(&mut tx, &d).await?
-            {
-                freed += size;
+            if let Some((size, media_type)) = deleted {
+                if !stored_anywhere(&mut tx, &d).await? {
+                    freed += size;
+                }
+                gone.push((d.clone(), media_type));
             }
             for child in children {
                 let held = sqlx::query(
@@ -329,6 +343,18 @@ impl MetaStore {
         .execute(&mut *tx)
         .await?;
         usage::add(&mut tx, Counter::Manifests, -freed).await?;
+        let changes: Vec<Change> = gone
+            .iter()
+            .map(|(digest, media_type)| Change {
+                action: "delete",
+                repository: repo.as_str(),
+                tag: None,
+                digest,
+                media_type: Some(media_type),
+                size: None,
+            })
+            .collect();
+        events::emit(&mut tx, actor, &changes).await?;
         tx.commit().await?;
         self.manifests_changed();
         Ok(true)
@@ -336,17 +362,36 @@ impl MetaStore {
 
     /// Deletes a tag only, unless a lock forbids it; the manifest stays. False if the tag was
     /// not there.
-    pub async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
+    pub async fn delete_tag(&self, repo: &RepoName, tag: &Tag, actor: &Actor) -> Result<bool> {
         let mut tx = self.write().await?;
         attributes::check_delete(&mut tx, repo, attributes::Doomed::Tag(tag)).await?;
-        let done = sqlx::query("DELETE FROM tags WHERE repository = $1 AND name = $2")
+        let untagged: Option<(String, String)> = sqlx::query_as(
+            "SELECT m.digest, m.media_type FROM tags t
+             JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest_digest
+             WHERE t.repository = $1 AND t.name = $2",
+        )
+        .bind(repo.as_str())
+        .bind(tag.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((digest, media_type)) = untagged else { return Ok(false) };
+        sqlx::query("DELETE FROM tags WHERE repository = $1 AND name = $2")
             .bind(repo.as_str())
             .bind(tag.as_str())
             .execute(&mut *tx)
             .await?;
+        let change = Change {
+            action: "delete",
+            repository: repo.as_str(),
+            tag: Some(tag.as_str()),
+            digest: &digest,
+            media_type: Some(&media_type),
+            size: None,
+        };
+        events::emit(&mut tx, actor, &[change]).await?;
         tx.commit().await?;
         self.manifests_changed();
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     pub async fn repository_exists(&self, repo: &RepoName) -> Result<bool> {

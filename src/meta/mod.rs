@@ -16,6 +16,7 @@ mod attributes;
 mod blobs;
 mod cache;
 mod error;
+mod events;
 mod identity;
 mod listings;
 mod manifests;
@@ -33,6 +34,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 pub use attributes::{Attributes, AttributesPatch, DeletedRepository, RepositoryRow};
 pub use blobs::UploadRow;
 pub use error::{Error, Result};
+pub use events::{Actor, DeliveryRow, DeliveryState, EventRow, WebhookRow, WebhookSettings};
 pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, SecretRow, SigningKeyRow};
 pub use listings::{ManifestMetaRow, ManifestSummary, Order, StoredSummary, TagRow, Unsummarized};
 pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
@@ -61,6 +63,8 @@ pub struct MetaStore {
     /// what a tag names at any moment.
     manifests: Option<Arc<cache::ManifestCache>>,
     fence: Fence,
+    /// Notified after a change that wrote events committed: wakes this node's webhook delivery.
+    events: Arc<tokio::sync::Notify>,
     /// Held open while the store lives: the flock that makes this process a SQLite database's
     /// only user.
     _owner: Option<Arc<std::fs::File>>,
@@ -123,6 +127,7 @@ impl MetaStore {
             reader,
             manifests: Some(Arc::default()),
             fence: Fence::Local(Arc::default()),
+            events: Arc::default(),
             _owner: Some(Arc::new(owner)),
         })
     }
@@ -141,6 +146,7 @@ impl MetaStore {
             reader: main,
             manifests: None,
             fence: Fence::Database(fences),
+            events: Arc::default(),
             _owner: None,
         })
     }
@@ -218,8 +224,15 @@ impl MetaStore {
         Ok(BlobFence { _held: held })
     }
 
-    /// Clears the manifest cache after a committed change to manifests, tags or locks.
+    /// What is notified after events committed here.
+    pub fn events_committed(&self) -> Arc<tokio::sync::Notify> {
+        self.events.clone()
+    }
+
+    /// Clears the manifest cache after a committed change to manifests, tags or locks, and
+    /// wakes webhook delivery: every change that writes events ends here.
     fn manifests_changed(&self) {
+        self.events.notify_one();
         if let Some(cache) = &self.manifests {
             cache.invalidate();
         }

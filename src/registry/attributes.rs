@@ -2,7 +2,7 @@
 //! `/acr/v1` API; and the lock checks the `/v2/` operations share.
 
 use super::{Error, Page, Registry, Result};
-use crate::meta::{AttributesPatch, DeletedRepository, ManifestMetaRow, ManifestSummary, RepositoryRow, TagRow};
+use crate::meta::{Actor, AttributesPatch, DeletedRepository, ManifestMetaRow, ManifestSummary, RepositoryRow, TagRow};
 use crate::oci::{ChildPlatform, Digest, ManifestInfo, RepoName, Tag};
 
 pub use crate::meta::Order;
@@ -118,8 +118,8 @@ impl Registry {
     }
 
     /// Deletes a repository with every manifest and tag in it, unless a lock forbids it.
-    pub async fn delete_repository(&self, repo: &RepoName) -> Result<DeletedRepository> {
-        self.meta.delete_repository(repo).await?.ok_or_else(|| Error::NameUnknown(repo.clone()))
+    pub async fn delete_repository(&self, repo: &RepoName, actor: &Actor) -> Result<DeletedRepository> {
+        self.meta.delete_repository(repo, actor).await?.ok_or_else(|| Error::NameUnknown(repo.clone()))
     }
 
     /// Up to `n` listed tags after `last` in `order`, optionally only those on `digest`.
@@ -150,9 +150,9 @@ impl Registry {
     }
 
     /// Removes a tag (the manifest stays), unless a lock forbids it.
-    pub async fn untag(&self, repo: &RepoName, tag: &Tag) -> Result<()> {
+    pub async fn untag(&self, repo: &RepoName, tag: &Tag, actor: &Actor) -> Result<()> {
         self.ensure_exists(repo).await?;
-        if self.meta.delete_tag(repo, tag).await? { Ok(()) } else { Err(Error::TagUnknown(tag.to_string())) }
+        if self.meta.delete_tag(repo, tag, actor).await? { Ok(()) } else { Err(Error::TagUnknown(tag.to_string())) }
     }
 
     /// Up to `n` listed manifests after `last` (a digest) in `order`.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{Registry, Result};
-use crate::meta::now_ms;
+use crate::meta::{Actor, now_ms};
 use crate::oci::{Digest, Reference, RepoName};
 
 /// What one pass should do.
@@ -99,13 +99,14 @@ impl Registry {
         let mut report = GcReport { started_at: now_ms(), dry_run: opts.dry_run, ..GcReport::default() };
         let retention = self.retention().await?;
         if retention.enabled {
+            let actor = Actor::internal("retention");
             let before = ago(Duration::from_secs(u64::from(retention.days) * 86_400));
             for m in self.meta.untagged_before(before).await? {
                 let (Ok(repo), Ok(digest)) = (RepoName::parse(&m.repository), Digest::parse(&m.digest)) else {
                     continue;
                 };
                 // A manifest locked meanwhile is refused by the delete and kept.
-                if opts.dry_run || self.delete_manifest(&repo, &Reference::Digest(digest)).await.is_ok() {
+                if opts.dry_run || self.delete_manifest(&repo, &Reference::Digest(digest), &actor).await.is_ok() {
                     report.manifests_deleted += 1;
                 }
             }

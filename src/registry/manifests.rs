@@ -5,7 +5,7 @@ use futures_util::TryStreamExt;
 
 use super::attributes::Summary;
 use super::{Error, MAX_MANIFEST_SIZE, Registry, Result};
-use crate::meta::{ManifestRow, NewManifest, ReferrerRow};
+use crate::meta::{Actor, ManifestRow, NewManifest, ReferrerRow};
 use crate::oci::{Digest, Hasher, ManifestInfo, Reference, RepoName};
 
 pub type StoredManifest = ManifestRow;
@@ -47,6 +47,7 @@ impl Registry {
         reference: &Reference,
         content_type: Option<&str>,
         bytes: &[u8],
+        actor: &Actor,
     ) -> Result<PushedManifest> {
         if bytes.len() > MAX_MANIFEST_SIZE {
             return Err(Error::ManifestTooLarge);
@@ -88,7 +89,7 @@ impl Registry {
             os: os.as_deref(),
             summary: summary.as_meta(),
         };
-        self.meta.put_manifest(repo, &new, tag, limit).await?;
+        self.meta.put_manifest(repo, &new, tag, limit, actor).await?;
         Ok(PushedManifest { digest, subject: info.subject })
     }
 
@@ -130,10 +131,10 @@ impl Registry {
     }
 
     /// By tag: removes the tag only. By digest: removes the manifest and every tag on it.
-    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
+    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference, actor: &Actor) -> Result<()> {
         let deleted = match reference {
-            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
-            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+            Reference::Digest(d) => self.meta.delete_manifest(repo, d, actor).await?,
+            Reference::Tag(t) => self.meta.delete_tag(repo, t, actor).await?,
         };
         if deleted { Ok(()) } else { Err(Error::ManifestUnknown(reference.to_string())) }
     }

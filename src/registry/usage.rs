@@ -100,7 +100,7 @@ impl Registry {
         let item = |name, current, limit, unit| UsageItem { name, current, limit, unit };
         Ok(vec![
             item("Size", self.storage_used().await?, limits.storage_bytes, "Bytes"),
-            item("Webhooks", 0, limits.webhooks, "Count"),
+            item("Webhooks", self.meta.webhook_count().await?, limits.webhooks, "Count"),
             item("Geo-replications", 0, limits.geo_replications, "Count"),
             item("IPRules", 0, limits.ip_rules, "Count"),
             item("ScopeMaps", scope_maps, limits.scope_maps, "Count"),

@@ -21,3 +21,4 @@ mod redirect;
 mod s3;
 mod security;
 mod usage;
+mod webhooks;

@@ -115,6 +115,16 @@ const TABLE: &[(&str, &str, Body, [u16; 14])] = &[
     ("POST /berth/v1/gc", "POST /berth/v1/gc", Body::Json(r#"{"dryRun": true}"#),               [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("GET /berth/v1/retention", "GET /berth/v1/retention", Body::Empty,                          [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("PATCH /berth/v1/retention", "PATCH /berth/v1/retention", Body::Json(r#"{"status": "disabled"}"#), [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("GET /berth/v1/webhooks", "GET /berth/v1/webhooks", Body::Empty,                            [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("POST /berth/v1/webhooks", "POST /berth/v1/webhooks", Body::Json(r#"{"name": "new{wh}", "serviceUri": "http://127.0.0.1:9/", "actions": ["push"]}"#), [201, 201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("GET /berth/v1/webhooks/{name}", "GET /berth/v1/webhooks/{wh}", Body::Empty,                [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("PATCH /berth/v1/webhooks/{name}", "PATCH /berth/v1/webhooks/{wh}", Body::Json(r#"{"scope": "app:*"}"#), [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("DELETE /berth/v1/webhooks/{name}", "DELETE /berth/v1/webhooks/gone{wh}", Body::Empty,      [204, 204, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("GET /berth/v1/webhooks/{name}/config", "GET /berth/v1/webhooks/{wh}/config", Body::Empty,  [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("POST /berth/v1/webhooks/{name}/ping", "POST /berth/v1/webhooks/{wh}/ping", Body::Empty,    [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("GET /berth/v1/webhooks/{name}/events", "GET /berth/v1/webhooks/{wh}/events", Body::Empty,  [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    // An unknown event: the cell shows the route let the caller through (404) or not.
+    ("POST /berth/v1/webhooks/{name}/events/{id}/redeliver", "POST /berth/v1/webhooks/{wh}/events/none/redeliver", Body::Empty, [404, 404, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("GET /berth/v1/scopemaps", "GET /berth/v1/scopemaps", Body::Empty,                          [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("POST /berth/v1/scopemaps", "POST /berth/v1/scopemaps", Body::Json(r#"{"name": "map-new-{p}", "actions": ["repositories/app/content/read"]}"#), [201, 201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("GET /berth/v1/scopemaps/{name}", "GET /berth/v1/scopemaps/map-{p}", Body::Empty,           [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
@@ -232,6 +242,13 @@ async fn fixtures(app: &TestApp) -> Fixtures {
         for token in [format!("tok-{p}"), format!("tok-gone-{p}")] {
             app.admin(Method::POST, "/tokens", Some(json!({"name": token, "scopeMap": "_repositories_pull"}))).await;
         }
+        // Webhook names are letters and digits only.
+        let wh = format!("hook{}", per_column.len());
+        for name in [wh.clone(), format!("gone{wh}")] {
+            let hook = json!({"name": name, "serviceUri": "http://127.0.0.1:9/", "actions": ["push"]});
+            app.admin(Method::POST, "/webhooks", Some(hook)).await;
+        }
+        per_column.insert((p, "wh"), wh);
         for map in [format!("map-{p}"), format!("map-gone-{p}")] {
             let actions = ["repositories/app/content/read"];
             app.admin(Method::POST, "/scopemaps", Some(json!({"name": map, "actions": actions}))).await;
@@ -297,7 +314,12 @@ fn token_form(auth: &Auth, path: &str) -> Vec<(&'static str, String)> {
 
 #[tokio::test]
 async fn every_route_answers_every_caller_as_the_table_says() {
-    let app = TestApp::spawn_with(|c| c.storage.redirect = true).await;
+    // Premium: room for every column's webhooks.
+    let app = TestApp::spawn_with(|c| {
+        c.storage.redirect = true;
+        c.limits.sku = berth::config::Sku::Premium;
+    })
+    .await;
     let fixtures = fixtures(&app).await;
     let callers = callers(&app).await;
     let mut wrong = Vec::new();
@@ -315,7 +337,7 @@ async fn every_route_answers_every_caller_as_the_table_says() {
             req = match body {
                 Body::Empty => req,
                 Body::Json("MANIFEST") => req.header("content-type", OCI_MANIFEST).body(fixtures.manifest.clone()),
-                Body::Json(text) => req.header("content-type", "application/json").body(text.replace("{p}", p)),
+                Body::Json(text) => req.header("content-type", "application/json").body(fixtures.fill(text, p)),
                 Body::TokenForm => req.form(&token_form(auth, &path)),
             };
             req = match (auth, body) {

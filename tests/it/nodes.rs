@@ -328,3 +328,42 @@ async fn blob_for(c: &Cluster, n: usize, repo: &str, layer: &[u8]) -> (String, S
     assert_eq!(res.body(manifest.clone()).send().await.expect("PUT manifest").status(), StatusCode::CREATED);
     (digests[0].clone(), sha256(&manifest))
 }
+
+/// Pushes a one-blob image tagged `tag` through node `n`.
+async fn push_small(c: &Cluster, n: usize, repo: &str, tag: &str) {
+    let config = format!("{{\"tag\": \"{tag}\"}}").into_bytes();
+    let digest = sha256(&config);
+    let res = c.req(n, Method::POST, &format!("/v2/{repo}/blobs/uploads/?digest={digest}")).body(config.clone());
+    assert_eq!(res.send().await.expect("blob").status(), StatusCode::CREATED);
+    let manifest = image_manifest(&digest, config.len(), vec![]);
+    let res = c.req(n, Method::PUT, &format!("/v2/{repo}/manifests/{tag}")).header("content-type", OCI_MANIFEST);
+    assert_eq!(res.body(manifest).send().await.expect("manifest").status(), StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_webhook_event_is_delivered_once_by_one_node_and_the_next_takes_over() {
+    let Some(mut c) = Cluster::start(|c| c.gc.enabled = false).await else { return };
+    let receiver = crate::webhooks::Receiver::start().await;
+    let hook = json!({"name": "clusterhook", "serviceUri": receiver.uri("/"), "actions": ["push"]});
+    let res = c.req(2, Method::POST, "/berth/v1/webhooks").json(&hook).send().await.expect("create");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    for i in 0..6 {
+        push_small(&c, 1 + i % 3, "app", &format!("v{i}")).await;
+    }
+    receiver.events(6).await;
+    // Whichever node held the delivery lease, node 1 dies; the others carry on.
+    c.kill(1);
+    for i in 6..12 {
+        push_small(&c, 2 + i % 2, "app", &format!("v{i}")).await;
+    }
+    let got = receiver.events(12).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got_now = receiver.events(12).await;
+    let tags: Vec<&str> = got_now.iter().map(|r| r.body["target"]["tag"].as_str().unwrap_or_default()).collect();
+    let expected: Vec<String> = (0..12).map(|i| format!("v{i}")).collect();
+    assert_eq!(tags, expected, "each event once, in commit order");
+    let mut ids: Vec<&str> = got.iter().map(|r| r.body["id"].as_str().unwrap_or_default()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 12);
+}

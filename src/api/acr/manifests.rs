@@ -87,6 +87,6 @@ pub(super) async fn update(
 
 /// DELETE /acr/v1/<name>/_manifests/<digest> — the manifest and its tags; 202.
 pub(super) async fn delete(ctx: &Ctx<'_>, name: &RepoName, digest: &Digest) -> Result<Response, ApiError> {
-    ctx.app.registry.delete_manifest(name, &Reference::Digest(digest.clone())).await?;
+    ctx.app.registry.delete_manifest(name, &Reference::Digest(digest.clone()), &ctx.actor).await?;
     Ok(accepted())
 }

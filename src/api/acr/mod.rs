@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, auth};
 use crate::app::AppState;
-use crate::meta::{Attributes, AttributesPatch};
+use crate::meta::{Actor, Attributes, AttributesPatch};
 use crate::oci::ErrorCode;
 use crate::registry::Order;
 use endpoint::Endpoint;
@@ -62,6 +62,8 @@ struct Ctx<'a> {
     app: &'a AppState,
     login_server: String,
     params: Params,
+    /// Who makes the request's changes, for their events.
+    actor: Actor,
 }
 
 /// Every `/acr/v1/…` request: decode, parse, authorize, dispatch.
@@ -73,9 +75,10 @@ pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Respo
         let endpoint = Endpoint::parse(&rest)?;
         let Query(params) = Query::<Params>::try_from_uri(&parts.uri)
             .map_err(|e| ApiError::new(ErrorCode::RequestInvalid, format!("bad query string: {e}")))?;
-        auth::authorize(&app, &parts.headers, client, &endpoint.need(&parts.method)).await?;
+        let caller = auth::authorize(&app, &parts.headers, client, &endpoint.need(&parts.method)).await?;
         let login_server = auth::Origin::of(&app, &parts.headers).service;
-        let ctx = Ctx { app: &app, login_server, params };
+        let actor = super::actor(&app, &parts, &caller, client);
+        let ctx = Ctx { app: &app, login_server, params, actor };
         route(&ctx, parts.method, endpoint, body).await
     }
     .await;

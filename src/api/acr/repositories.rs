@@ -52,7 +52,7 @@ pub(super) async fn update(ctx: &Ctx<'_>, name: &RepoName, patch: AttributesPatc
 
 /// DELETE /acr/v1/<name> — 202 with what was deleted; refused if anything in it is locked.
 pub(super) async fn delete(ctx: &Ctx<'_>, name: &RepoName) -> Result<Response, ApiError> {
-    let deleted = ctx.app.registry.delete_repository(name).await?;
+    let deleted = ctx.app.registry.delete_repository(name, &ctx.actor).await?;
     let body = json!({ "manifestsDeleted": deleted.manifests, "tagsDeleted": deleted.tags });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }

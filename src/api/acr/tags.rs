@@ -66,6 +66,6 @@ pub(super) async fn update(
 
 /// DELETE /acr/v1/<name>/_tags/<tag> — untags (the manifest stays); 202.
 pub(super) async fn delete(ctx: &Ctx<'_>, name: &RepoName, tag: &Tag) -> Result<Response, ApiError> {
-    ctx.app.registry.untag(name, tag).await?;
+    ctx.app.registry.untag(name, tag, &ctx.actor).await?;
     Ok(accepted())
 }

@@ -13,6 +13,7 @@ mod storage;
 
 pub(super) use storage::metrics;
 mod tokens;
+mod webhooks;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -51,6 +52,15 @@ pub(super) fn router() -> Router<AppState> {
         .route("/usage/check", post(storage::check_usage))
         .route("/gc", get(storage::show_gc).post(storage::run_gc))
         .route("/retention", get(storage::show_retention).patch(storage::update_retention))
+        .route("/webhooks", get(webhooks::list_webhooks).post(webhooks::create_webhook))
+        .route(
+            "/webhooks/{name}",
+            get(webhooks::show_webhook).patch(webhooks::update_webhook).delete(webhooks::delete_webhook),
+        )
+        .route("/webhooks/{name}/config", get(webhooks::webhook_config))
+        .route("/webhooks/{name}/ping", post(webhooks::ping_webhook))
+        .route("/webhooks/{name}/events", get(webhooks::list_webhook_events))
+        .route("/webhooks/{name}/events/{id}/redeliver", post(webhooks::redeliver_webhook_event))
         .route("/scopemaps", get(tokens::list_scope_maps).post(tokens::create_scope_map))
         .route(
             "/scopemaps/{name}",

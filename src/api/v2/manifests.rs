@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use super::{empty, respond};
 use crate::api::ApiError;
 use crate::blob::ByteStream;
+use crate::meta::Actor;
 use crate::oci::{Reference, RepoName};
 use crate::registry::{self, MAX_MANIFEST_SIZE, Registry};
 
@@ -39,6 +40,7 @@ pub(super) async fn put_manifest(
     reference: &Reference,
     headers: &HeaderMap,
     mut body: ByteStream,
+    actor: &Actor,
 ) -> Result<Response, ApiError> {
     let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if announced.is_some_and(|n| n > MAX_MANIFEST_SIZE as u64) {
@@ -53,7 +55,7 @@ pub(super) async fn put_manifest(
         bytes.extend_from_slice(&chunk);
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let stored = reg.put_manifest(name, reference, content_type, &bytes).await?;
+    let stored = reg.put_manifest(name, reference, content_type, &bytes, actor).await?;
     let mut out = vec![
         ("location", format!("/v2/{name}/manifests/{}", stored.digest)),
         ("docker-content-digest", stored.digest.to_string()),
@@ -70,7 +72,8 @@ pub(super) async fn delete_manifest(
     reg: &Registry,
     name: &RepoName,
     reference: &Reference,
+    actor: &Actor,
 ) -> Result<Response, ApiError> {
-    reg.delete_manifest(name, reference).await?;
+    reg.delete_manifest(name, reference, actor).await?;
     Ok(empty(StatusCode::ACCEPTED, &[]))
 }

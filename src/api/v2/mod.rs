@@ -21,6 +21,7 @@ use super::{ApiError, auth};
 use crate::app::AppState;
 use crate::auth::{Action, Need};
 use crate::blob::ByteStream;
+use crate::meta::Actor;
 use crate::oci::{ErrorCode, RepoName};
 use endpoint::Endpoint;
 
@@ -49,9 +50,8 @@ pub(super) async fn base(State(app): State<AppState>, req: Request) -> Response 
 pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Response {
     let client = auth::client_ip(&req);
     let (parts, body) = req.into_parts();
-    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
-    let endpoint = super::decoded_path(uri.path(), "/v2/").and_then(|rest| Endpoint::parse(&rest));
-    let result = match (endpoint, Query::<Params>::try_from_uri(&uri)) {
+    let endpoint = super::decoded_path(parts.uri.path(), "/v2/").and_then(|rest| Endpoint::parse(&rest));
+    let result = match (endpoint, Query::<Params>::try_from_uri(&parts.uri)) {
         (Err(e), _) => Err(e),
         (_, Err(e)) => {
             Err(ApiError::new(ErrorCode::Unsupported, format!("bad query string: {e}")).with_status_bad_request())
@@ -61,10 +61,17 @@ pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Respo
                 (Endpoint::Uploads { .. }, Some(_), Some(Ok(from))) => Some(format!("repository:{from}:pull")),
                 _ => None,
             };
-            match auth::authorize_naming(&app, &headers, client, &endpoint.need(&method), source.as_deref()).await {
+            match auth::authorize_naming(&app, &parts.headers, client, &endpoint.need(&parts.method), source.as_deref())
+                .await
+            {
                 Ok(caller) => {
+                    // Changes name who made them in their events; reads need nothing of it.
+                    let actor = match parts.method {
+                        Method::PUT | Method::DELETE => super::actor(&app, &parts, &caller, client),
+                        _ => Actor::default(),
+                    };
                     // Bodies streamed into storage hold a slot while they last.
-                    let _slot = match endpoint.uploads(&method) {
+                    let _slot = match endpoint.uploads(&parts.method) {
                         true => {
                             let identity = caller.name.clone().unwrap_or_else(|| format!("anonymous {client}"));
                             match app.uploads.take(&identity) {
@@ -84,7 +91,7 @@ pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Respo
                     if !may_read_source {
                         params.mount = None;
                     }
-                    route(&app, method, endpoint, params, &headers, body).await
+                    route(&app, parts.method.clone(), endpoint, params, &parts.headers, body, &actor).await
                 }
                 Err(e) => Err(e),
             }
@@ -100,6 +107,7 @@ async fn route(
     q: Params,
     headers: &HeaderMap,
     body: Body,
+    actor: &Actor,
 ) -> Result<Response, ApiError> {
     let reg = &app.registry;
     match (method, endpoint) {
@@ -112,10 +120,10 @@ async fn route(
             manifests::get_manifest(reg, &name, reference.for_reading()?, true).await
         }
         (Method::PUT, Endpoint::Manifest { name, reference }) => {
-            manifests::put_manifest(reg, &name, reference.for_pushing()?, headers, body_stream(body)).await
+            manifests::put_manifest(reg, &name, reference.for_pushing()?, headers, body_stream(body), actor).await
         }
         (Method::DELETE, Endpoint::Manifest { name, reference }) => {
-            manifests::delete_manifest(reg, &name, reference.for_reading()?).await
+            manifests::delete_manifest(reg, &name, reference.for_reading()?, actor).await
         }
         (Method::GET, Endpoint::Blob { name, digest }) => {
             blobs::get_blob(reg, &name, &digest, headers, false, Some(&app.config.storage)).await

@@ -1,0 +1,8 @@
+//! The outbox's consumers: webhook delivery (retries, the attempt log), audit records and
+//! metrics counters. The events themselves are written by `meta::` in the transactions that
+//! make the changes they report.
+
+mod send;
+pub mod webhooks;
+
+pub use webhooks::{Webhook, WebhookSpec, Webhooks};
