@@ -481,3 +481,22 @@ async fn events_committed_before_a_sigkill_are_delivered_after_restart() {
     let delivered: Vec<&str> = got.iter().map(|r| r.body["target"]["digest"].as_str().unwrap_or_default()).collect();
     assert_eq!(delivered, digests.iter().map(String::as_str).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn retention_sends_delete_events_in_berths_name() {
+    let receiver = Receiver::start().await;
+    let app = TestApp::spawn().await;
+    create(&app, "cleanup", json!({"serviceUri": receiver.uri("/"), "actions": ["delete"], "scope": "app:*"})).await;
+    let (_, digest) = app.push_image("app", "tmp", &[&layer(1, 10)]).await;
+    let res = app.req(Method::DELETE, "/v2/app/manifests/tmp").send().await.expect("untag");
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    app.admin(Method::PATCH, "/retention", Some(json!({"days": 0, "status": "enabled", "type": "UntaggedManifests"})))
+        .await;
+    let report = app.admin(Method::POST, "/gc", Some(json!({}))).await;
+    assert_eq!(report["manifestsDeleted"], 1, "{report}");
+    let got = receiver.events(2).await;
+    let gone = &got[1].body;
+    assert_eq!(gone["action"], "delete");
+    assert_eq!(gone["target"], json!({"mediaType": OCI_MANIFEST, "digest": digest, "repository": "app"}));
+    assert_eq!(gone["request"], json!({"id": "", "host": "", "method": "", "useragent": ""}));
+}
