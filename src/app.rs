@@ -10,6 +10,7 @@ use crate::api::UploadSlots;
 use crate::auth::seal::{self, MasterKeys};
 use crate::blob::{self, BlobStore};
 use crate::config::{Config, ConfigError, StorageBackend};
+use crate::events::metrics::Metrics;
 use crate::meta::{self, MetaStore};
 use crate::registry::Registry;
 
@@ -48,6 +49,8 @@ pub struct App {
     pub access: Access,
     /// Uploads in progress, bounded overall and per identity.
     pub(crate) uploads: Arc<UploadSlots>,
+    /// What `/metrics` exports; every request and job records into it.
+    pub metrics: Arc<Metrics>,
     /// The admin passwords generated at first start, until `berth serve` prints them once.
     first_start: Mutex<Option<Vec<SecretValue>>>,
 }
@@ -120,7 +123,14 @@ impl App {
         }
         let gc = config.gc.enabled.then_some(config.gc.interval.0);
         let uploads = UploadSlots::new(config.http.max_uploads, config.http.max_uploads_per_identity);
-        let app = Arc::new(App { config, registry, access, uploads, first_start: Mutex::new(first_start) });
+        let app = Arc::new(App {
+            config,
+            registry,
+            access,
+            uploads,
+            metrics: Arc::default(),
+            first_start: Mutex::new(first_start),
+        });
         if let Some(interval) = gc {
             crate::jobs::collect_garbage(Arc::downgrade(&app), interval);
         }
