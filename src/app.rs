@@ -11,6 +11,7 @@ use crate::auth::seal::{self, MasterKeys};
 use crate::blob::{self, BlobStore};
 use crate::config::{Config, ConfigError, StorageBackend};
 use crate::events::Webhooks;
+use crate::events::metrics::Metrics;
 use crate::meta::{self, MetaStore};
 use crate::registry::Registry;
 
@@ -50,6 +51,8 @@ pub struct App {
     pub webhooks: Webhooks,
     /// Uploads in progress, bounded overall and per identity.
     pub(crate) uploads: Arc<UploadSlots>,
+    /// What `/metrics` exports; every request and job records into it.
+    pub metrics: Arc<Metrics>,
     /// The admin passwords generated at first start, until `berth serve` prints them once.
     first_start: Mutex<Option<Vec<SecretValue>>>,
 }
@@ -116,7 +119,8 @@ impl App {
         }
         let first_start = access.bootstrap_admin(config.auth.admin_password.clone()).await?;
         access.enforce_admin_policy().await?;
-        let webhooks = Webhooks::new(meta.clone(), master, &config.webhooks);
+        let metrics = Arc::new(Metrics::default());
+        let webhooks = Webhooks::new(meta.clone(), master, &config.webhooks, metrics.clone());
         let registry = Registry::new(meta, blobs, config.limits.clone());
         let summarized = registry.summarize_stored_manifests().await?;
         if summarized > 0 {
@@ -124,7 +128,15 @@ impl App {
         }
         let gc = config.gc.enabled.then_some(config.gc.interval.0);
         let uploads = UploadSlots::new(config.http.max_uploads, config.http.max_uploads_per_identity);
-        let app = Arc::new(App { config, registry, access, webhooks, uploads, first_start: Mutex::new(first_start) });
+        let app = Arc::new(App {
+            config,
+            registry,
+            access,
+            webhooks,
+            uploads,
+            metrics,
+            first_start: Mutex::new(first_start),
+        });
         if let Some(interval) = gc {
             crate::jobs::collect_garbage(Arc::downgrade(&app), interval);
         }

@@ -36,11 +36,48 @@ pub const ACCESS_TOKEN_TTL: u64 = 300;
 /// Lifetime of refresh tokens (seconds), as ACR's: three hours.
 pub const REFRESH_TOKEN_TTL: u64 = jwt::MAX_LIFETIME;
 
+/// Why credentials were refused: for the log and the metrics, never for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Malformed,
+    UnknownPrincipal,
+    WrongPassword,
+    PrincipalDisabled,
+    AdminDisabled,
+    PrincipalExpired,
+    /// The credential a token or cached sign-in names was renewed, removed or expired.
+    CredentialGone,
+    InvalidToken,
+    WrongTokenKind,
+    AnonymousPullDisabled,
+    AnonymousRefreshToken,
+    ShuttingDown,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Malformed => "malformed Authorization header",
+            Refusal::UnknownPrincipal => "unknown principal",
+            Refusal::WrongPassword => "wrong password",
+            Refusal::PrincipalDisabled => "principal disabled",
+            Refusal::AdminDisabled => "admin user disabled",
+            Refusal::PrincipalExpired => "principal expired",
+            Refusal::CredentialGone => "credential renewed, removed or expired",
+            Refusal::InvalidToken => "invalid token",
+            Refusal::WrongTokenKind => "wrong kind of token",
+            Refusal::AnonymousPullDisabled => "anonymous pull disabled",
+            Refusal::AnonymousRefreshToken => "anonymous callers get no refresh token",
+            Refusal::ShuttingDown => "shutting down",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Missing, wrong, expired or revoked credentials. The reason is for the log only.
+    /// Missing, wrong, expired or revoked credentials.
     #[error("authentication required")]
-    Unauthorized(&'static str),
+    Unauthorized(Refusal),
     /// Too many failed sign-ins: refused without checking the password.
     #[error("{}; try again in {} s", .0.reason, .0.retry_after)]
     Throttled(Refused),
@@ -210,7 +247,7 @@ impl Access {
     /// management API needs a scope asked for; nothing widens what the caller presented.
     pub fn refresh_token(&self, caller: &Caller, service: &str, requested: &[Scope]) -> Result<String> {
         if caller.name.is_none() {
-            return Err(Error::Unauthorized("anonymous callers get no refresh token"));
+            return Err(Error::Unauthorized(Refusal::AnonymousRefreshToken));
         }
         let access = if requested.is_empty() {
             caller.token.clone().unwrap_or_else(Granted::data_plane).to_claim()

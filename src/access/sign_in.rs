@@ -13,7 +13,7 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 
 use super::throttle::{self, Key};
-use super::{Access, Caller, Error, REFRESH_TOKEN_USER, Result};
+use super::{Access, Caller, Error, REFRESH_TOKEN_USER, Refusal, Result};
 use crate::auth::jwt::{self, Claims};
 use crate::auth::password;
 use crate::meta::now_ms;
@@ -109,7 +109,7 @@ impl Access {
             candidates.push((None, password::STAND_IN.to_owned()));
         }
         let pass = pass.to_owned();
-        let _memory = self.hashing.acquire().await.map_err(|_| Error::Unauthorized("shutting down"))?;
+        let _memory = self.hashing.acquire().await.map_err(|_| Error::Unauthorized(Refusal::ShuttingDown))?;
         // argon2 is deliberately slow: keep it off the async workers.
         let matched = tokio::task::spawn_blocking(move || {
             candidates.into_iter().find(|(_, hash)| password::verify(&pass, hash)).and_then(|(id, _)| id)
@@ -118,7 +118,7 @@ impl Access {
         .ok()
         .flatten();
         active?;
-        let credential = matched.ok_or(Error::Unauthorized("wrong password"))?;
+        let credential = matched.ok_or(Error::Unauthorized(Refusal::WrongPassword))?;
         snapshot.caller(user, &credential, now)
     }
 
@@ -181,14 +181,17 @@ impl Access {
         let claims = match self.proven_get(&key) {
             Some(Proven::Token(c)) if c.exp > now_ms() as u64 / 1000 => *c,
             _ => {
-                let c =
-                    self.snapshot().keys.verify(token, service).map_err(|_| Error::Unauthorized("invalid token"))?;
+                let c = self
+                    .snapshot()
+                    .keys
+                    .verify(token, service)
+                    .map_err(|_| Error::Unauthorized(Refusal::InvalidToken))?;
                 self.proven_put(key, Proven::Token(Box::new(c.clone())));
                 c
             }
         };
         if claims.grant_type != kind {
-            return Err(Error::Unauthorized("wrong kind of token"));
+            return Err(Error::Unauthorized(Refusal::WrongTokenKind));
         }
         Ok(claims)
     }

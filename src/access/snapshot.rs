@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::manage::{PrincipalKind, Settings};
-use super::{Caller, Error, Result};
+use super::{Caller, Error, Refusal, Result};
 use crate::auth::jwt::{self, Claims, Keyring, SigningKey};
 use crate::auth::scope::{self, Granted};
 use crate::auth::seal::MasterKeys;
@@ -84,15 +84,15 @@ impl Snapshot {
 
     /// The principal `name` if it may sign in now.
     pub(super) fn active(&self, name: &str, now: i64) -> Result<&Principal> {
-        let p = self.principals.get(name).ok_or(Error::Unauthorized("unknown principal"))?;
+        let p = self.principals.get(name).ok_or(Error::Unauthorized(Refusal::UnknownPrincipal))?;
         if !p.row.enabled {
-            return Err(Error::Unauthorized("principal disabled"));
+            return Err(Error::Unauthorized(Refusal::PrincipalDisabled));
         }
         if p.row.expires_at.is_some_and(|t| t <= now) {
-            return Err(Error::Unauthorized("principal expired"));
+            return Err(Error::Unauthorized(Refusal::PrincipalExpired));
         }
         if p.row.kind == PrincipalKind::Admin.as_str() && (!self.settings.admin_enabled || self.admin_denied) {
-            return Err(Error::Unauthorized("admin user disabled"));
+            return Err(Error::Unauthorized(Refusal::AdminDisabled));
         }
         Ok(p)
     }
@@ -106,7 +106,7 @@ impl Snapshot {
         let p = self.active(name, now)?;
         let live = p.secrets.iter().any(|s| s.id == credential && s.expires_at.is_none_or(|t| t > now));
         if !live {
-            return Err(Error::Unauthorized("credential renewed, removed or expired"));
+            return Err(Error::Unauthorized(Refusal::CredentialGone));
         }
         Ok(Caller {
             name: Some(name.to_owned()),
@@ -121,7 +121,7 @@ impl Snapshot {
     /// to what the token carries, until the token expires.
     pub(super) fn bearer_caller(&self, claims: &Claims) -> Result<Caller> {
         let mut caller = if claims.sub.is_empty() {
-            self.anonymous().ok_or(Error::Unauthorized("anonymous pull disabled"))?
+            self.anonymous().ok_or(Error::Unauthorized(Refusal::AnonymousPullDisabled))?
         } else {
             self.caller(&claims.sub, &claims.credential, now_ms())?
         };

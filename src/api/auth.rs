@@ -9,9 +9,10 @@ use axum::http::{HeaderMap, Request, header};
 use base64::Engine as _;
 
 use super::ApiError;
-use crate::access::{self, Caller};
+use crate::access::{self, Caller, Refusal};
 use crate::app::AppState;
 use crate::auth::{self, Action, Need};
+use crate::events::metrics::{AuthMethod, AuthReason};
 use crate::oci::ErrorCode;
 
 /// The registry as the client addressed it: `service` names it in tokens, `realm` is the token
@@ -120,26 +121,49 @@ pub(crate) async fn sign_in(
     client: IpAddr,
     service: &str,
 ) -> Result<Option<Caller>, ApiError> {
-    let result = match Credentials::of(headers) {
+    let (method, result) = match Credentials::of(headers) {
         Credentials::None => return Ok(app.access.anonymous()),
-        Credentials::Malformed => Err(access::Error::Unauthorized("malformed Authorization header")),
+        Credentials::Malformed => (AuthMethod::Basic, Err(access::Error::Unauthorized(Refusal::Malformed))),
         Credentials::Basic(user, pass) => {
             let r = app.access.basic(&user, &pass, service, client).await;
             if let Err(access::Error::Unauthorized(reason)) = &r {
-                tracing::info!(user, reason, %client, "sign-in failed");
+                tracing::info!(user, reason = reason.as_str(), %client, "sign-in failed");
             }
-            r
+            (AuthMethod::Basic, r)
         }
-        Credentials::Bearer(token) => app.access.bearer(&token, service).await,
+        Credentials::Bearer(token) => (AuthMethod::Bearer, app.access.bearer(&token, service).await),
     };
+    if let Err(e) = &result {
+        count_refusal(app, method, e);
+    }
     match result {
         Ok(caller) => Ok(Some(caller)),
         Err(access::Error::Unauthorized(reason)) => {
-            tracing::debug!(reason, "credentials refused");
+            tracing::debug!(reason = reason.as_str(), "credentials refused");
             Err(ApiError::new(ErrorCode::Unauthorized, "invalid or expired credentials"))
         }
         Err(other) => Err(ApiError::from(other)),
     }
+}
+
+/// Counts `error` in the metrics if it refused credentials (not if the server failed).
+pub(crate) fn count_refusal(app: &AppState, method: AuthMethod, error: &access::Error) {
+    let reason = match error {
+        access::Error::Unauthorized(refusal) => match refusal {
+            Refusal::WrongPassword => AuthReason::WrongPassword,
+            Refusal::UnknownPrincipal => AuthReason::UnknownIdentity,
+            Refusal::PrincipalDisabled | Refusal::AdminDisabled | Refusal::PrincipalExpired => AuthReason::Disabled,
+            Refusal::CredentialGone => AuthReason::ExpiredCredential,
+            Refusal::InvalidToken | Refusal::WrongTokenKind => AuthReason::BadToken,
+            Refusal::Malformed => AuthReason::Malformed,
+            Refusal::AnonymousPullDisabled | Refusal::AnonymousRefreshToken | Refusal::ShuttingDown => {
+                AuthReason::Other
+            }
+        },
+        access::Error::Throttled(_) => AuthReason::Throttled,
+        _ => return,
+    };
+    app.metrics.auth_failure(method, reason);
 }
 
 /// Signs the caller in and checks `need`: `401` with a challenge when credentials are missing

@@ -7,11 +7,13 @@ mod auth;
 mod body;
 mod error;
 mod oauth;
+mod probes;
 mod slots;
 mod storage;
 pub(crate) mod time;
 mod v2;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -27,11 +29,13 @@ pub use error::ApiError;
 pub(crate) use slots::UploadSlots;
 
 use crate::app::AppState;
+use crate::events::metrics::{Metrics, Route};
 use crate::oci::ErrorCode;
 use error::ErrorCause;
 
 pub fn router(state: AppState) -> Router {
     let pace = body::Pace { idle: state.config.http.body_timeout.0, min_rate: state.config.http.min_body_rate };
+    let metrics = state.metrics.clone();
     Router::new()
         .route("/v2", get(v2::base))
         .route("/v2/", get(v2::base))
@@ -43,11 +47,13 @@ pub fn router(state: AppState) -> Router {
         .nest("/berth/v1", admin::router())
         .route("/metrics", get(admin::metrics))
         .route("/_storage/{*key}", get(storage::get_signed))
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
         .fallback(unknown_path)
         .layer(middleware::from_fn(move |req, next| body::paced(pace, req, next)))
         .layer(middleware::from_fn(check_host))
         .layer(middleware::from_fn(catch_panic))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(move |req, next| log_request(metrics.clone(), req, next)))
         .with_state(state)
 }
 
@@ -136,9 +142,10 @@ async fn unknown_path() -> ApiError {
     ApiError::new(ErrorCode::NameUnknown, "no such endpoint").with_status_not_found()
 }
 
-/// Logs one line per request (method, path, status, bytes in and out, duration, request id),
-/// adds the headers every response carries, and gives HTTP/2 requests their `Host`. 5xx causes are logged here, once.
-async fn log_request(mut req: Request, next: Next) -> Response {
+/// Logs one line per request (method, path, status, bytes in and out, duration, request id) and
+/// counts it in `metrics`, adds the headers every response carries, and gives HTTP/2 requests
+/// their `Host`. 5xx causes are logged here, once.
+async fn log_request(metrics: Arc<Metrics>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     // HTTP/2 carries the host as the URI's authority, not a `Host` header; the rest of the
     // edge (challenges, token `service`) reads `Host`.
@@ -161,10 +168,16 @@ async fn log_request(mut req: Request, next: Next) -> Response {
     }
     let status = res.status().as_u16();
     let bytes_out = res.body().size_hint().exact().or_else(|| content_length(res.headers())).unwrap_or(0);
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    let seconds = start.elapsed().as_secs_f64();
+    metrics.request(method.as_str(), &path, status, bytes_in, bytes_out, seconds);
+    let ms = seconds * 1000.0;
     match res.extensions().get::<ErrorCause>() {
         Some(ErrorCause(cause)) => {
             tracing::warn!(request_id = %id, %method, path, status, bytes_in, bytes_out, ms, cause, "request failed")
+        }
+        // Load balancers probe every few seconds: their answers would drown the log.
+        None if status < 500 && Route::of(&path) == Route::Health => {
+            tracing::debug!(request_id = %id, %method, path, status, ms, "probe")
         }
         None => {
             tracing::info!(request_id = %id, %method, path, status, bytes_in, bytes_out, ms, "request")
@@ -212,7 +225,7 @@ mod tests {
         let app = Router::new()
             .route("/boom", get(boom))
             .layer(middleware::from_fn(catch_panic))
-            .layer(middleware::from_fn(log_request));
+            .layer(middleware::from_fn(|req, next| log_request(Arc::default(), req, next)));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });

@@ -19,6 +19,7 @@ use crate::access::{ACCESS_TOKEN_TTL, Caller};
 use crate::app::AppState;
 use crate::auth::jwt;
 use crate::auth::scope::Scope;
+use crate::events::metrics::AuthMethod;
 use crate::oci::ErrorCode;
 
 /// Form bodies are small; anything larger is not a token request.
@@ -98,10 +99,7 @@ pub(super) async fn post_token(State(app): State<AppState>, req: Request) -> Res
             },
             Some("refresh_token") => {
                 let token = params.get("refresh_token").ok_or_else(|| invalid("refresh_token is missing"))?;
-                app.access
-                    .bearer_of_kind(token, &service, jwt::Grant::RefreshToken)
-                    .await
-                    .map_err(|_| unauthorized())?
+                refresh(&app, token, &service).await?
             }
             other => return Err(invalid(format!("unsupported grant_type {other:?}: use password or refresh_token"))),
         };
@@ -135,19 +133,13 @@ pub(super) async fn exchange(State(app): State<AppState>, req: Request) -> Respo
                 let token = params.get("access_token").ok_or_else(|| invalid("access_token is missing"))?;
                 match app.access.bearer(token, &service).await {
                     Ok(caller) => caller,
-                    Err(_) => app
-                        .access
-                        .bearer_of_kind(token, &service, jwt::Grant::RefreshToken)
-                        .await
-                        .map_err(|_| unauthorized())?,
+                    // Counted as refused only if it is no refresh token either.
+                    Err(_) => refresh(&app, token, &service).await?,
                 }
             }
             Some("refresh_token") => {
                 let token = params.get("refresh_token").ok_or_else(|| invalid("refresh_token is missing"))?;
-                app.access
-                    .bearer_of_kind(token, &service, jwt::Grant::RefreshToken)
-                    .await
-                    .map_err(|_| unauthorized())?
+                refresh(&app, token, &service).await?
             }
             other => {
                 return Err(invalid(format!(
@@ -180,6 +172,14 @@ async fn basic(
     let value = format!("Basic {encoded}").parse().map_err(|_| invalid("username or password is not valid text"))?;
     headers.insert(header::AUTHORIZATION, value);
     auth::sign_in(app, &headers, client, service).await?.ok_or_else(unauthorized)
+}
+
+/// The caller a refresh token stands for; a refusal is counted in the metrics.
+async fn refresh(app: &AppState, token: &str, service: &str) -> Result<Caller, ApiError> {
+    app.access.bearer_of_kind(token, service, jwt::Grant::RefreshToken).await.map_err(|e| {
+        auth::count_refusal(app, AuthMethod::RefreshToken, &e);
+        unauthorized()
+    })
 }
 
 async fn form(body: axum::body::Body) -> Result<Params, ApiError> {

@@ -154,6 +154,20 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Whether the store answers, without writing anything: on the filesystem its directory
+    /// must be listable; elsewhere a HEAD of a key that never exists must come back "not
+    /// found", which takes the endpoint, the credentials and the bucket to answer.
+    pub async fn ping(&self) -> Result<()> {
+        if let Some(root) = &self.local_root {
+            drop(tokio::fs::read_dir(root).await?);
+            return Ok(());
+        }
+        match self.store.head(&Path::from("berth-readiness-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn blob_key(digest: &Digest) -> Path {
         let hex = digest.hex();
         Path::from(format!("blobs/{}/{}/{}", digest.algorithm().as_str(), &hex[..2], hex))

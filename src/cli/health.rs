@@ -1,11 +1,12 @@
-//! `berth check-health`: `az acr check-health`'s checks and error codes. The local clients
-//! (docker and its daemon, helm, notary), then, with `-n`, the registry: DNS, the challenge on
+//! `berth check-health`: `az acr check-health`'s checks, error codes and messages. The local
+//! clients (docker, its daemon and a pull from the registry; helm and its version; notary), then, with `-n`, the registry: DNS, the challenge on
 //! `/v2/`, a refresh token, an access token, and access with it. Progress goes to stderr;
 //! without `--ignore-errors` the first error ends the command with a failure.
 
 use anyhow::bail;
 use clap::Args;
 use reqwest::{Method, StatusCode, header};
+use std::process::Stdio;
 
 use super::client::{Registry, SignIn};
 
@@ -20,9 +21,10 @@ pub(super) struct HealthArgs {
     /// Report errors and go on
     #[arg(long)]
     ignore_errors: bool,
-    /// Accepted for az compatibility (nothing here asks)
+    /// Pull without asking (the docker pull check pulls REPOSITORY, default hello-world, with
+    /// tag latest from the registry); without a terminal to ask on, the pull is skipped
     #[arg(short = 'y', long = "yes")]
-    _yes: bool,
+    yes: bool,
     #[command(flatten)]
     sign_in: SignIn,
 }
@@ -47,33 +49,55 @@ impl Report {
     }
 }
 
-/// Runs `program args…`; its first output line, if it ran and succeeded.
-async fn version(program: &str, args: &[&str]) -> Option<String> {
-    let out = tokio::process::Command::new(program).args(args).output().await.ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    out.status.success().then(|| text.lines().next().unwrap_or_default().trim().to_owned())
+/// What running a local program gave.
+enum Ran {
+    /// It could not be started (not installed, not on PATH).
+    Missing,
+    Failed(String),
+    /// Its standard output, trimmed.
+    Succeeded(String),
+}
+
+/// Runs `program args…` to its end. A failure is described as az describes it: "Failed to run
+/// command '…'. <its stderr>".
+async fn run(program: &str, args: &[&str]) -> Ran {
+    let Ok(out) = tokio::process::Command::new(program).args(args).stdin(Stdio::null()).output().await else {
+        return Ran::Missing;
+    };
+    if out.status.success() {
+        return Ran::Succeeded(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let why = if stderr.trim().is_empty() { out.status.to_string() } else { stderr.trim().to_owned() };
+    Ran::Failed(format!("Failed to run command '{program} {}'. {why}", args.join(" ")))
+}
+
+/// The oldest Helm az accepts without HELM_VERSION_ERROR.
+const MIN_HELM_VERSION: [u32; 3] = [2, 11, 0];
+
+/// The version in Helm 2's `SemVer:"v2.16.1"` (Helm 3 prints none: az shows its whole line).
+fn helm_semver(output: &str) -> Option<&str> {
+    let start = output.find("SemVer:\"v")? + "SemVer:\"v".len();
+    let rest = &output[start..];
+    let len = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+    Some(&rest[..len]).filter(|v| !v.is_empty())
+}
+
+/// Whether dotted version `v` is older than `min` (missing parts count as 0).
+fn older(v: &str, min: [u32; 3]) -> bool {
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let v: Vec<u32> = (0..3).map(|_| parts.next().unwrap_or(0)).collect();
+    v.as_slice() < min.as_slice()
 }
 
 pub(super) async fn check_health(args: HealthArgs) -> anyhow::Result<()> {
     let report = Report { ignore_errors: args.ignore_errors };
-    match version("docker", &["--version"]).await {
-        Some(v) => {
-            eprintln!("Docker version: {v}");
-            match version("docker", &["info", "--format", "{{.ServerVersion}}"]).await {
-                Some(_) => eprintln!("Docker daemon status: available"),
-                None => report.error("DOCKER_DAEMON_ERROR", "Please verify if the Docker daemon is running.".into())?,
-            }
-        }
-        None => report.error("DOCKER_COMMAND_ERROR", "Please verify if Docker client is installed.".into())?,
-    }
+    docker(&report, &args).await?;
     eprintln!("Berth CLI version: {}", env!("CARGO_PKG_VERSION"));
-    match version("helm", &["version", "--short"]).await {
-        Some(v) => eprintln!("Helm version: {v}"),
-        None => report.error("HELM_COMMAND_ERROR", "Please verify if Helm is installed.".into())?,
-    }
-    match version("notary", &["version"]).await {
-        Some(v) => eprintln!("Notary version: {v}"),
-        None => report.error("NOTARY_COMMAND_ERROR", "Please verify if Notary is installed.".into())?,
+    helm(&report).await?;
+    match run("notary", &["version"]).await {
+        Ran::Succeeded(v) => eprintln!("Notary version: {}", v.lines().next().unwrap_or_default()),
+        _ => report.error("NOTARY_COMMAND_ERROR", "Please verify if Notary is installed.".into())?,
     }
     if let Some(name) = &args.name {
         connectivity(&report, name, &args).await?;
@@ -81,6 +105,92 @@ pub(super) async fn check_health(args: HealthArgs) -> anyhow::Result<()> {
     eprintln!("Please refer to https://aka.ms/acr/health-check for more information.");
     Ok(())
 }
+
+/// az's docker checks, in its order: the command and its daemon (`docker ps`), the version,
+/// then (daemon up and a registry named) a pull from that registry.
+async fn docker(report: &Report, args: &HealthArgs) -> anyhow::Result<()> {
+    let daemon = match run("docker", &["ps"]).await {
+        Ran::Missing => {
+            let message = "Please verify if Docker client is installed and running.";
+            return report.error("DOCKER_COMMAND_ERROR", message.into());
+        }
+        Ran::Failed(why) => {
+            let message = "Please verify if Docker daemon is running, or try restarting it.";
+            report.error("DOCKER_DAEMON_ERROR", format!("{message}\n{why}"))?;
+            false
+        }
+        Ran::Succeeded(_) => {
+            eprintln!("Docker daemon status: available");
+            true
+        }
+    };
+    let message = "An error occurred while retrieving Docker version. Please try verifying it manually.";
+    match run("docker", &["--version"]).await {
+        Ran::Succeeded(v) => eprintln!("Docker version: {v}"),
+        Ran::Failed(why) => report.error("DOCKER_VERSION_ERROR", format!("{message}\n{why}"))?,
+        Ran::Missing => report.error("DOCKER_VERSION_ERROR", message.into())?,
+    }
+    let (true, Some(name)) = (daemon, &args.name) else { return Ok(()) };
+    let Ok(registry) = Registry::new(name, &args.sign_in) else { return Ok(()) };
+    let image = format!("{}/{}:latest", registry.login_server, args.repository.as_deref().unwrap_or("hello-world"));
+    if !args.yes && !confirm(&format!("This will pull the image {image}. Proceed?")) {
+        eprintln!("Skipping pull check.");
+        return Ok(());
+    }
+    match run("docker", &["pull", &image]).await {
+        Ran::Succeeded(_) => {
+            report.pass(&format!("Docker pull of '{image}'"));
+            Ok(())
+        }
+        Ran::Failed(why) => report.error("DOCKER_PULL_ERROR", format!("{PULL_ERROR}\n{why}")),
+        Ran::Missing => report.error("DOCKER_PULL_ERROR", PULL_ERROR.into()),
+    }
+}
+
+const PULL_ERROR: &str = "An error occurred while pulling a sample image. Please validate your network connection \
+                          and verify if Docker daemon is running properly.";
+
+/// Asks on the terminal; without one (a script, CI) the answer is no, as `--yes` is how a
+/// script says yes.
+fn confirm(question: &str) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} (y/n): ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).is_ok() && answer.trim().eq_ignore_ascii_case("y")
+}
+
+/// az's helm checks: the command (`helm --help`), then its version, which must be 2.11.0 or
+/// later where Helm says it (Helm 2's `SemVer`).
+async fn helm(report: &Report) -> anyhow::Result<()> {
+    const MISSING: &str = "Please verify if Helm is installed.";
+    match run("helm", &["--help"]).await {
+        Ran::Missing => return report.error("HELM_COMMAND_ERROR", MISSING.into()),
+        Ran::Failed(why) => return report.error("HELM_COMMAND_ERROR", format!("{MISSING}\n{why}")),
+        Ran::Succeeded(_) => {}
+    }
+    let output = match run("helm", &["version", "--client"]).await {
+        Ran::Succeeded(output) => output,
+        Ran::Failed(why) => return report.error("HELM_VERSION_ERROR", format!("{HELM_VERSION_ERROR}\n{why}")),
+        Ran::Missing => return report.error("HELM_VERSION_ERROR", HELM_VERSION_ERROR.into()),
+    };
+    let version = helm_semver(&output);
+    eprintln!("Helm version: {}", version.unwrap_or(&output));
+    match version {
+        Some(v) if older(v, MIN_HELM_VERSION) => report.error(
+            "HELM_VERSION_ERROR",
+            "Current Helm client version is not recommended. Please upgrade your Helm client to at least version 2.11.0."
+                .into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+const HELM_VERSION_ERROR: &str = "An error occurred while retrieving Helm version. Please make sure that you have the \
+                                  latest Berth CLI version, and that you are using the recommended Helm version.";
 
 async fn connectivity(report: &Report, name: &str, args: &HealthArgs) -> anyhow::Result<()> {
     let registry = match Registry::new(name, &args.sign_in) {
@@ -165,5 +275,19 @@ async fn connectivity(report: &Report, name: &str, args: &HealthArgs) -> anyhow:
             Ok(())
         }
         Err(e) => report.error("CONNECTIVITY_CHALLENGE_ERROR", format!("{server} stopped answering: {e:#}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helm_versions_are_read_as_az_reads_them() {
+        let helm2 = r#"Client: &version.Version{SemVer:"v2.10.0", GitCommit:"9ad53aac", GitTreeState:"clean"}"#;
+        assert_eq!(helm_semver(helm2), Some("2.10.0"));
+        assert_eq!(helm_semver(r#"version.BuildInfo{Version:"v3.14.0", GitCommit:"3fc9f4b"}"#), None);
+        assert!(older("2.10.0", MIN_HELM_VERSION) && older("1.99", MIN_HELM_VERSION));
+        assert!(!older("2.11.0", MIN_HELM_VERSION) && !older("2.16.1", MIN_HELM_VERSION));
     }
 }

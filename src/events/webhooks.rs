@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::metrics::Metrics;
 use super::send::{self, Outcome, Sender};
 use crate::api::time::iso8601_z;
 use crate::auth::seal::{self, MasterKeys};
@@ -94,6 +95,7 @@ pub struct Webhooks {
     master: Arc<MasterKeys>,
     sender: Sender,
     config: WebhooksConfig,
+    metrics: Arc<Metrics>,
     /// Woken after a change committed events here; other nodes' events are found by polling.
     wake: Arc<tokio::sync::Notify>,
 }
@@ -225,8 +227,15 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
 }
 
 impl Webhooks {
-    pub fn new(meta: MetaStore, master: Arc<MasterKeys>, config: &WebhooksConfig) -> Self {
-        Webhooks { wake: meta.events_committed(), meta, master, sender: Sender::new(config), config: config.clone() }
+    pub fn new(meta: MetaStore, master: Arc<MasterKeys>, config: &WebhooksConfig, metrics: Arc<Metrics>) -> Self {
+        Webhooks {
+            wake: meta.events_committed(),
+            meta,
+            master,
+            sender: Sender::new(config),
+            config: config.clone(),
+            metrics,
+        }
     }
 
     /// Wakes the delivery job (after this node committed events).
@@ -397,6 +406,7 @@ impl Webhooks {
         }
         let outcome = self.sender.post(&callback.service_uri, &headers, bytes).await;
         let ok = outcome.ok();
+        self.metrics.webhook_delivery(&row.name, ok);
         // The log shows custom header names but not their values: they often are credentials.
         let logged: BTreeMap<&str, &str> = headers
             .iter()

@@ -7,6 +7,7 @@ use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use crate::app::App;
+use crate::events::metrics::GcTrigger;
 use crate::registry::GcOptions;
 
 /// How often the blob store is also listed for objects the metadata does not know.
@@ -104,6 +105,7 @@ pub fn collect_garbage(app: Weak<App>, interval: Duration) {
             };
             match app.registry.collect_garbage(opts).await {
                 Ok(r) => {
+                    app.metrics.gc_pass(GcTrigger::Schedule, r.blobs_deleted, r.bytes_freed);
                     if sweep {
                         last_sweep = Some(Instant::now());
                     }
@@ -116,7 +118,10 @@ pub fn collect_garbage(app: Weak<App>, interval: Duration) {
                         "garbage collection pass"
                     );
                 }
-                Err(e) => tracing::warn!(error = %e, "garbage collection pass failed"),
+                Err(e) => {
+                    app.metrics.gc_failed(GcTrigger::Schedule);
+                    tracing::warn!(error = %e, "garbage collection pass failed");
+                }
             }
         }
     });

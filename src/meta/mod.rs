@@ -79,6 +79,16 @@ enum Fence {
     Database(AnyPool),
 }
 
+/// One connection pool's use, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUse {
+    pub name: &'static str,
+    /// Connections open, idle or in use.
+    pub open: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
 /// Held while blob objects are written (shared) or garbage collection deletes them
 /// (exclusive); released when dropped. On PostgreSQL it is a transaction holding an advisory
 /// lock, so it fences every node, and a node that dies releases it with its connection.
@@ -160,6 +170,31 @@ impl MetaStore {
         let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         let path = path.split('?').next().unwrap_or(path);
         Self::open_sqlite(Path::new(path)).await
+    }
+
+    /// Answers whether the database answers: one trivial query on a reader connection.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    /// How full each connection pool is, now.
+    pub fn pools(&self) -> Vec<PoolUse> {
+        let of = |name, pool: &AnyPool| PoolUse {
+            name,
+            open: pool.size(),
+            idle: pool.num_idle(),
+            max: pool.options().get_max_connections(),
+        };
+        let mut pools = match self.engine {
+            Engine::Sqlite => vec![of("writer", &self.writer), of("reader", &self.reader)],
+            // One pool reads and writes.
+            Engine::Postgres => vec![of("main", &self.writer)],
+        };
+        if let Fence::Database(fences) = &self.fence {
+            pools.push(of("fence", fences));
+        }
+        pools
     }
 
     pub async fn close(&self) {

@@ -149,4 +149,8 @@ impl Registry {
     pub fn meta(&self) -> &MetaStore {
         &self.meta
     }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
 }

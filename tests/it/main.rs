@@ -14,6 +14,7 @@ mod hostile;
 mod lifecycle;
 mod matrix;
 mod nodes;
+mod observability;
 mod oci;
 mod openapi;
 mod process;

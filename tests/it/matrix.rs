@@ -1,6 +1,6 @@
 //! The authorization matrix: every route of `/v2/`, `/acr/v1`, `/oauth2`, `/berth/v1`,
-//! `/metrics` and `/_storage` against every kind of caller, each cell's expected status written
-//! down once in [`TABLE`]. A route found in the router's source without a row fails the test, so
+//! `/metrics`, `/_storage`, `/healthz` and `/readyz` against every kind of caller, each cell's
+//! expected status written down once in [`TABLE`]. A route found in the router's source without a row fails the test, so
 //! a new route cannot go in without deciding who may call it.
 //!
 //! Mutating cells act on things made for their caller alone (`{p}` in a path is the column's
@@ -87,6 +87,8 @@ const TABLE: &[(&str, &str, Body, [u16; 14])] = &[
     ("GET /oauth2/jwks", "GET /oauth2/jwks", Body::Empty,                                        [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("GET /metrics", "GET /metrics", Body::Empty,                                                [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("GET /_storage/{*key}", "GET {storage}", Body::Empty,                                       [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET /healthz", "GET /healthz", Body::Empty,                                                [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET /readyz", "GET /readyz", Body::Empty,                                                  [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("GET /berth/v1/credentials", "GET /berth/v1/credentials", Body::Empty,                      [200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("POST /berth/v1/credentials/renew", "POST /berth/v1/credentials/renew", Body::Json(r#"{"name": "password2"}"#), [200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("GET /berth/v1/settings", "GET /berth/v1/settings", Body::Empty,                            [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),

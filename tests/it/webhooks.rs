@@ -246,6 +246,13 @@ async fn pushes_and_deletes_reach_the_receiver_in_acrs_shape_through_every_path(
     let table = berth.ok(&["webhook", "list-events", "-n", "cihook", "-r", "{R}", "-o", "table"]).await;
     assert!(table.contains("STATUS CODE") && table.contains("200"), "{table}");
 
+    let metrics = app.req(Method::GET, "/metrics").send().await.expect("metrics").text().await.expect("text");
+    let delivered = metrics
+        .lines()
+        .find(|l| l.starts_with("berth_webhook_deliveries_total{") && l.contains("cihook") && l.contains("success"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert_eq!(delivered, Some(10.0), "{metrics}");
+
     // ping and redeliver.
     let ping = berth.json(&["webhook", "ping", "-n", "cihook", "-r", "{R}"]).await;
     let ping_id = ping["id"].as_str().expect("id").to_owned();

@@ -14,6 +14,7 @@ use crate::api::time::iso8601;
 use crate::api::{ApiError, auth};
 use crate::app::AppState;
 use crate::auth::Manage;
+use crate::events::metrics::{self, GcTrigger, LastGc, Scrape};
 use crate::meta::StoredBytes;
 use crate::registry::{GcOptions, GcReport};
 
@@ -99,7 +100,13 @@ pub(super) async fn run_gc(State(app): State<AppState>, req: Request) -> Reply {
         None => app.config.gc.grace.0,
     };
     let opts = GcOptions { grace, upload_ttl: app.config.gc.upload_ttl.0, sweep_store: true, dry_run: run.dry_run };
-    Ok(Json(report_json(&app.registry.collect_garbage(opts).await?)).into_response())
+    let report = app.registry.collect_garbage(opts).await;
+    match &report {
+        Ok(r) if !r.dry_run => app.metrics.gc_pass(GcTrigger::Manual, r.blobs_deleted, r.bytes_freed),
+        Ok(_) => {}
+        Err(_) => app.metrics.gc_failed(GcTrigger::Manual),
+    }
+    Ok(Json(report_json(&report?)).into_response())
 }
 
 fn retention_json(r: &crate::registry::Retention) -> Value {
@@ -139,25 +146,25 @@ pub(super) async fn update_retention(State(app): State<AppState>, req: Request) 
     Ok(Json(retention_json(&app.registry.set_retention(patch.days, enabled).await?)).into_response())
 }
 
-/// GET /metrics — storage and the last garbage-collection pass in Prometheus' text format,
-/// for callers with the Reader role (Prometheus sends Basic credentials).
+/// GET /metrics — the process's counters, and storage, the last garbage-collection pass and
+/// database pools as read now, in Prometheus' text format, for callers with the Reader role
+/// (Prometheus sends Basic credentials).
 pub(in crate::api) async fn metrics(State(app): State<AppState>, req: Request) -> Reply {
     managed!(app, req, Manage::Read);
-    let used = app.registry.storage_used().await?;
-    let limit = app.registry.limits().await?.storage_bytes;
-    let mut text = String::new();
-    let mut gauge = |name: &str, help: &str, value: f64| {
-        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
+    let last_gc = app.registry.last_gc().await?.map(|r| LastGc {
+        finished_at_ms: r.finished_at,
+        duration_ms: r.finished_at - r.started_at,
+        blobs_deleted: r.blobs_deleted,
+        bytes_freed: r.bytes_freed,
+        manifests_deleted: r.manifests_deleted,
+        uploads_expired: r.uploads_expired,
+    });
+    let scrape = Scrape {
+        storage_used: app.registry.storage_used().await?,
+        storage_limit: app.registry.limits().await?.storage_bytes,
+        last_gc,
+        pools: app.registry.meta().pools(),
     };
-    gauge("berth_storage_used_bytes", "Bytes stored, each distinct blob and manifest once.", used as f64);
-    gauge("berth_storage_limit_bytes", "The storage limit of the tier or quota.", limit as f64);
-    if let Some(r) = app.registry.last_gc().await? {
-        gauge("berth_gc_last_run_timestamp_seconds", "When the last pass finished.", r.finished_at as f64 / 1000.0);
-        gauge("berth_gc_last_duration_seconds", "How long it took.", (r.finished_at - r.started_at) as f64 / 1000.0);
-        gauge("berth_gc_last_blobs_deleted", "Blobs it deleted.", r.blobs_deleted as f64);
-        gauge("berth_gc_last_bytes_freed", "Bytes it freed.", r.bytes_freed as f64);
-        gauge("berth_gc_last_manifests_deleted", "Untagged manifests retention deleted.", r.manifests_deleted as f64);
-        gauge("berth_gc_last_uploads_expired", "Idle upload sessions it dropped.", r.uploads_expired as f64);
-    }
-    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+    let text = app.metrics.encode(&scrape).map_err(|e| ApiError::internal(format!("encoding metrics: {e}")))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }

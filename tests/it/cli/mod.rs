@@ -4,6 +4,7 @@
 //! exit codes and messages of failures.
 
 mod failures;
+mod health;
 mod identity;
 mod principals;
 mod repository;
