@@ -10,6 +10,7 @@ use crate::api::UploadSlots;
 use crate::auth::seal::{self, MasterKeys};
 use crate::blob::{self, BlobStore};
 use crate::config::{Config, ConfigError, StorageBackend};
+use crate::events::audit::Auditor;
 use crate::meta::{self, MetaStore};
 use crate::registry::Registry;
 
@@ -37,6 +38,8 @@ pub enum BuildError {
     StorageProbe { setting: String, source: blob::Error },
     #[error("identities: {0}")]
     Access(#[from] access::Error),
+    #[error("audit.file: {0}")]
+    AuditFile(std::io::Error),
     #[error("summarizing stored manifests: {0}")]
     Registry(#[from] crate::registry::Error),
 }
@@ -46,6 +49,8 @@ pub struct App {
     pub config: Config,
     pub registry: Registry,
     pub access: Access,
+    /// The audit log's writer (see `events::audit`).
+    pub auditor: Auditor,
     /// Uploads in progress, bounded overall and per identity.
     pub(crate) uploads: Arc<UploadSlots>,
     /// The admin passwords generated at first start, until `berth serve` prints them once.
@@ -113,6 +118,7 @@ impl App {
         }
         let first_start = access.bootstrap_admin(config.auth.admin_password.clone()).await?;
         access.enforce_admin_policy().await?;
+        let auditor = Auditor::start(&config.audit, meta.clone()).map_err(BuildError::AuditFile)?;
         let registry = Registry::new(meta, blobs, config.limits.clone());
         let summarized = registry.summarize_stored_manifests().await?;
         if summarized > 0 {
@@ -120,9 +126,13 @@ impl App {
         }
         let gc = config.gc.enabled.then_some(config.gc.interval.0);
         let uploads = UploadSlots::new(config.http.max_uploads, config.http.max_uploads_per_identity);
-        let app = Arc::new(App { config, registry, access, uploads, first_start: Mutex::new(first_start) });
+        let audit_retention = config.audit.enabled.then_some(config.audit.retention.0);
+        let app = Arc::new(App { config, registry, access, auditor, uploads, first_start: Mutex::new(first_start) });
         if let Some(interval) = gc {
             crate::jobs::collect_garbage(Arc::downgrade(&app), interval);
+        }
+        if let Some(retention) = audit_retention {
+            crate::jobs::prune_audit(Arc::downgrade(&app), retention);
         }
         crate::jobs::watch_identities(Arc::downgrade(&app));
         Ok(AppState(app))

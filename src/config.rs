@@ -17,6 +17,7 @@
 //! | slow clients   | `http.header_timeout`, `http.body_timeout`, `http.min_body_rate`, `http.idle_timeout` | | `30s`, `60s`, 1024 B/s, `90s` |
 //! | uploads at once | `http.max_uploads`, `http.max_uploads_per_identity` | | 256, 32 |
 //! | master key     | `secrets.key_file`, `secrets.key` | `BERTH_SECRET_KEY_FILE`, `BERTH_SECRET_KEY` | `<data_dir>/berth.key` |
+//! | audit log      | `audit.enabled`, `audit.pulls`, `audit.retention`, `audit.file` (a path, or `-` for stderr) | | on, on, `90d`, none |
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,29 @@ pub struct Config {
     pub gc: GcConfig,
     pub http: HttpConfig,
     pub secrets: SecretsConfig,
+    pub audit: AuditConfig,
+}
+
+/// The audit log of sign-ins and repository operations (see `events::audit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Whether anything is recorded.
+    pub enabled: bool,
+    /// Whether manifest pulls are recorded (the most frequent event by far).
+    pub pulls: bool,
+    /// Entries older than this are deleted (hourly, by one node).
+    pub retention: Duration,
+    /// Also write each entry as one JSON line to this file (appended), or to stderr with `-`
+    /// or `stderr`, for log shippers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { enabled: true, pulls: true, retention: Duration(std::time::Duration::from_secs(90 * 86_400)), file: None }
+    }
 }
 
 /// Limits on slow, idle and greedy clients.
@@ -396,6 +420,7 @@ impl Default for Config {
             gc: GcConfig::default(),
             http: HttpConfig::default(),
             secrets: SecretsConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -469,6 +494,9 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "auth.login_server {login:?}: give a host name and optional port"
             )));
+        }
+        if self.audit.retention.0.as_secs() == 0 {
+            return Err(ConfigError::Invalid("audit.retention must be at least 1s".into()));
         }
         if self.gc.interval.0.as_secs() == 0 {
             return Err(ConfigError::Invalid("gc.interval must be at least 1s".into()));

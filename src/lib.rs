@@ -10,6 +10,7 @@ pub mod auth;
 pub mod blob;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod jobs;
 pub mod meta;
 pub mod oci;

@@ -1,7 +1,7 @@
 //! Background jobs, each a loop started with the application that ends when the application
 //! is dropped. Each garbage-collection pass first takes the job's lease in the database, so that
 //! of several nodes sharing one only the holder runs it, and a node that dies hands it on when
-//! the lease expires. Every node also watches the identity tables for changes made elsewhere.
+//! the lease expires; so does each pass of the audit log's retention. Every node also watches the identity tables for changes made elsewhere.
 
 use std::sync::Weak;
 use std::time::{Duration, Instant};
@@ -69,6 +69,34 @@ pub fn collect_garbage(app: Weak<App>, interval: Duration) {
                 }
                 Err(e) => tracing::warn!(error = %e, "garbage collection pass failed"),
             }
+        }
+    });
+}
+
+/// How often old audit entries are deleted.
+const PRUNE_AUDIT_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes audit entries older than `retention`: at start, then every hour, on the node that
+/// holds the job's lease.
+pub fn prune_audit(app: Weak<App>, retention: Duration) {
+    let node = uuid::Uuid::new_v4().to_string();
+    tokio::spawn(async move {
+        loop {
+            let Some(app) = app.upgrade() else { return };
+            match app.registry.take_job_lease("audit-retention", &node, PRUNE_AUDIT_EVERY * 2).await {
+                Ok(true) => {
+                    let before = crate::meta::now_ms() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+                    match app.registry.meta().prune_audit(before).await {
+                        Ok(0) => {}
+                        Ok(deleted) => tracing::info!(deleted, "deleted audit entries past their retention"),
+                        Err(e) => tracing::warn!(error = %e, "cannot delete old audit entries"),
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot take the audit-retention lease"),
+            }
+            drop(app);
+            tokio::time::sleep(PRUNE_AUDIT_EVERY).await;
         }
     });
 }

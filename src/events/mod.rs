@@ -1,0 +1,3 @@
+//! The outbox's consumers: webhook delivery, audit records, metrics counters.
+
+pub mod audit;
