@@ -46,6 +46,7 @@ type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
 
 #[derive(Debug)]
 pub struct Auditor {
+    meta: MetaStore,
     /// `None` when auditing is off.
     queue: Option<mpsc::Sender<Item>>,
     pulls: bool,
@@ -58,31 +59,30 @@ impl Auditor {
     /// Starts the background writer (on the current tokio runtime) as `config` says; opens
     /// `audit.file` first, so that a path that cannot be written fails the start.
     pub fn start(config: &AuditConfig, meta: MetaStore) -> std::io::Result<Self> {
-        if !config.enabled {
-            return Ok(Self::off());
-        }
-        let sink = config.file.as_deref().map(open_sink).transpose()?;
-        let (queue, rx) = mpsc::channel(QUEUE);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run(rx, meta, sink, stop.clone()));
-        Ok(Self {
-            queue: Some(queue),
-            pulls: config.pulls,
-            dropped: AtomicU64::new(0),
-            stop,
-            task: Mutex::new(Some(task)),
-        })
+        let (queue, task) = if config.enabled {
+            let sink = config.file.as_deref().map(open_sink).transpose()?;
+            let (queue, rx) = mpsc::channel(QUEUE);
+            (Some(queue), Some(tokio::spawn(run(rx, meta.clone(), sink, stop.clone()))))
+        } else {
+            (None, None)
+        };
+        Ok(Self { meta, queue, pulls: config.pulls, dropped: AtomicU64::new(0), stop, task: Mutex::new(task) })
     }
 
-    /// An auditor that records nothing.
-    pub fn off() -> Self {
-        Self {
-            queue: None,
-            pulls: false,
-            dropped: AtomicU64::new(0),
-            stop: CancellationToken::new(),
-            task: Mutex::new(None),
-        }
+    /// A page of the stored entries matching `filter`, newest first (see `MetaStore::audit`).
+    pub async fn list(
+        &self,
+        filter: &AuditFilter,
+        after: Option<AuditCursor>,
+        limit: usize,
+    ) -> crate::meta::Result<AuditPage> {
+        self.meta.audit(filter, after, limit).await
+    }
+
+    /// Deletes the stored entries older than `before` (Unix ms); how many.
+    pub async fn prune(&self, before: i64) -> crate::meta::Result<u64> {
+        self.meta.prune_audit(before).await
     }
 
     /// Whether entries are recorded at all.

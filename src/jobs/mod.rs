@@ -86,7 +86,7 @@ pub fn prune_audit(app: Weak<App>, retention: Duration) {
             match app.registry.take_job_lease("audit-retention", &node, PRUNE_AUDIT_EVERY * 2).await {
                 Ok(true) => {
                     let before = crate::meta::now_ms() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-                    match app.registry.meta().prune_audit(before).await {
+                    match app.auditor.prune(before).await {
                         Ok(0) => {}
                         Ok(deleted) => tracing::info!(deleted, "deleted audit entries past their retention"),
                         Err(e) => tracing::warn!(error = %e, "cannot delete old audit entries"),
