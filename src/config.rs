@@ -72,7 +72,12 @@ pub struct AuditConfig {
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Self { enabled: true, pulls: true, retention: Duration(std::time::Duration::from_secs(90 * 86_400)), file: None }
+        Self {
+            enabled: true,
+            pulls: true,
+            retention: Duration(std::time::Duration::from_secs(90 * 86_400)),
+            file: None,
+        }
     }
 }
 

@@ -216,7 +216,9 @@ pub(crate) fn token_sign_in(
 fn refusal(e: &access::Error) -> (u16, String) {
     match e {
         access::Error::Unauthorized(reason) => (401, format!("UNAUTHORIZED: {reason}")),
-        access::Error::Throttled(r) => (429, format!("TOO_MANY_REQUESTS: {}; retry after {} s", r.reason, r.retry_after)),
+        access::Error::Throttled(r) => {
+            (429, format!("TOO_MANY_REQUESTS: {}; retry after {} s", r.reason, r.retry_after))
+        }
         _ => (500, "UNKNOWN: internal error".to_owned()),
     }
 }

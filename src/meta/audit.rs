@@ -187,7 +187,8 @@ impl MetaStore {
         if let Some(c) = after {
             query = query.bind(c.at).bind(c.at).bind(c.id);
         }
-        let rows = query.bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)).fetch_all(&self.reader).await?;
+        let rows =
+            query.bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)).fetch_all(&self.reader).await?;
         let mut page = AuditPage::default();
         for row in rows.iter().take(limit) {
             page.entries.push(AuditEntry::from_row(row)?);

@@ -88,6 +88,11 @@ impl Registry {
         Ok(self.meta.take_lease(name, holder, i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)).await?)
     }
 
+    /// Gives up this node's lease on job `name`.
+    pub async fn release_job_lease(&self, name: &str, holder: &str) -> Result<()> {
+        Ok(self.meta.release_lease(name, holder).await?)
+    }
+
     /// The last pass any node ran (not a dry run).
     pub async fn last_gc(&self) -> Result<Option<GcReport>> {
         let Some(json) = self.meta.job_report(GC_REPORT).await? else { return Ok(None) };
