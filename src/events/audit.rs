@@ -6,6 +6,10 @@
 //! the change stores their entry (`meta`), and [`Auditor::committed`] then passes it to the
 //! JSON-lines file only.
 //!
+//! Identical pulls within one batch (one client pulling one manifest again and again) are
+//! stored as one entry with a `count`: at manifest-GET rates a row per request would cost the
+//! database more than the requests cost.
+//!
 //! The queue between the two is bounded ([`QUEUE`] entries): if the store falls that far
 //! behind, new entries are dropped and counted ([`Auditor::dropped`], and a warning at each
 //! power of two) rather than making requests wait.
@@ -162,6 +166,7 @@ pub fn login(identity: Option<&str>, method: &str, success: bool) -> AuditEntry 
         result: outcome(success).into(),
         identity: identity.map(str::to_owned),
         method: Some(method.to_owned()),
+        count: 1,
         ..AuditEntry::default()
     }
 }
@@ -174,6 +179,7 @@ pub fn repository(operation: &str, repository: &str) -> AuditEntry {
         category: "repository".into(),
         operation: operation.to_owned(),
         repository: Some(repository.to_owned()),
+        count: 1,
         ..AuditEntry::default()
     }
 }
@@ -217,6 +223,7 @@ async fn flush(meta: &MetaStore, sink: Option<&Sink>, batch: &mut Vec<Item>) {
     if batch.is_empty() {
         return;
     }
+    collapse_pulls(batch);
     if let Some(sink) = sink {
         let mut lines = Vec::new();
         for item in batch.iter() {
@@ -247,6 +254,41 @@ async fn flush(meta: &MetaStore, sink: Option<&Sink>, batch: &mut Vec<Item>) {
     if let Err(e) = meta.append_audit(&entries).await {
         tracing::warn!(error = %e, entries = entries.len(), "cannot store audit entries: they are lost");
     }
+}
+
+/// Folds identical pulls (same client, user agent, identity, manifest and answer) into the
+/// first of them, counted: a client pulling one manifest thousands of times a second costs a
+/// row per batch, not a row per request, which keeps auditing within the manifest-GET budget.
+fn collapse_pulls(batch: &mut Vec<Item>) {
+    let same = |a: &AuditEntry, b: &AuditEntry| {
+        a.status == b.status
+            && a.repository == b.repository
+            && a.tag == b.tag
+            && a.digest == b.digest
+            && a.identity == b.identity
+            && a.client_ip == b.client_ip
+            && a.user_agent == b.user_agent
+            && a.detail == b.detail
+    };
+    let mut kept: Vec<Item> = Vec::with_capacity(batch.len());
+    // Indexes in `kept` of the pulls kept so far: few distinct ones in a batch, as a rule.
+    let mut pulls: Vec<usize> = Vec::new();
+    for item in batch.drain(..) {
+        if let Item::Store(e) = &item
+            && e.operation == "pull"
+        {
+            let found = pulls.iter().rev().copied().find(|&i| matches!(&kept[i], Item::Store(k) if same(k, e)));
+            if let Some(i) = found
+                && let Item::Store(k) = &mut kept[i]
+            {
+                k.count = k.count.max(1) + e.count.max(1);
+                continue;
+            }
+            pulls.push(kept.len());
+        }
+        kept.push(item);
+    }
+    *batch = kept;
 }
 
 #[cfg(test)]
@@ -284,5 +326,26 @@ mod tests {
         assert!(first.get("clientIp").is_some() && first.get("at").is_none(), "{first}");
         assert_eq!(auditor.dropped(), 0);
         meta.close().await;
+    }
+
+    #[test]
+    fn identical_pulls_are_counted_once() {
+        let pull = |tag: &str| {
+            let mut e = repository("pull", "app");
+            e.tag = Some(tag.into());
+            e.client_ip = Some("10.0.0.1".into());
+            Item::Store(e)
+        };
+        let mut batch =
+            vec![pull("v1"), pull("v1"), pull("v2"), Item::Store(login(Some("a"), "basic", true)), pull("v1")];
+        collapse_pulls(&mut batch);
+        let kept: Vec<(String, Option<String>, i64)> = batch
+            .iter()
+            .map(|i| match i {
+                Item::Store(e) | Item::Committed(e) => (e.operation.clone(), e.tag.clone(), e.count),
+            })
+            .collect();
+        let pull = |tag: &str, n| ("pull".to_owned(), Some(tag.to_owned()), n);
+        assert_eq!(kept, [pull("v1", 3), pull("v2", 1), ("login".into(), None, 1)]);
     }
 }
