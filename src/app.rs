@@ -11,6 +11,7 @@ use crate::auth::seal::{self, MasterKeys};
 use crate::blob::{self, BlobStore};
 use crate::config::{Config, ConfigError, StorageBackend};
 use crate::events::Webhooks;
+use crate::events::audit::Auditor;
 use crate::events::metrics::Metrics;
 use crate::meta::{self, MetaStore};
 use crate::registry::Registry;
@@ -39,6 +40,8 @@ pub enum BuildError {
     StorageProbe { setting: String, source: blob::Error },
     #[error("identities: {0}")]
     Access(#[from] access::Error),
+    #[error("audit.file: {0}")]
+    AuditFile(std::io::Error),
     #[error("summarizing stored manifests: {0}")]
     Registry(#[from] crate::registry::Error),
 }
@@ -49,6 +52,8 @@ pub struct App {
     pub registry: Registry,
     pub access: Access,
     pub webhooks: Webhooks,
+    /// The audit log's writer (see `events::audit`).
+    pub auditor: Auditor,
     /// Uploads in progress, bounded overall and per identity.
     pub(crate) uploads: Arc<UploadSlots>,
     /// What `/metrics` exports; every request and job records into it.
@@ -121,6 +126,7 @@ impl App {
         access.enforce_admin_policy().await?;
         let metrics = Arc::new(Metrics::default());
         let webhooks = Webhooks::new(meta.clone(), master, &config.webhooks, metrics.clone());
+        let auditor = Auditor::start(&config.audit, meta.clone()).map_err(BuildError::AuditFile)?;
         let registry = Registry::new(meta, blobs, config.limits.clone());
         let summarized = registry.summarize_stored_manifests().await?;
         if summarized > 0 {
@@ -128,17 +134,22 @@ impl App {
         }
         let gc = config.gc.enabled.then_some(config.gc.interval.0);
         let uploads = UploadSlots::new(config.http.max_uploads, config.http.max_uploads_per_identity);
+        let audit_retention = config.audit.enabled.then_some(config.audit.retention.0);
         let app = Arc::new(App {
             config,
             registry,
             access,
             webhooks,
+            auditor,
             uploads,
             metrics,
             first_start: Mutex::new(first_start),
         });
         if let Some(interval) = gc {
             crate::jobs::collect_garbage(Arc::downgrade(&app), interval);
+        }
+        if let Some(retention) = audit_retention {
+            crate::jobs::prune_audit(Arc::downgrade(&app), retention);
         }
         crate::jobs::watch_identities(Arc::downgrade(&app));
         crate::jobs::deliver_webhooks(Arc::downgrade(&app));

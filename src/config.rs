@@ -18,6 +18,7 @@
 //! | uploads at once | `http.max_uploads`, `http.max_uploads_per_identity` | | 256, 32 |
 //! | webhooks       | `webhooks.deny`, `webhooks.allow` (CIDRs), `webhooks.timeout`, `webhooks.max_attempts`, `webhooks.retry_max`, `webhooks.log_retention` | | link-local denied, `10s`, 12, `10m`, `30d` |
 //! | master key     | `secrets.key_file`, `secrets.key` | `BERTH_SECRET_KEY_FILE`, `BERTH_SECRET_KEY` | `<data_dir>/berth.key` |
+//! | audit log      | `audit.enabled`, `audit.pulls`, `audit.retention`, `audit.file` (a path, or `-` for stderr) | | on, on, `90d`, none |
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub secrets: SecretsConfig,
     pub webhooks: WebhooksConfig,
+    pub audit: AuditConfig,
 }
 
 /// Webhook delivery. A webhook makes the registry send requests where its owner says, so the
@@ -86,6 +88,33 @@ impl Default for WebhooksConfig {
             max_attempts: 12,
             retry_max: Duration(std::time::Duration::from_secs(600)),
             log_retention: Duration(std::time::Duration::from_secs(30 * 86_400)),
+        }
+    }
+}
+
+/// The audit log of sign-ins and repository operations (see `events::audit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Whether anything is recorded.
+    pub enabled: bool,
+    /// Whether manifest pulls are recorded (the most frequent event by far).
+    pub pulls: bool,
+    /// Entries older than this are deleted (hourly, by one node).
+    pub retention: Duration,
+    /// Also write each entry as one JSON line to this file (appended), or to stderr with `-`
+    /// or `stderr`, for log shippers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            pulls: true,
+            retention: Duration(std::time::Duration::from_secs(90 * 86_400)),
+            file: None,
         }
     }
 }
@@ -435,6 +464,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             secrets: SecretsConfig::default(),
             webhooks: WebhooksConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -508,6 +538,9 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "auth.login_server {login:?}: give a host name and optional port"
             )));
+        }
+        if self.audit.retention.0.as_secs() == 0 {
+            return Err(ConfigError::Invalid("audit.retention must be at least 1s".into()));
         }
         if self.gc.interval.0.as_secs() == 0 {
             return Err(ConfigError::Invalid("gc.interval must be at least 1s".into()));

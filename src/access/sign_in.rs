@@ -34,22 +34,24 @@ pub(super) enum Proven {
 
 impl Access {
     /// Basic credentials from `client`: a principal's password, or a refresh token under
-    /// [`REFRESH_TOKEN_USER`].
-    pub async fn basic(&self, user: &str, pass: &str, service: &str, client: IpAddr) -> Result<Caller> {
+    /// [`REFRESH_TOKEN_USER`]. With the caller comes whether a password was verified now
+    /// (false: proven earlier and remembered, or a refresh token), which the audit log records
+    /// as a sign-in.
+    pub async fn basic(&self, user: &str, pass: &str, service: &str, client: IpAddr) -> Result<(Caller, bool)> {
         if user == REFRESH_TOKEN_USER {
-            return self.bearer_of_kind(pass, service, jwt::Grant::RefreshToken).await;
+            return Ok((self.bearer_of_kind(pass, service, jwt::Grant::RefreshToken).await?, false));
         }
         let key = fingerprint(&["basic", user, pass]);
         if let Some(caller) = self.proven_password(&key) {
-            return Ok(caller);
+            return Ok((caller, false));
         }
         // Requests with the same credentials wait for one verification instead of each
         // running (and counting) one: a client opening 32 connections at once signs in once.
         let same = self.same_credentials(key);
         let _turn = same.lock().await;
         let result = match self.proven_password(&key) {
-            Some(caller) => Ok(caller),
-            None => self.verify_password(user, pass, client, key).await,
+            Some(caller) => Ok((caller, false)),
+            None => self.verify_password(user, pass, client, key).await.map(|caller| (caller, true)),
         };
         drop(_turn);
         self.forget_idle(&key, same);

@@ -8,7 +8,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, header};
 use base64::Engine as _;
 
-use super::ApiError;
+use super::{ApiError, audit};
 use crate::access::{self, Caller, Refusal};
 use crate::app::AppState;
 use crate::auth::{self, Action, Need};
@@ -113,6 +113,18 @@ pub(crate) fn client_ip<B>(req: &Request<B>) -> IpAddr {
     req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
+/// Where credentials were presented, which decides what the audit log records of them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Via {
+    /// The `Authorization` header of any request: a sign-in is recorded when a password is
+    /// verified or refused, not when credentials proven earlier are sent again (as a bearer
+    /// token is not recorded on every request).
+    Header,
+    /// A token endpoint (`/oauth2/…`) taking credentials by this method (`basic`, `password`):
+    /// every attempt is recorded, anonymous ones too.
+    TokenEndpoint(&'static str),
+}
+
 /// Signs the caller in from its credentials (or as anonymous when it sent none and anonymous
 /// pull is on). `Ok(None)`: no credentials and no anonymous access.
 pub(crate) async fn sign_in(
@@ -121,15 +133,52 @@ pub(crate) async fn sign_in(
     client: IpAddr,
     service: &str,
 ) -> Result<Option<Caller>, ApiError> {
-    let (method, result) = match Credentials::of(headers) {
-        Credentials::None => return Ok(app.access.anonymous()),
+    sign_in_with(app, headers, Credentials::of(headers), client, service, Via::Header).await
+}
+
+/// [`sign_in`] with `credentials` from wherever they came (a token request's form); `headers`
+/// give the audit log the client's user agent and the request id.
+pub(crate) async fn sign_in_with(
+    app: &AppState,
+    headers: &HeaderMap,
+    credentials: Credentials,
+    client: IpAddr,
+    service: &str,
+    via: Via,
+) -> Result<Option<Caller>, ApiError> {
+    let (method, result) = match credentials {
+        Credentials::None => {
+            let caller = app.access.anonymous();
+            if let Via::TokenEndpoint(_) = via {
+                let refused = (401, "UNAUTHORIZED: anonymous pull is disabled".to_owned());
+                audit::login(app, headers, client, None, "anonymous", caller.as_ref().map(|_| ()).ok_or(refused));
+            }
+            return Ok(caller);
+        }
         Credentials::Malformed => (AuthMethod::Basic, Err(access::Error::Unauthorized(Refusal::Malformed))),
         Credentials::Basic(user, pass) => {
             let r = app.access.basic(&user, &pass, service, client).await;
-            if let Err(access::Error::Unauthorized(reason)) = &r {
-                tracing::info!(user, reason = reason.as_str(), %client, "sign-in failed");
+            let token = user == access::REFRESH_TOKEN_USER;
+            let method = match via {
+                _ if token => "refresh_token",
+                Via::Header => "basic",
+                Via::TokenEndpoint(method) => method,
+            };
+            match &r {
+                Ok((caller, verified)) if *verified || matches!(via, Via::TokenEndpoint(_)) => {
+                    let name = caller.name.as_deref().or((!token).then_some(user.as_str()));
+                    audit::login(app, headers, client, name, method, Ok(()));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if let access::Error::Unauthorized(reason) = e {
+                        tracing::info!(user, reason = reason.as_str(), %client, "sign-in failed");
+                    }
+                    let name = (!token).then_some(user.as_str());
+                    audit::login(app, headers, client, name, method, Err(refusal(e)));
+                }
             }
-            (AuthMethod::Basic, r)
+            (AuthMethod::Basic, r.map(|(caller, _)| caller))
         }
         Credentials::Bearer(token) => (AuthMethod::Bearer, app.access.bearer(&token, service).await),
     };
@@ -164,6 +213,39 @@ pub(crate) fn count_refusal(app: &AppState, method: AuthMethod, error: &access::
         _ => return,
     };
     app.metrics.auth_failure(method, reason);
+}
+
+/// A token endpoint's sign-in with a token (`method`: `refresh_token`, `access_token`),
+/// recorded in the audit log; a refusal answers `401`.
+pub(crate) fn token_sign_in(
+    app: &AppState,
+    headers: &HeaderMap,
+    client: IpAddr,
+    method: &str,
+    result: access::Result<Caller>,
+) -> Result<Caller, ApiError> {
+    match result {
+        Ok(caller) => {
+            audit::login(app, headers, client, caller.name.as_deref(), method, Ok(()));
+            Ok(caller)
+        }
+        Err(e) => {
+            count_refusal(app, AuthMethod::RefreshToken, &e);
+            audit::login(app, headers, client, None, method, Err(refusal(&e)));
+            Err(ApiError::new(ErrorCode::Unauthorized, "invalid or expired credentials"))
+        }
+    }
+}
+
+/// A refused sign-in's status and `CODE: reason`, for the audit log.
+fn refusal(e: &access::Error) -> (u16, String) {
+    match e {
+        access::Error::Unauthorized(reason) => (401, format!("UNAUTHORIZED: {}", reason.as_str())),
+        access::Error::Throttled(r) => {
+            (429, format!("TOO_MANY_REQUESTS: {}; retry after {} s", r.reason, r.retry_after))
+        }
+        _ => (500, "UNKNOWN: internal error".to_owned()),
+    }
 }
 
 /// Signs the caller in and checks `need`: `401` with a challenge when credentials are missing

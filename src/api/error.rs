@@ -180,6 +180,7 @@ pub(crate) fn upload_range(size: u64) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let refusal = super::audit::Refusal(format!("{}: {}", self.code.as_str(), self.message));
         let body = ErrorBody::one(self.code, self.message, self.detail);
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut res = (self.status, [(header::CONTENT_TYPE, "application/json")], json).into_response();
@@ -191,6 +192,7 @@ impl IntoResponse for ApiError {
         if let Some(cause) = self.cause {
             res.extensions_mut().insert(ErrorCause(cause));
         }
+        res.extensions_mut().insert(refusal);
         res
     }
 }

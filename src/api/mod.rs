@@ -3,6 +3,7 @@
 
 mod acr;
 mod admin;
+mod audit;
 mod auth;
 mod body;
 mod error;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(move |req, next| body::paced(pace, req, next)))
         .layer(middleware::from_fn(check_host))
         .layer(middleware::from_fn(catch_panic))
+        .layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(middleware::from_fn(move |req, next| log_request(metrics.clone(), req, next)))
         .with_state(state)
 }
@@ -124,6 +126,7 @@ pub(crate) fn actor(
         user_agent: header(header::USER_AGENT),
         identity: caller.name.clone(),
         client_ip: Some(client.to_string()),
+        audit: app.auditor.enabled(),
     }
 }
 
@@ -144,7 +147,8 @@ async fn unknown_path() -> ApiError {
 
 /// Logs one line per request (method, path, status, bytes in and out, duration, request id) and
 /// counts it in `metrics`, adds the headers every response carries, and gives HTTP/2 requests
-/// their `Host`. 5xx causes are logged here, once.
+/// their `Host`. 5xx causes are logged here, once. The request id goes on the request too
+/// (`X-Request-Id`, replacing any the client sent), for the audit log.
 async fn log_request(metrics: Arc<Metrics>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     // HTTP/2 carries the host as the URI's authority, not a `Host` header; the rest of the
@@ -156,6 +160,12 @@ async fn log_request(metrics: Arc<Metrics>, mut req: Request, next: Next) -> Res
     }
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
     req.extensions_mut().insert(RequestId(id.clone()));
+    let id_header = HeaderValue::from_str(&id).ok();
+    match &id_header {
+        Some(v) => req.headers_mut().insert(audit::REQUEST_ID, v.clone()),
+        None => req.headers_mut().remove(audit::REQUEST_ID),
+    };
+
     let method = req.method().clone();
     // The path only: query strings may one day carry credentials.
     let path = req.uri().path().to_owned();
@@ -163,8 +173,8 @@ async fn log_request(metrics: Arc<Metrics>, mut req: Request, next: Next) -> Res
     let mut res = next.run(req).await;
     let headers = res.headers_mut();
     headers.insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        headers.insert("x-request-id", v);
+    if let Some(v) = id_header {
+        headers.insert(audit::REQUEST_ID, v);
     }
     let status = res.status().as_u16();
     let bytes_out = res.body().size_hint().exact().or_else(|| content_length(res.headers())).unwrap_or(0);

@@ -9,7 +9,7 @@
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -19,7 +19,6 @@ use crate::access::{ACCESS_TOKEN_TTL, Caller};
 use crate::app::AppState;
 use crate::auth::jwt;
 use crate::auth::scope::Scope;
-use crate::events::metrics::AuthMethod;
 use crate::oci::ErrorCode;
 
 /// Form bodies are small; anything larger is not a token request.
@@ -75,7 +74,11 @@ pub(super) async fn get_token(State(app): State<AppState>, req: Request) -> Resp
         if matches!(auth::Credentials::of(&parts.headers), auth::Credentials::Bearer(_)) {
             return Err(invalid("send Basic credentials (or a refresh token as the password), not a bearer token"));
         }
-        let caller = auth::sign_in(&app, &parts.headers, client, &service).await?.ok_or_else(anonymous_refused)?;
+        let credentials = auth::Credentials::of(&parts.headers);
+        let via = auth::Via::TokenEndpoint("basic");
+        let caller = auth::sign_in_with(&app, &parts.headers, credentials, client, &service, via)
+            .await?
+            .ok_or_else(anonymous_refused)?;
         let offline = params.get("offline_token") == Some("true");
         token_response(&app, &caller, &params.scopes(), &service, offline)
     }
@@ -93,13 +96,19 @@ pub(super) async fn post_token(State(app): State<AppState>, req: Request) -> Res
         let service = service(&origin, &params)?;
         let caller = match params.get("grant_type") {
             Some("password") => match (params.get("username"), params.get("password")) {
-                (Some(u), Some(p)) => basic(&app, u, p, client, &service).await?,
-                (None, None) => app.access.anonymous().ok_or_else(anonymous_refused)?,
+                (Some(u), Some(p)) => basic(&app, &parts.headers, u, p, client, &service).await?,
+                (None, None) => {
+                    let via = auth::Via::TokenEndpoint("password");
+                    auth::sign_in_with(&app, &parts.headers, auth::Credentials::None, client, &service, via)
+                        .await?
+                        .ok_or_else(anonymous_refused)?
+                }
                 _ => return Err(invalid("grant_type=password needs both username and password")),
             },
             Some("refresh_token") => {
                 let token = params.get("refresh_token").ok_or_else(|| invalid("refresh_token is missing"))?;
-                refresh(&app, token, &service).await?
+                let result = app.access.bearer_of_kind(token, &service, jwt::Grant::RefreshToken).await;
+                auth::token_sign_in(&app, &parts.headers, client, "refresh_token", result)?
             }
             other => return Err(invalid(format!("unsupported grant_type {other:?}: use password or refresh_token"))),
         };
@@ -127,19 +136,20 @@ pub(super) async fn exchange(State(app): State<AppState>, req: Request) -> Respo
                     .get("username")
                     .zip(params.get("password"))
                     .ok_or_else(|| invalid("grant_type=password needs username and password"))?;
-                basic(&app, u, p, client, &service).await?
+                basic(&app, &parts.headers, u, p, client, &service).await?
             }
             Some("access_token") => {
                 let token = params.get("access_token").ok_or_else(|| invalid("access_token is missing"))?;
-                match app.access.bearer(token, &service).await {
-                    Ok(caller) => caller,
-                    // Counted as refused only if it is no refresh token either.
-                    Err(_) => refresh(&app, token, &service).await?,
-                }
+                let result = match app.access.bearer(token, &service).await {
+                    Ok(caller) => Ok(caller),
+                    Err(_) => app.access.bearer_of_kind(token, &service, jwt::Grant::RefreshToken).await,
+                };
+                auth::token_sign_in(&app, &parts.headers, client, "access_token", result)?
             }
             Some("refresh_token") => {
                 let token = params.get("refresh_token").ok_or_else(|| invalid("refresh_token is missing"))?;
-                refresh(&app, token, &service).await?
+                let result = app.access.bearer_of_kind(token, &service, jwt::Grant::RefreshToken).await;
+                auth::token_sign_in(&app, &parts.headers, client, "refresh_token", result)?
             }
             other => {
                 return Err(invalid(format!(
@@ -162,24 +172,15 @@ pub(super) async fn jwks(State(app): State<AppState>) -> Response {
 /// Username and password from a form, through the same throttle as Basic credentials.
 async fn basic(
     app: &AppState,
+    headers: &HeaderMap,
     user: &str,
     pass: &str,
     client: std::net::IpAddr,
     service: &str,
 ) -> Result<Caller, ApiError> {
-    let mut headers = HeaderMap::new();
-    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{user}:{pass}"));
-    let value = format!("Basic {encoded}").parse().map_err(|_| invalid("username or password is not valid text"))?;
-    headers.insert(header::AUTHORIZATION, value);
-    auth::sign_in(app, &headers, client, service).await?.ok_or_else(unauthorized)
-}
-
-/// The caller a refresh token stands for; a refusal is counted in the metrics.
-async fn refresh(app: &AppState, token: &str, service: &str) -> Result<Caller, ApiError> {
-    app.access.bearer_of_kind(token, service, jwt::Grant::RefreshToken).await.map_err(|e| {
-        auth::count_refusal(app, AuthMethod::RefreshToken, &e);
-        unauthorized()
-    })
+    let credentials = auth::Credentials::Basic(user.to_owned(), pass.to_owned());
+    let via = auth::Via::TokenEndpoint("password");
+    auth::sign_in_with(app, headers, credentials, client, service, via).await?.ok_or_else(unauthorized)
 }
 
 async fn form(body: axum::body::Body) -> Result<Params, ApiError> {

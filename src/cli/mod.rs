@@ -1,6 +1,7 @@
 //! The `berth` command line: `serve` runs the registry; every other command is a client of a
 //! running registry that mirrors `az acr` (command names, flags, JSON output, `-o`, `--query`).
 
+mod audit;
 mod client;
 mod docker_config;
 mod error;
@@ -90,6 +91,9 @@ enum Command {
     /// The keys that sign tokens: list them, or rotate to a new one (Berth's own).
     #[command(subcommand)]
     SigningKey(identity::SigningKeyCommand),
+    /// The audit log of sign-ins and repository events (Berth's own).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Offline administration of a registry's stores (Berth's own).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -123,6 +127,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Purge(args) => storage::purge(args).await,
         Command::Webhook(cmd) => webhooks::webhook(cmd, out).await,
         Command::SigningKey(cmd) => identity::signing_key(cmd, out).await,
+        Command::Audit(cmd) => audit::audit(cmd, out).await,
         Command::Admin(AdminCommand::ResetPassword(args)) => serve::reset_password(args, out).await,
     }
 }
@@ -172,5 +177,7 @@ mod tests {
         assert!(parse("berth sp delete -r localhost:5000").is_err());
         assert!(parse("berth usage check -n localhost:5000 -o table").is_ok());
         assert!(parse("berth usage check").is_err());
+        assert!(parse("berth audit list -n localhost:5000 --repository x --result failure -o json").is_ok());
+        assert!(parse("berth audit list -n localhost:5000 --operation copy").is_err());
     }
 }

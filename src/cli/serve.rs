@@ -94,6 +94,8 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("listening on {local}");
         crate::serve(listener, state.clone(), None, shutdown_signal()).await?;
     }
+    // The audit entries still queued go to the store before it closes.
+    state.auditor.shutdown().await;
     state.registry.meta().close().await;
     tracing::info!("stopped");
     Ok(())

@@ -2,6 +2,7 @@
 //! metrics counters. The events themselves are written by `meta::` in the transactions that
 //! make the changes they report.
 
+pub mod audit;
 pub mod metrics;
 mod send;
 pub mod webhooks;

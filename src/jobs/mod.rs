@@ -1,7 +1,7 @@
 //! Background jobs, each a loop started with the application that ends when the application
 //! is dropped. Each garbage-collection pass first takes the job's lease in the database, so that
 //! of several nodes sharing one only the holder runs it, and a node that dies hands it on when
-//! the lease expires. Every node also watches the identity tables for changes made elsewhere.
+//! the lease expires; each pass of the audit log's retention takes a lease too. Every node also watches the identity tables for changes made elsewhere.
 
 use std::sync::Weak;
 use std::time::{Duration, Instant};
@@ -102,6 +102,7 @@ pub fn collect_garbage(app: Weak<App>, interval: Duration) {
                 upload_ttl: app.config.gc.upload_ttl.0,
                 sweep_store: sweep,
                 dry_run: false,
+                audit: app.auditor.enabled(),
             };
             match app.registry.collect_garbage(opts).await {
                 Ok(r) => {
@@ -123,6 +124,42 @@ pub fn collect_garbage(app: Weak<App>, interval: Duration) {
                     tracing::warn!(error = %e, "garbage collection pass failed");
                 }
             }
+        }
+    });
+}
+
+/// How often old audit entries are deleted.
+const PRUNE_AUDIT_EVERY: Duration = Duration::from_secs(3600);
+/// The lease of one retention pass: the longest it may run before another node may start one
+/// (harmless: deleting what is past retention is idempotent).
+const PRUNE_AUDIT_LEASE: Duration = Duration::from_secs(600);
+
+/// Deletes audit entries older than `retention`: at start, then every hour. A pass takes the
+/// job's lease and gives it up when done, so one node at a time prunes and any node may run
+/// the next pass (a restarted node too).
+pub fn prune_audit(app: Weak<App>, retention: Duration) {
+    const JOB: &str = "audit-retention";
+    let node = uuid::Uuid::new_v4().to_string();
+    tokio::spawn(async move {
+        loop {
+            let Some(app) = app.upgrade() else { return };
+            match app.registry.take_job_lease(JOB, &node, PRUNE_AUDIT_LEASE).await {
+                Ok(true) => {
+                    let before = crate::meta::now_ms() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+                    match app.auditor.prune(before).await {
+                        Ok(0) => {}
+                        Ok(deleted) => tracing::info!(deleted, "deleted audit entries past their retention"),
+                        Err(e) => tracing::warn!(error = %e, "cannot delete old audit entries"),
+                    }
+                    if let Err(e) = app.registry.release_job_lease(JOB, &node).await {
+                        tracing::warn!(error = %e, "cannot give up the audit-retention lease");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot take the audit-retention lease"),
+            }
+            drop(app);
+            tokio::time::sleep(PRUNE_AUDIT_EVERY).await;
         }
     });
 }

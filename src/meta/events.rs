@@ -3,6 +3,7 @@
 
 use sqlx::{Any, FromRow, Transaction};
 
+use super::audit::{self, AuditEntry};
 use super::{Error, MetaStore, Result, now_ms};
 
 /// Events per INSERT statement.
@@ -18,12 +19,14 @@ pub struct Actor {
     pub user_agent: Option<String>,
     pub identity: Option<String>,
     pub client_ip: Option<String>,
+    /// Whether the changes go into the audit log too (`audit.enabled`).
+    pub audit: bool,
 }
 
 impl Actor {
     /// Berth's own job `job` (e.g. `retention`).
-    pub fn internal(job: &str) -> Self {
-        Actor { identity: Some(format!("berth:{job}")), ..Actor::default() }
+    pub fn internal(job: &str, audit: bool) -> Self {
+        Actor { identity: Some(format!("berth:{job}")), audit, ..Actor::default() }
     }
 }
 
@@ -39,7 +42,8 @@ pub(super) struct Change<'a> {
     pub size: Option<i64>,
 }
 
-/// Writes `changes` into the outbox, inside the transaction making them.
+/// Writes `changes` into the outbox, and into the audit log if the actor's changes are
+/// audited, inside the transaction making them.
 pub(super) async fn emit(tx: &mut Transaction<'static, Any>, actor: &Actor, changes: &[Change<'_>]) -> Result<()> {
     let at = now_ms();
     for batch in changes.chunks(EMIT_BATCH) {
@@ -73,7 +77,35 @@ pub(super) async fn emit(tx: &mut Transaction<'static, Any>, actor: &Actor, chan
         }
         insert.execute(&mut **tx).await?;
     }
+    if actor.audit {
+        let entries: Vec<AuditEntry> = changes.iter().map(|c| audit_entry(at, actor, c)).collect();
+        audit::insert(tx, &entries).await?;
+    }
     Ok(())
+}
+
+/// A change as the audit log records it: `push`, `untag` (a delete with a tag) or `delete`.
+fn audit_entry(at: i64, actor: &Actor, c: &Change<'_>) -> AuditEntry {
+    let operation = match (c.action, c.tag) {
+        ("delete", Some(_)) => "untag",
+        (action, _) => action,
+    };
+    AuditEntry {
+        at,
+        category: "repository".into(),
+        operation: operation.into(),
+        result: "success".into(),
+        identity: actor.identity.clone(),
+        repository: Some(c.repository.to_owned()),
+        tag: c.tag.map(str::to_owned),
+        digest: Some(c.digest.to_owned()),
+        size: c.size,
+        client_ip: actor.client_ip.clone(),
+        user_agent: actor.user_agent.clone(),
+        request_id: actor.request_id.clone(),
+        count: 1,
+        ..AuditEntry::default()
+    }
 }
 
 /// An event in the outbox.

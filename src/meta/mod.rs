@@ -13,6 +13,7 @@
 //! return `Ok(None)` (or `false`) for "not found" and reserve `Err` for real failures.
 
 mod attributes;
+mod audit;
 mod blobs;
 mod cache;
 mod error;
@@ -32,6 +33,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 pub use attributes::{Attributes, AttributesPatch, DeletedRepository, RepositoryRow};
+pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditPage};
 pub use blobs::UploadRow;
 pub use error::{Error, Result};
 pub use events::{Actor, DeliveryRow, DeliveryState, EventRow, WebhookRow, WebhookSettings};

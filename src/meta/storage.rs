@@ -44,6 +44,13 @@ impl MetaStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Gives up `holder`'s lease `name` (nothing if another holds it): for a job whose passes
+    /// any node may run, once its pass is done.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        self.execute(sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2").bind(name).bind(holder)).await?;
+        Ok(())
+    }
+
     /// Records the report of background job `name`'s last run, from whichever node ran it.
     pub async fn put_job_report(&self, name: &str, report: &str, finished_at: i64) -> Result<()> {
         let sql = "INSERT INTO job_reports (name, report, finished_at) VALUES ($1, $2, $3)

@@ -27,6 +27,8 @@ pub struct GcOptions {
     /// Also list the blob store for objects with no metadata (slow on large stores).
     pub sweep_store: bool,
     pub dry_run: bool,
+    /// Whether retention's deletions go into the audit log (`audit.enabled`).
+    pub audit: bool,
 }
 
 /// What a pass did (or, dry, would do).
@@ -88,6 +90,11 @@ impl Registry {
         Ok(self.meta.take_lease(name, holder, i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)).await?)
     }
 
+    /// Gives up this node's lease on job `name`.
+    pub async fn release_job_lease(&self, name: &str, holder: &str) -> Result<()> {
+        Ok(self.meta.release_lease(name, holder).await?)
+    }
+
     /// The last pass any node ran (not a dry run).
     pub async fn last_gc(&self) -> Result<Option<GcReport>> {
         let Some(json) = self.meta.job_report(GC_REPORT).await? else { return Ok(None) };
@@ -99,7 +106,7 @@ impl Registry {
         let mut report = GcReport { started_at: now_ms(), dry_run: opts.dry_run, ..GcReport::default() };
         let retention = self.retention().await?;
         if retention.enabled {
-            let actor = Actor::internal("retention");
+            let actor = Actor::internal("retention", opts.audit);
             let before = ago(Duration::from_secs(u64::from(retention.days) * 86_400));
             for m in self.meta.untagged_before(before).await? {
                 let (Ok(repo), Ok(digest)) = (RepoName::parse(&m.repository), Digest::parse(&m.digest)) else {

@@ -6,6 +6,7 @@ mod support;
 
 mod acr;
 mod acr_listings;
+mod audit;
 mod auth;
 mod cli;
 mod clients;

@@ -112,6 +112,7 @@ const TABLE: &[(&str, &str, Body, [u16; 14])] = &[
     ("GET /berth/v1/signingkeys", "GET /berth/v1/signingkeys", Body::Empty,                      [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("POST /berth/v1/signingkeys/rotate", "POST /berth/v1/signingkeys/rotate", Body::Empty,      [200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("GET /berth/v1/usage", "GET /berth/v1/usage", Body::Empty,                                  [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("GET /berth/v1/audit", "GET /berth/v1/audit", Body::Empty,                                  [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("POST /berth/v1/usage/check", "POST /berth/v1/usage/check", Body::Empty,                    [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("GET /berth/v1/gc", "GET /berth/v1/gc", Body::Empty,                                        [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("POST /berth/v1/gc", "POST /berth/v1/gc", Body::Json(r#"{"dryRun": true}"#),               [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),

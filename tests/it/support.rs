@@ -473,6 +473,7 @@ pub async fn start_with(config: Config) -> (SocketAddr, oneshot::Sender<()>, Joi
             let _ = stopped.await;
         };
         berth::serve(listener, state.clone(), tls, stopped).await.expect("serve");
+        state.auditor.shutdown().await;
         state.registry.meta().close().await;
     });
     (addr, stop, task)

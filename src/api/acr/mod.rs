@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, auth};
 use crate::app::AppState;
+use crate::events::audit::{self, AuditEntry};
 use crate::meta::{Actor, Attributes, AttributesPatch};
 use crate::oci::ErrorCode;
 use crate::registry::Order;
@@ -70,19 +71,43 @@ struct Ctx<'a> {
 pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Response {
     let client = auth::client_ip(&req);
     let (parts, body) = req.into_parts();
+    let mut audited = None;
     let result = async {
         let rest = super::decoded_path(parts.uri.path(), "/acr/v1/")?;
         let endpoint = Endpoint::parse(&rest)?;
+        audited = deletion_event(&app, &parts.method, &endpoint);
         let Query(params) = Query::<Params>::try_from_uri(&parts.uri)
             .map_err(|e| ApiError::new(ErrorCode::RequestInvalid, format!("bad query string: {e}")))?;
         let caller = auth::authorize(&app, &parts.headers, client, &endpoint.need(&parts.method)).await?;
+        if let Some(e) = &mut audited {
+            e.identity.clone_from(&caller.name);
+        }
         let login_server = auth::Origin::of(&app, &parts.headers).service;
         let actor = super::actor(&app, &parts, &caller, client);
         let ctx = Ctx { app: &app, login_server, params, actor };
         route(&ctx, parts.method, endpoint, body).await
     }
     .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    super::audit::attach(result.unwrap_or_else(IntoResponse::into_response), audited)
+}
+
+/// The audit entry of a DELETE of a manifest (`delete`), a tag (`untag`) or a repository
+/// (`delete`, no digest), for the request log to record if it fails.
+fn deletion_event(app: &AppState, method: &Method, endpoint: &Endpoint) -> Option<AuditEntry> {
+    if method != Method::DELETE || !app.auditor.enabled() {
+        return None;
+    }
+    let e = match endpoint {
+        Endpoint::Repository { name } => audit::repository("delete", name.as_str()),
+        Endpoint::Manifest { name, digest } => {
+            AuditEntry { digest: Some(digest.to_string()), ..audit::repository("delete", name.as_str()) }
+        }
+        Endpoint::Tag { name, tag } => {
+            AuditEntry { tag: Some(tag.as_str().to_owned()), ..audit::repository("untag", name.as_str()) }
+        }
+        _ => return None,
+    };
+    Some(e)
 }
 
 async fn route(ctx: &Ctx<'_>, method: Method, endpoint: Endpoint, body: Body) -> Result<Response, ApiError> {

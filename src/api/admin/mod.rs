@@ -1,12 +1,13 @@
 //! The management API under `/berth/v1`: admin credentials
 //! and registry settings, repository tokens and scope maps, users, service principals and role
-//! assignments, documented in `docs/openapi.json`. JSON field names follow `az acr`'s output;
+//! assignments, storage and the audit log, documented in `docs/openapi.json`. JSON field names follow `az acr`'s output;
 //! errors use the OCI error envelope.
 //! Callers sign in like on `/v2/` (Basic or bearer); reading needs Reader, changing Contributor,
 //! role assignments and the admin user Owner. A bearer token reaches this API only if it carries
 //! the scope `registry:management:read|write|owner`, which the token endpoint grants only when
 //! asked for.
 
+mod audit;
 mod identities;
 mod keys;
 mod storage;
@@ -49,6 +50,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/signingkeys", get(keys::list_signing_keys))
         .route("/signingkeys/rotate", post(keys::rotate_signing_key))
         .route("/usage", get(storage::show_usage))
+        .route("/audit", get(audit::list_audit))
         .route("/usage/check", post(storage::check_usage))
         .route("/gc", get(storage::show_gc).post(storage::run_gc))
         .route("/retention", get(storage::show_retention).patch(storage::update_retention))

@@ -99,7 +99,13 @@ pub(super) async fn run_gc(State(app): State<AppState>, req: Request) -> Reply {
         Some(g) => crate::config::Duration::parse(g).map_err(|e| invalid(format!("grace: {e}")))?.0,
         None => app.config.gc.grace.0,
     };
-    let opts = GcOptions { grace, upload_ttl: app.config.gc.upload_ttl.0, sweep_store: true, dry_run: run.dry_run };
+    let opts = GcOptions {
+        grace,
+        upload_ttl: app.config.gc.upload_ttl.0,
+        sweep_store: true,
+        dry_run: run.dry_run,
+        audit: app.auditor.enabled(),
+    };
     let report = app.registry.collect_garbage(opts).await;
     match &report {
         Ok(r) if !r.dry_run => app.metrics.gc_pass(GcTrigger::Manual, r.blobs_deleted, r.bytes_freed),

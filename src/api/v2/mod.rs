@@ -21,9 +21,10 @@ use super::{ApiError, auth};
 use crate::app::AppState;
 use crate::auth::{Action, Need};
 use crate::blob::ByteStream;
+use crate::events::audit::{self, AuditEntry};
 use crate::meta::Actor;
-use crate::oci::{ErrorCode, RepoName};
-use endpoint::Endpoint;
+use crate::oci::{ErrorCode, Reference, RepoName};
+use endpoint::{Endpoint, ManifestRef};
 
 /// Query parameters any `/v2/` endpoint may take.
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +52,7 @@ pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Respo
     let client = auth::client_ip(&req);
     let (parts, body) = req.into_parts();
     let endpoint = super::decoded_path(parts.uri.path(), "/v2/").and_then(|rest| Endpoint::parse(&rest));
+    let mut audited = endpoint.as_ref().ok().and_then(|e| manifest_event(&app, &parts.method, e));
     let result = match (endpoint, Query::<Params>::try_from_uri(&parts.uri)) {
         (Err(e), _) => Err(e),
         (_, Err(e)) => {
@@ -65,6 +67,9 @@ pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Respo
                 .await
             {
                 Ok(caller) => {
+                    if let Some(e) = &mut audited {
+                        e.identity.clone_from(&caller.name);
+                    }
                     // Changes name who made them in their events; reads need nothing of it.
                     let actor = match parts.method {
                         Method::PUT | Method::DELETE => super::actor(&app, &parts, &caller, client),
@@ -97,7 +102,30 @@ pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Respo
             }
         }
     };
-    result.unwrap_or_else(IntoResponse::into_response)
+    super::audit::attach(result.unwrap_or_else(IntoResponse::into_response), audited)
+}
+
+/// The audit entry of a manifest pull (GET, when pulls are audited), push or delete (DELETE
+/// by digest; untag by tag), for the request log to complete; `None` for anything else.
+fn manifest_event(app: &AppState, method: &Method, endpoint: &Endpoint) -> Option<AuditEntry> {
+    let Endpoint::Manifest { name, reference } = endpoint else { return None };
+    let operation = match (method, reference) {
+        (&Method::GET, _) if app.auditor.pulls() => "pull",
+        (&Method::PUT, _) => "push",
+        (&Method::DELETE, ManifestRef::Valid(Reference::Digest(_))) => "delete",
+        (&Method::DELETE, _) => "untag",
+        _ => return None,
+    };
+    if !app.auditor.enabled() {
+        return None;
+    }
+    let mut e = audit::repository(operation, name.as_str());
+    match reference {
+        ManifestRef::Valid(Reference::Digest(d)) => e.digest = Some(d.to_string()),
+        ManifestRef::Valid(Reference::Tag(t)) => e.tag = Some(t.as_str().to_owned()),
+        ManifestRef::InvalidTag(t) => e.tag = Some(t.clone()),
+    }
+    Some(e)
 }
 
 async fn route(
