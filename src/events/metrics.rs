@@ -239,6 +239,8 @@ pub struct Scrape {
     pub storage_limit: u64,
     pub last_gc: Option<LastGc>,
     pub pools: Vec<PoolUse>,
+    /// Audit entries dropped since start because the store fell behind.
+    pub audit_dropped: u64,
 }
 
 /// The last garbage-collection pass, by whichever node ran it.
@@ -447,6 +449,12 @@ fn gauges(scrape: &Scrape) -> Registry {
         );
         gauge("gc_last_uploads_expired", "Idle upload sessions the last pass dropped", None, gc.uploads_expired as f64);
     }
+    gauge(
+        "audit_dropped_entries",
+        "Audit entries dropped since start because the audit store fell behind",
+        None,
+        scrape.audit_dropped as f64,
+    );
     let connections = Family::<PoolStateLabels, FloatGauge>::default();
     let max = Family::<PoolLabels, FloatGauge>::default();
     for pool in &scrape.pools {
@@ -506,7 +514,9 @@ mod tests {
         m.webhook_delivery("hook1", false);
         m.webhook_delivery("hook1", false);
         let pools = vec![PoolUse { name: "reader", open: 3, idle: 1, max: 4 }];
-        let text = m.encode(&Scrape { storage_used: 10, storage_limit: 20, last_gc: None, pools }).expect("encode");
+        let text = m
+            .encode(&Scrape { storage_used: 10, storage_limit: 20, last_gc: None, pools, audit_dropped: 0 })
+            .expect("encode");
         for line in [
             "berth_http_requests_total{route=\"v2_manifest\",method=\"GET\",status=\"200\"} 1",
             "berth_http_requests_total{route=\"other\",method=\"OTHER\",status=\"418\"} 1",

@@ -170,6 +170,7 @@ pub(in crate::api) async fn metrics(State(app): State<AppState>, req: Request) -
         storage_limit: app.registry.limits().await?.storage_bytes,
         last_gc,
         pools: app.registry.meta().pools(),
+        audit_dropped: app.auditor.dropped(),
     };
     let text = app.metrics.encode(&scrape).map_err(|e| ApiError::internal(format!("encoding metrics: {e}")))?;
     Ok(([(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
