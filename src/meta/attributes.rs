@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-use super::events::{self, Actor, Change};
+use super::events::{self, Actor};
 use super::usage::{self, Counter};
 use super::{Error, MetaStore, Result};
 use crate::oci::{Digest, RepoName, Tag};
@@ -261,18 +261,7 @@ impl MetaStore {
         ] {
             sqlx::query(sql).bind(repo.as_str()).execute(&mut *tx).await?;
         }
-        let changes: Vec<Change> = gone
-            .iter()
-            .map(|(digest, media_type)| Change {
-                action: "delete",
-                repository: repo.as_str(),
-                tag: None,
-                digest,
-                media_type: Some(media_type),
-                size: None,
-            })
-            .collect();
-        events::emit(&mut tx, actor, &changes).await?;
+        events::emit(&mut tx, actor, &events::deletions(repo.as_str(), &gone)).await?;
         tx.commit().await?;
         self.manifests_changed();
         let manifests = gone.into_iter().map(|(digest, _)| digest).collect();

@@ -42,6 +42,20 @@ pub(super) struct Change<'a> {
     pub size: Option<i64>,
 }
 
+/// The deletions of manifests `gone` (digest, media type) from `repository`.
+pub(super) fn deletions<'a>(repository: &'a str, gone: &'a [(String, String)]) -> Vec<Change<'a>> {
+    gone.iter()
+        .map(|(digest, media_type)| Change {
+            action: "delete",
+            repository,
+            tag: None,
+            digest,
+            media_type: Some(media_type),
+            size: None,
+        })
+        .collect()
+}
+
 /// Writes `changes` into the outbox, and into the audit log if the actor's changes are
 /// audited, inside the transaction making them.
 pub(super) async fn emit(tx: &mut Transaction<'static, Any>, actor: &Actor, changes: &[Change<'_>]) -> Result<()> {

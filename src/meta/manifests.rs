@@ -343,18 +343,7 @@ impl MetaStore {
         .execute(&mut *tx)
         .await?;
         usage::add(&mut tx, Counter::Manifests, -freed).await?;
-        let changes: Vec<Change> = gone
-            .iter()
-            .map(|(digest, media_type)| Change {
-                action: "delete",
-                repository: repo.as_str(),
-                tag: None,
-                digest,
-                media_type: Some(media_type),
-                size: None,
-            })
-            .collect();
-        events::emit(&mut tx, actor, &changes).await?;
+        events::emit(&mut tx, actor, &events::deletions(repo.as_str(), &gone)).await?;
         tx.commit().await?;
         self.manifests_changed();
         Ok(true)
