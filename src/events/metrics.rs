@@ -413,55 +413,97 @@ impl Metrics {
     }
 }
 
+/// A count or a number of bytes, read at scrape time (printed as an integer).
+fn count(n: u64) -> Gauge {
+    let g = Gauge::default();
+    g.set(i64::try_from(n).unwrap_or(i64::MAX));
+    g
+}
+
+/// A time in seconds, read at scrape time.
+fn seconds(secs: f64) -> FloatGauge {
+    let g = FloatGauge::default();
+    g.set(secs);
+    g
+}
+
+fn register(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    unit: Option<Unit>,
+    metric: impl prometheus_client::registry::Metric,
+) {
+    match unit {
+        Some(unit) => registry.register_with_unit(name, help, unit, metric),
+        None => registry.register(name, help, metric),
+    }
+}
+
 /// A registry of the values read at scrape time, made for one scrape.
 fn gauges(scrape: &Scrape) -> Registry {
     let mut registry = Registry::with_prefix("berth");
-    let mut gauge = |name: &str, help: &str, unit: Option<Unit>, value: f64| {
-        let g = FloatGauge::default();
-        g.set(value);
-        match unit {
-            Some(unit) => registry.register_with_unit(name, help, unit, g),
-            None => registry.register(name, help, g),
-        }
-    };
-    gauge(
+    let r = &mut registry;
+    register(
+        r,
         "storage_used",
         "Bytes stored, each distinct blob and manifest once",
         Some(Unit::Bytes),
-        scrape.storage_used as f64,
+        count(scrape.storage_used),
     );
-    gauge("storage_limit", "The storage limit of the tier or quota", Some(Unit::Bytes), scrape.storage_limit as f64);
+    register(
+        r,
+        "storage_limit",
+        "The storage limit of the tier or quota",
+        Some(Unit::Bytes),
+        count(scrape.storage_limit),
+    );
     if let Some(gc) = scrape.last_gc {
-        gauge(
+        register(
+            r,
             "gc_last_run_timestamp",
             "When the last garbage-collection pass (by any node) finished",
             Some(Unit::Seconds),
-            gc.finished_at_ms as f64 / 1000.0,
+            seconds(gc.finished_at_ms as f64 / 1000.0),
         );
-        gauge("gc_last_duration", "How long the last pass took", Some(Unit::Seconds), gc.duration_ms as f64 / 1000.0);
-        gauge("gc_last_blobs_deleted", "Blobs the last pass deleted", None, gc.blobs_deleted as f64);
-        gauge("gc_last_freed", "Bytes the last pass freed", Some(Unit::Bytes), gc.bytes_freed as f64);
-        gauge(
+        register(
+            r,
+            "gc_last_duration",
+            "How long the last pass took",
+            Some(Unit::Seconds),
+            seconds(gc.duration_ms as f64 / 1000.0),
+        );
+        register(r, "gc_last_blobs_deleted", "Blobs the last pass deleted", None, count(gc.blobs_deleted));
+        register(r, "gc_last_freed", "Bytes the last pass freed", Some(Unit::Bytes), count(gc.bytes_freed));
+        register(
+            r,
             "gc_last_manifests_deleted",
             "Untagged manifests the last pass's retention deleted",
             None,
-            gc.manifests_deleted as f64,
+            count(gc.manifests_deleted),
         );
-        gauge("gc_last_uploads_expired", "Idle upload sessions the last pass dropped", None, gc.uploads_expired as f64);
+        register(
+            r,
+            "gc_last_uploads_expired",
+            "Idle upload sessions the last pass dropped",
+            None,
+            count(gc.uploads_expired),
+        );
     }
-    gauge(
+    register(
+        r,
         "audit_dropped_entries",
         "Audit entries dropped since start because the audit store fell behind",
         None,
-        scrape.audit_dropped as f64,
+        count(scrape.audit_dropped),
     );
-    let connections = Family::<PoolStateLabels, FloatGauge>::default();
-    let max = Family::<PoolLabels, FloatGauge>::default();
+    let connections = Family::<PoolStateLabels, Gauge>::default();
+    let max = Family::<PoolLabels, Gauge>::default();
     for pool in &scrape.pools {
-        let idle = pool.idle as f64;
+        let (open, idle) = (i64::from(pool.open), i64::try_from(pool.idle).unwrap_or(i64::MAX));
         connections.get_or_create(&PoolStateLabels { pool: pool.name, state: "idle" }).set(idle);
-        connections.get_or_create(&PoolStateLabels { pool: pool.name, state: "in_use" }).set(pool.open as f64 - idle);
-        max.get_or_create(&PoolLabels { pool: pool.name }).set(pool.max as f64);
+        connections.get_or_create(&PoolStateLabels { pool: pool.name, state: "in_use" }).set(open - idle);
+        max.get_or_create(&PoolLabels { pool: pool.name }).set(i64::from(pool.max));
     }
     registry.register("db_pool_connections", "Open database connections, by pool and state", connections);
     registry.register("db_pool_max_connections", "The most connections each database pool opens", max);
@@ -530,9 +572,9 @@ mod tests {
             "berth_gc_freed_bytes_total 2048",
             "berth_webhook_deliveries_total{webhook=\"hook1\",result=\"failure\"} 2",
             "berth_webhook_deliveries_total{webhook=\"hook1\",result=\"success\"} 1",
-            "berth_storage_used_bytes 10.0",
-            "berth_db_pool_connections{pool=\"reader\",state=\"in_use\"} 2.0",
-            "berth_db_pool_max_connections{pool=\"reader\"} 4.0",
+            "berth_storage_used_bytes 10",
+            "berth_db_pool_connections{pool=\"reader\",state=\"in_use\"} 2",
+            "berth_db_pool_max_connections{pool=\"reader\"} 4",
             "# TYPE berth_pulls_total counter",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
