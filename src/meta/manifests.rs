@@ -405,6 +405,22 @@ impl MetaStore {
         Ok(sqlx::query_scalar(sql).bind(last).bind(i64::from(limit)).fetch_all(&self.reader).await?)
     }
 
+    /// How many repositories there are (listed or not).
+    pub async fn repository_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repositories").fetch_one(&self.reader).await?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Listed repository names starting with `prefix` after `last`, in lexical order: a range of
+    /// the primary key (names are lowercase ASCII, every character below `~`), so a page costs
+    /// the same however many names there are.
+    pub async fn repositories_prefixed(&self, prefix: &str, last: &str, limit: u32) -> Result<Vec<String>> {
+        let sql = "SELECT name FROM repositories WHERE name > $1 AND name >= $2 AND name < $3 AND list_enabled = 1
+                   ORDER BY name LIMIT $4";
+        let query = sqlx::query_scalar(sql).bind(last).bind(prefix).bind(format!("{prefix}~"));
+        Ok(query.bind(i64::from(limit)).fetch_all(&self.reader).await?)
+    }
+
     /// Manifests of `repo` whose subject is `subject`, optionally only those of `artifact_type`.
     pub async fn referrers(
         &self,
