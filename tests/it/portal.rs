@@ -1,0 +1,366 @@
+//! The portal in a real browser: Debian's Chromium, headless, driven through chromedriver over
+//! plain W3C WebDriver HTTP; and raw HTTP for headers, cookie flags and CSRF refusals.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::clients::skopeo::{put_image, skopeo_ok, tag_layout};
+use crate::support::*;
+
+/// The key W3C WebDriver names element references by.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver of our own on a port it chose, and one browser session in it. Dropping it
+/// ends the session's browser and the driver.
+struct Browser {
+    driver: Child,
+    http: reqwest::Client,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// `None` (a failure under CI) without chromium and chromedriver.
+    async fn start() -> Option<Self> {
+        if !have_tool("chromium") || !have_tool("chromedriver") {
+            return None;
+        }
+        let mut driver = Command::new("chromedriver")
+            .args(["--port=0", "--allowed-ips=127.0.0.1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let stdout = driver.stdout.take().expect("stdout");
+        let port = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.split("started successfully on port ").nth(1).map(|p| p.trim_end_matches('.').to_owned()))
+            .expect("chromedriver names its port");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--window-size=420,800",
+            &format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}}}});
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let res: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("json");
+        let id = res["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {res}"));
+        Some(Browser { driver, http, session: format!("{base}/session/{id}"), _profile: profile })
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.session));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res: Value = req.send().await.expect("webdriver").json().await.expect("json");
+        res["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.call(Method::POST, "/url", Some(json!({"url": url}))).await;
+    }
+
+    async fn url(&self) -> String {
+        self.call(Method::GET, "/url", None).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The element `css` selects; panics naming the page if there is none.
+    async fn find(&self, css: &str) -> String {
+        let v = self.call(Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+        match v[ELEMENT].as_str() {
+            Some(id) => id.to_owned(),
+            None => panic!("no {css} on {} ({v}): {}", self.url().await, self.source().await),
+        }
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        let v = self.call(Method::POST, "/elements", Some(json!({"using": "css selector", "value": css}))).await;
+        v.as_array().map_or(0, Vec::len)
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.call(Method::GET, &format!("/element/{id}/text"), None).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.call(Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call(Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+    }
+
+    async fn source(&self) -> String {
+        self.call(Method::GET, "/source", None).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.call(Method::POST, "/execute/sync", Some(json!({"script": script, "args": []}))).await
+    }
+
+    async fn session_cookie(&self) -> Option<Value> {
+        let cookies = self.call(Method::GET, "/cookie", None).await;
+        cookies.as_array()?.iter().find(|c| c["name"] == "berth_session").cloned()
+    }
+
+    /// Signs in through the form.
+    async fn sign_in(&self, app: &TestApp, user: &str, password: &str) {
+        self.go(&app.url("/signin")).await;
+        self.type_into("#username", user).await;
+        self.type_into("#password", password).await;
+        self.click("button[type=submit]").await;
+    }
+
+    /// From the repository list, the page of repository `name`.
+    async fn open_repository(&self, app: &TestApp, name: &str) {
+        self.go(&app.url("/repositories")).await;
+        self.click(&format!("#repositories a[href$='name={}']", name.replace('/', "%2F"))).await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // The driver takes its browsers with it.
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_admin_browses_to_the_layers_of_a_skopeo_image_then_signs_out() {
+    if !have_tool("skopeo") {
+        return;
+    }
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn().await;
+    let (_guard, tmp) = temp_dir();
+    let image = put_image(&tmp, "amd64", &[("a.txt", b"first layer"), ("b.bin", &[7u8; 70_000])]);
+    let digest = image["digest"].as_str().expect("digest").to_owned();
+    tag_layout(&tmp, image, "v1");
+    let dest = format!("docker://{}/team/web:v1", app.host());
+    skopeo_ok(&app, &["copy", "--dest-tls-verify=false", &format!("oci:{}:v1", tmp.display()), &dest]).await;
+
+    browser.sign_in(&app, ADMIN, ADMIN_PASSWORD).await;
+    assert!(browser.text("main").await.contains("Login server"), "the overview after signing in");
+    assert!(browser.count("#management meter#storage").await == 1, "the admin sees storage against the limit");
+    browser.open_repository(&app, "team/web").await;
+    let pull = browser.text("#tags code").await;
+    assert_eq!(pull, format!("docker pull {}/team/web:v1", app.host()));
+    browser.click("#tags td.digest a").await;
+    assert!(browser.url().await.contains(&digest.replace(':', "%3A")), "on the manifest page");
+    assert_eq!(browser.count("#layers tbody tr").await, 2, "both layers listed");
+    let layers = browser.text("#layers").await;
+    assert!(layers.contains("application/vnd.oci.image.layer.v1.tar+gzip"), "{layers}");
+    assert_eq!(browser.script("return document.querySelectorAll('script').length").await, json!(0));
+
+    browser.click("header button[type=submit]").await;
+    assert!(browser.url().await.ends_with("/signin"), "signed out to the sign-in page");
+    assert!(browser.session_cookie().await.is_none(), "the session cookie is gone");
+    browser.go(&app.url("/repositories")).await;
+    assert!(browser.url().await.ends_with("/signin"), "no page without a session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_wrong_password_shows_an_error_and_gives_no_session() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn().await;
+    browser.sign_in(&app, ADMIN, "not the password").await;
+    assert_eq!(browser.text("p.error").await, "Wrong user name or password.");
+    assert!(browser.session_cookie().await.is_none(), "no session cookie");
+    browser.go(&app.url("/")).await;
+    assert!(browser.url().await.ends_with("/signin"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_shows_a_hostile_annotation_as_text() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn().await;
+    let hostile = "<script>alert(1)</script>";
+    let config = app.push_blob("app", b"{}").await;
+    let mut manifest: Value = serde_json::from_slice(&image_manifest(&config, 2, Vec::new())).expect("json");
+    manifest["annotations"] = json!({ "org.example.note": hostile, hostile: "key too" });
+    let bytes = serde_json::to_vec(&manifest).expect("json");
+    let res = app.put_manifest("app", "v1", OCI_MANIFEST, &bytes).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    browser.sign_in(&app, ADMIN, ADMIN_PASSWORD).await;
+    browser.go(&app.url(&format!("/manifest?name=app&digest={}", sha256(&bytes)))).await;
+    let shown = browser.text("#annotations").await;
+    assert!(shown.contains(hostile) && shown.contains("key too"), "shown as text: {shown}");
+    assert!(browser.source().await.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "escaped in the page");
+    assert_eq!(browser.script("return document.querySelectorAll('script').length").await, json!(0));
+    let alert = browser.call(Method::GET, "/alert/text", None).await;
+    assert_eq!(alert["error"], "no such alert", "no script ran: {alert}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_repository_token_sees_only_its_repository() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn().await;
+    app.push_image("app", "v1", &[b"app layer"]).await;
+    app.push_image("other", "v1", &[b"other layer"]).await;
+    let actions = ["content/read", "metadata/read"];
+    let created = app
+        .admin(
+            Method::POST,
+            "/tokens",
+            Some(json!({"name": "puller", "repositories": [{"repository": "app", "actions": actions}]})),
+        )
+        .await;
+    browser.sign_in(&app, "puller", &password(&created, "password1")).await;
+    assert_eq!(browser.count("#management").await, 0, "no management figures");
+    assert_eq!(browser.count("#no-management").await, 1);
+    browser.go(&app.url("/repositories")).await;
+    assert_eq!(browser.text("#repositories").await, "app", "only its repository");
+    browser.open_repository(&app, "app").await;
+    assert_eq!(browser.count("#tags tbody tr").await, 1);
+    browser.go(&app.url("/repository?name=other")).await;
+    assert!(browser.text("p.error").await.contains("access denied"));
+    let refused = app.client.get(app.url("/repository?name=other")).header("cookie", cookie_of(&browser).await);
+    assert_eq!(refused.send().await.expect("GET").status(), StatusCode::FORBIDDEN);
+}
+
+async fn cookie_of(browser: &Browser) -> String {
+    let c = browser.session_cookie().await.expect("a session");
+    format!("berth_session={}", c["value"].as_str().expect("value"))
+}
+
+/// Signs in over raw HTTP; returns the `Set-Cookie` header.
+async fn raw_sign_in(app: &TestApp) -> String {
+    let form = [("username", ADMIN), ("password", ADMIN_PASSWORD)];
+    let res = app.client.post(app.url("/signin")).form(&form).send().await.expect("POST");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    res.headers()["set-cookie"].to_str().expect("cookie").to_owned()
+}
+
+#[tokio::test]
+async fn portal_responses_carry_the_security_headers_and_the_cookie_its_flags() {
+    let app = TestApp::spawn().await;
+    let (_, digest) = app.push_image("app", "v1", &[b"layer"]).await;
+    let set = raw_sign_in(&app).await;
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=3600"] {
+        assert!(set.contains(flag), "{flag} in {set}");
+    }
+    assert!(!set.contains("Secure"), "plain HTTP: {set}");
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let manifest = format!("/manifest?name=app&digest={digest}");
+    for (path, with_cookie, status) in [
+        ("/", true, 200),
+        ("/", false, 303),
+        ("/signin", false, 200),
+        ("/repositories?q=a", true, 200),
+        ("/repository?name=app", true, 200),
+        ("/repository?name=NOPE", true, 400),
+        ("/repository?name=gone", true, 404),
+        (manifest.as_str(), true, 200),
+        ("/portal.css", false, 200),
+    ] {
+        let mut req = app.client.get(app.url(path));
+        if with_cookie {
+            req = req.header("cookie", &cookie);
+        }
+        let res = req.send().await.expect("GET");
+        assert_eq!(res.status().as_u16(), status, "{path}");
+        let h = res.headers();
+        let csp = h.get("content-security-policy").map(|v| v.to_str().unwrap_or_default()).unwrap_or_default();
+        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'none'"), "{path}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+    }
+
+    let tls = TestApp::spawn_tls().await;
+    assert!(raw_sign_in(&tls).await.contains("; Secure"), "Secure under TLS");
+}
+
+#[tokio::test]
+async fn portal_posts_without_the_csrf_token_or_from_elsewhere_are_refused() {
+    let app = TestApp::spawn().await;
+    let set = raw_sign_in(&app).await;
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let signout = |form: Vec<(&'static str, String)>| {
+        app.client.post(app.url("/signout")).header("cookie", &cookie).form(&form).send()
+    };
+    assert_eq!(signout(Vec::new()).await.expect("POST").status(), StatusCode::FORBIDDEN, "no token");
+    let wrong = vec![("csrf", "0".repeat(32))];
+    assert_eq!(signout(wrong).await.expect("POST").status(), StatusCode::FORBIDDEN, "a wrong token");
+    let page = app.client.get(app.url("/")).header("cookie", &cookie).send().await.expect("GET");
+    let html = page.text().await.expect("html");
+    let token = html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("token");
+    let res = app
+        .client
+        .post(app.url("/signout"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("csrf", token)])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "a post from another site");
+    let res = app.client.post(app.url("/signout")).header("cookie", &cookie).form(&[("csrf", token)]).send();
+    let res = res.await.expect("POST");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "with the token");
+    assert!(res.headers()["set-cookie"].to_str().expect("cookie").contains("Max-Age=0"));
+
+    let form = [("username", ADMIN), ("password", ADMIN_PASSWORD)];
+    let res = app.client.post(app.url("/signin")).header("origin", "http://evil.example").form(&form).send();
+    let res = res.await.expect("POST");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "a sign-in from another site");
+    assert!(res.headers().get("set-cookie").is_none());
+}
+
+#[tokio::test]
+async fn portal_off_leaves_the_root_unknown() {
+    let app = TestApp::spawn_with(|c| c.portal.enabled = false).await;
+    let res = app.anon(Method::GET, "/").send().await.expect("GET");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = app.anon(Method::GET, "/signin").send().await.expect("GET");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn portal_at_a_prefix_links_and_scopes_its_cookie_there() {
+    let app = TestApp::spawn_with(|c| c.portal.path = "/portal".into()).await;
+    assert_eq!(app.anon(Method::GET, "/").send().await.expect("GET").status(), StatusCode::NOT_FOUND);
+    let page = app.anon(Method::GET, "/portal/signin").send().await.expect("GET");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("action=\"/portal/signin\"") && html.contains("href=\"/portal/portal.css\""), "{html}");
+    let form = [("username", ADMIN), ("password", ADMIN_PASSWORD)];
+    let res = app.client.post(app.url("/portal/signin")).form(&form).send().await.expect("POST");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/portal");
+    let set = res.headers()["set-cookie"].to_str().expect("cookie").to_owned();
+    assert!(set.contains("Path=/portal;"), "{set}");
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let home = app.client.get(app.url("/portal")).header("cookie", &cookie).send().await.expect("GET");
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(home.text().await.expect("html").contains("href=\"/portal/repositories\""));
+}
