@@ -411,13 +411,16 @@ impl MetaStore {
         Ok(n.max(0) as u64)
     }
 
-    /// Listed repository names starting with `prefix` after `last`, in lexical order: a range of
-    /// the primary key (names are lowercase ASCII, every character below `~`), so a page costs
-    /// the same however many names there are.
+    /// Listed repository names starting with `prefix` after `last`, in lexical order: one range
+    /// of the primary key (names are lowercase ASCII, every character below `~`), so a page costs
+    /// the same however many names there are. The range starts at whichever of `prefix` and
+    /// `last` comes later, as one bound: given two, SQLite may scan from the lesser.
     pub async fn repositories_prefixed(&self, prefix: &str, last: &str, limit: u32) -> Result<Vec<String>> {
-        let sql = "SELECT name FROM repositories WHERE name > $1 AND name >= $2 AND name < $3 AND list_enabled = 1
-                   ORDER BY name LIMIT $4";
-        let query = sqlx::query_scalar(sql).bind(last).bind(prefix).bind(format!("{prefix}~"));
+        let (from, op) = if last >= prefix { (last, ">") } else { (prefix, ">=") };
+        let sql = format!(
+            "SELECT name FROM repositories WHERE name {op} $1 AND name < $2 AND list_enabled = 1 ORDER BY name LIMIT $3"
+        );
+        let query = sqlx::query_scalar(&sql).bind(from).bind(format!("{prefix}~"));
         Ok(query.bind(i64::from(limit)).fetch_all(&self.reader).await?)
     }
 

@@ -130,18 +130,32 @@ impl Browser {
         cookies.as_array()?.iter().find(|c| c["name"] == "berth_session").cloned()
     }
 
-    /// Signs in through the form.
+    /// Waits (up to 10 s) until the script `condition` returns true.
+    async fn wait_for(&self, condition: &str) {
+        for _ in 0..100 {
+            if self.script(&format!("return {condition}")).await == json!(true) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("waited 10 s for {condition} on {}", self.url().await);
+    }
+
+    /// Signs in through the form, and waits for the answer (the overview or a refusal): a
+    /// form's POST may still be under way when the click returns.
     async fn sign_in(&self, app: &TestApp, user: &str, password: &str) {
         self.go(&app.url("/signin")).await;
         self.type_into("#username", user).await;
         self.type_into("#password", password).await;
         self.click("button[type=submit]").await;
+        self.wait_for("document.readyState === 'complete' && !!document.querySelector('header nav, p.error')").await;
     }
 
     /// From the repository list, the page of repository `name`.
     async fn open_repository(&self, app: &TestApp, name: &str) {
         self.go(&app.url("/repositories")).await;
         self.click(&format!("#repositories a[href$='name={}']", name.replace('/', "%2F"))).await;
+        self.wait_for("document.readyState === 'complete' && !!document.querySelector('#tags')").await;
     }
 }
 
@@ -174,6 +188,7 @@ async fn portal_admin_browses_to_the_layers_of_a_skopeo_image_then_signs_out() {
     let pull = browser.text("#tags code").await;
     assert_eq!(pull, format!("docker pull {}/team/web:v1", app.host()));
     browser.click("#tags td.digest a").await;
+    browser.wait_for("document.readyState === 'complete' && !!document.querySelector('#layers')").await;
     assert!(browser.url().await.contains(&digest.replace(':', "%3A")), "on the manifest page");
     assert_eq!(browser.count("#layers tbody tr").await, 2, "both layers listed");
     let layers = browser.text("#layers").await;
@@ -181,6 +196,7 @@ async fn portal_admin_browses_to_the_layers_of_a_skopeo_image_then_signs_out() {
     assert_eq!(browser.script("return document.querySelectorAll('script').length").await, json!(0));
 
     browser.click("header button[type=submit]").await;
+    browser.wait_for("document.readyState === 'complete' && !!document.querySelector('#username')").await;
     assert!(browser.url().await.ends_with("/signin"), "signed out to the sign-in page");
     assert!(browser.session_cookie().await.is_none(), "the session cookie is gone");
     browser.go(&app.url("/repositories")).await;
@@ -363,4 +379,32 @@ async fn portal_at_a_prefix_links_and_scopes_its_cookie_there() {
     let home = app.client.get(app.url("/portal")).header("cookie", &cookie).send().await.expect("GET");
     assert_eq!(home.status(), StatusCode::OK);
     assert!(home.text().await.expect("html").contains("href=\"/portal/repositories\""));
+}
+
+#[tokio::test]
+async fn portal_repositories_are_searched_by_prefix_and_paged_by_the_last_name() {
+    let app = TestApp::spawn().await;
+    let rows: Vec<String> = (0..52).map(|i| format!("('r{i:03}', 1, 1)")).chain(["('s1', 1, 1)".into()]).collect();
+    app.execute_sql(&format!("INSERT INTO repositories (name, created_at, updated_at) VALUES {}", rows.join(", ")))
+        .await;
+    let set = raw_sign_in(&app).await;
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let names = |html: &str| -> Vec<String> {
+        html.split("<li><a href=\"")
+            .skip(1)
+            .filter_map(|s| s.split('>').nth(1)?.split('<').next().map(str::to_owned))
+            .collect()
+    };
+    let get = |path: String| app.client.get(app.url(&path)).header("cookie", &cookie).send();
+    let first = get("/repositories?q=R".into()).await.expect("GET").text().await.expect("html");
+    let listed = names(&first);
+    assert_eq!(listed.len(), 50, "a page: {listed:?}");
+    assert_eq!((listed[0].as_str(), listed[49].as_str()), ("r000", "r049"));
+    let next = first.split("rel=\"next\" href=\"").nth(1).and_then(|s| s.split('"').next()).expect("a next page");
+    assert_eq!(next, "/repositories?q=r&amp;last=r049");
+    let second = get(next.replace("&amp;", "&")).await.expect("GET").text().await.expect("html");
+    assert_eq!(names(&second), ["r050", "r051"]);
+    assert!(!second.contains("rel=\"next\""), "the last page");
+    let other = get("/repositories?q=s".into()).await.expect("GET").text().await.expect("html");
+    assert_eq!(names(&other), ["s1"]);
 }
