@@ -254,7 +254,8 @@ async fn portal_repository_token_sees_only_its_repository() {
     assert_eq!(browser.count("#management").await, 0, "no management figures");
     assert_eq!(browser.count("#no-management").await, 1);
     browser.go(&app.url("/repositories")).await;
-    assert_eq!(browser.text("#repositories").await, "app", "only its repository");
+    assert_eq!(browser.count("#repositories li").await, 1, "only its repository");
+    assert_eq!(browser.text("#repositories a").await, "app");
     browser.open_repository(&app, "app").await;
     assert_eq!(browser.count("#tags tbody tr").await, 1);
     browser.go(&app.url("/repository?name=other")).await;
@@ -384,7 +385,9 @@ async fn portal_at_a_prefix_links_and_scopes_its_cookie_there() {
 #[tokio::test]
 async fn portal_repositories_are_searched_by_prefix_and_paged_by_the_last_name() {
     let app = TestApp::spawn().await;
-    let rows: Vec<String> = (0..52).map(|i| format!("('r{i:03}', 1, 1)")).chain(["('s1', 1, 1)".into()]).collect();
+    // Updated in threes (r000-r002 at 0, r003-r005 at 1, …): a page ends inside a tie.
+    let rows: Vec<String> =
+        (0..52).map(|i| format!("('r{i:03}', 1, {})", i / 3)).chain(["('s1', 1, 99)".into()]).collect();
     app.execute_sql(&format!("INSERT INTO repositories (name, created_at, updated_at) VALUES {}", rows.join(", ")))
         .await;
     let set = raw_sign_in(&app).await;
@@ -401,10 +404,20 @@ async fn portal_repositories_are_searched_by_prefix_and_paged_by_the_last_name()
     assert_eq!(listed.len(), 50, "a page: {listed:?}");
     assert_eq!((listed[0].as_str(), listed[49].as_str()), ("r000", "r049"));
     let next = first.split("rel=\"next\" href=\"").nth(1).and_then(|s| s.split('"').next()).expect("a next page");
-    assert_eq!(next, "/repositories?q=r&amp;last=r049");
+    assert_eq!(next, "/repositories?q=r&amp;sort=name&amp;last=r049");
     let second = get(next.replace("&amp;", "&")).await.expect("GET").text().await.expect("html");
     assert_eq!(names(&second), ["r050", "r051"]);
     assert!(!second.contains("rel=\"next\""), "the last page");
     let other = get("/repositories?q=s".into()).await.expect("GET").text().await.expect("html");
     assert_eq!(names(&other), ["s1"]);
+
+    let mut newest: Vec<(i64, String)> = (0..52).map(|i| (-(i / 3), format!("r{i:03}"))).collect();
+    newest.sort();
+    let newest: Vec<String> = newest.into_iter().map(|(_, n)| n).collect();
+    let first = get("/repositories?q=r&sort=updated".into()).await.expect("GET").text().await.expect("html");
+    assert_eq!(names(&first), newest[..50], "newest first, ties by name");
+    let next = first.split("rel=\"next\" href=\"").nth(1).and_then(|s| s.split('"').next()).expect("a next page");
+    assert_eq!(next, format!("/repositories?q=r&amp;sort=updated&amp;last={}", newest[49]));
+    let second = get(next.replace("&amp;", "&")).await.expect("GET").text().await.expect("html");
+    assert_eq!(names(&second), newest[50..], "the rest of the tie, then nothing older");
 }

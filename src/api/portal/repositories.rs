@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::auth::{Action, Actions, Need};
 use crate::meta::Attributes;
 use crate::oci::RepoName;
+use crate::registry;
 use crate::registry::Order;
 
 #[derive(Deserialize)]
@@ -21,9 +22,12 @@ pub(super) struct ListQuery {
     #[serde(default)]
     q: String,
     last: Option<String>,
+    /// `updated`: most recently updated first; else by name.
+    #[serde(default)]
+    sort: String,
 }
 
-/// GET /repositories?q=PREFIX&last=NAME
+/// GET /repositories?q=PREFIX&sort=name|updated&last=NAME
 pub(super) async fn list_repositories(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -32,31 +36,51 @@ pub(super) async fn list_repositories(
     let session = Session::of(&app, &headers).await?;
     let prefix: String = query.q.trim().to_ascii_lowercase().chars().take(256).collect();
     let last = query.last.as_deref().filter(|l| !l.is_empty());
-    let (names, more) = if session.caller.catalog() {
-        let page = app.registry.catalog_prefixed(&prefix, PAGE, last).await?;
-        (page.items, page.more)
-    } else {
-        (named_repositories(&app, &session, &prefix).await?, false)
+    let by_time = query.sort == "updated";
+    // (name, last update if the listing has it)
+    let (rows, more): (Vec<(String, Option<i64>)>, bool) = match (session.caller.catalog(), by_time) {
+        (true, false) => {
+            let page = app.registry.catalog_prefixed(&prefix, PAGE, last).await?;
+            (page.items.into_iter().map(|n| (n, None)).collect(), page.more)
+        }
+        (true, true) => {
+            let page = app.registry.catalog_by_time(&prefix, PAGE, last).await?;
+            (page.items.into_iter().map(|(n, t)| (n, Some(t))).collect(), page.more)
+        }
+        (false, _) => (named_repositories(&app, &session, &prefix, by_time).await?, false),
     };
     let base = &session.base;
+    let sort = if by_time { "updated" } else { "name" };
     let body = html! {
         h1 { "Repositories" }
         form method="get" action=(format!("{base}/repositories")) role="search" {
             label for="q" { "Name starts with" }
             input #q type="search" name="q" value=(prefix);
+            label for="sort" { "Sort by" }
+            select #sort name="sort" {
+                option value="name" selected[!by_time] { "Name" }
+                option value="updated" selected[by_time] { "Last update, newest first" }
+            }
             button type="submit" { "Search" }
         }
-        @if names.is_empty() {
+        @if rows.is_empty() {
             p #none { "No repositories to show." }
         } @else {
             ul #repositories {
-                @for name in &names {
-                    li { a href=(link(base, "/repository", &[("name", name)])) { (name) } }
+                @for (name, updated) in &rows {
+                    li {
+                        a href=(link(base, "/repository", &[("name", name)])) { (name) }
+                        @if let Some(t) = updated { " " span.muted { "updated " (iso8601_z(*t)) } }
+                    }
                 }
             }
         }
-        @if let (true, Some(last)) = (more, names.last()) {
-            p { a rel="next" href=(link(base, "/repositories", &[("q", &prefix), ("last", last)])) { "Next page" } }
+        @if let (true, Some((last, _))) = (more, rows.last()) {
+            p {
+                a rel="next" href=(link(base, "/repositories", &[("q", &prefix), ("sort", sort), ("last", last)])) {
+                    "Next page"
+                }
+            }
         }
     };
     Ok(session.page("Repositories", body))
@@ -64,7 +88,13 @@ pub(super) async fn list_repositories(
 
 /// For a caller without catalog rights (a repository token): the repositories its rights name
 /// one by one and that exist, as it could learn them by asking for each.
-async fn named_repositories(app: &AppState, session: &Session, prefix: &str) -> Result<Vec<String>, PortalError> {
+async fn named_repositories(
+    app: &AppState,
+    session: &Session,
+    prefix: &str,
+    by_time: bool,
+) -> Result<Vec<(String, Option<i64>)>, PortalError> {
+    let readable = Actions::of(&[Action::ContentRead, Action::MetadataRead]);
     let mut names: Vec<String> = session
         .caller
         .effective()
@@ -72,20 +102,23 @@ async fn named_repositories(app: &AppState, session: &Session, prefix: &str) -> 
         .iter()
         .map(|g| g.pattern.as_str().to_owned())
         .filter(|p| !p.contains('*') && p.starts_with(prefix))
-        .filter(|p| {
-            !session.caller.on(p).intersect(Actions::of(&[Action::ContentRead, Action::MetadataRead])).is_empty()
-        })
+        .filter(|p| !session.caller.on(p).intersect(readable).is_empty())
         .collect();
     names.sort();
     names.dedup();
-    let mut existing = Vec::with_capacity(names.len());
+    let mut rows = Vec::with_capacity(names.len());
     for name in names.into_iter().take(PAGE as usize) {
         let Ok(repo) = RepoName::parse(&name) else { continue };
-        if app.registry.repository(&repo).await.is_ok() {
-            existing.push(name);
+        match app.registry.repository(&repo).await {
+            Ok(row) if row.attributes.list_enabled => rows.push((name, Some(row.updated_at))),
+            Ok(_) | Err(registry::Error::NameUnknown(_)) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    Ok(existing)
+    if by_time {
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    }
+    Ok(rows)
 }
 
 #[derive(Deserialize)]
