@@ -421,3 +421,42 @@ async fn portal_repositories_are_searched_by_prefix_and_paged_by_the_last_name()
     let second = get(next.replace("&amp;", "&")).await.expect("GET").text().await.expect("html");
     assert_eq!(names(&second), newest[50..], "the rest of the tie, then nothing older");
 }
+
+#[tokio::test]
+async fn portal_manifest_page_shows_an_index_platforms_and_referrers_by_type() {
+    let app = TestApp::spawn().await;
+    let (amd, amd_digest) = app.push_image("multi", "amd", &[b"amd64 layer"]).await;
+    let (arm, arm_digest) = app.push_image("multi", "arm", &[b"arm64 layer"]).await;
+    let child = |bytes: &[u8], digest: &str, arch: &str| {
+        json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": bytes.len(),
+            "platform": {"os": "linux", "architecture": arch}})
+    };
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [child(&amd, &amd_digest, "amd64"), child(&arm, &arm_digest, "arm64")]}))
+    .expect("json");
+    assert_eq!(app.put_manifest("multi", "v1", OCI_INDEX, &index).await.status(), StatusCode::CREATED);
+    let index_digest = sha256(&index);
+    let empty = app.push_blob("multi", b"{}").await;
+    for (artifact_type, note) in [("application/vnd.example.sbom", "a"), ("application/vnd.example.sig", "b")] {
+        let referrer = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+            "layers": [], "subject": {"mediaType": OCI_INDEX, "digest": index_digest, "size": index.len()},
+            "annotations": {"note": note}}))
+        .expect("json");
+        let res = app.put_manifest("multi", &sha256(&referrer), OCI_MANIFEST, &referrer).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let set = raw_sign_in(&app).await;
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let page =
+        app.client.get(app.url(&format!("/manifest?name=multi&digest={index_digest}"))).header("cookie", &cookie);
+    let html = page.send().await.expect("GET").text().await.expect("html");
+    for arch in ["linux/amd64", "linux/arm64"] {
+        assert!(html.contains(arch), "{arch} in {html}");
+    }
+    assert!(html.contains(&format!("/manifest?name=multi&amp;digest={}", amd_digest.replace(':', "%3A"))), "{html}");
+    let sbom = html.find("<h3>application/vnd.example.sbom</h3>").expect("the SBOM group");
+    let sig = html.find("<h3>application/vnd.example.sig</h3>").expect("the signature group");
+    assert!(sbom < sig, "groups in order");
+}

@@ -241,6 +241,7 @@ fn layout(title: &str, base: Option<&str>, session: Option<&Session>, main: Mark
                 @if let Some(base) = base { link rel="stylesheet" href=(format!("{base}/portal.css")); }
             }
             body {
+                a.skip href="#main" { "Skip to content" }
                 @if let Some(s) = session {
                     header {
                         nav aria-label="Portal" {
@@ -254,7 +255,7 @@ fn layout(title: &str, base: Option<&str>, session: Option<&Session>, main: Mark
                         }
                     }
                 }
-                main { (main) }
+                main #main { (main) }
             }
         }
     };
