@@ -93,10 +93,14 @@ pub(super) async fn sign_out(State(app): State<AppState>, headers: HeaderMap, re
     if !same_origin(&headers) {
         return Err(PortalError::Forbidden("sign-out from another site refused".into()));
     }
-    // Without a session there is nothing to end (and no CSRF token to check).
-    if let Ok(session) = Session::of(&app, &headers).await {
-        let form: CsrfForm = read_form(req.into_body()).await?;
-        session.check_csrf(form.csrf.as_deref())?;
+    match Session::of(&app, &headers).await {
+        Ok(session) => {
+            let form: CsrfForm = read_form(req.into_body()).await?;
+            session.check_csrf(form.csrf.as_deref())?;
+        }
+        // Without a session there is nothing to end (and no CSRF token to check).
+        Err(PortalError::SignInRequired(_)) => {}
+        Err(e) => return Err(e),
     }
     let cookie = session_cookie(&app, &headers, &base, None);
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, format!("{base}/signin")), (header::SET_COOKIE, cookie)])
