@@ -160,8 +160,19 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the session (chromedriver quits its browser; killed, the driver would leave the
+    /// browser running), then the driver. Blocking: a drop cannot await.
     fn drop(&mut self) {
-        // The driver takes its browsers with it.
+        use std::io::{Read, Write};
+        if let Some((authority, path)) = self.session.strip_prefix("http://").and_then(|s| s.split_once('/'))
+            && let Ok(mut stream) = std::net::TcpStream::connect(authority)
+        {
+            let request = format!("DELETE /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let _ = stream.write_all(request.as_bytes());
+            // The answer comes once the browser has quit; chromedriver keeps the connection.
+            let _ = stream.read(&mut [0u8; 1024]);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
