@@ -19,6 +19,7 @@
 //! | webhooks       | `webhooks.deny`, `webhooks.allow` (CIDRs), `webhooks.timeout`, `webhooks.max_attempts`, `webhooks.retry_max`, `webhooks.log_retention` | | link-local denied, `10s`, 12, `10m`, `30d` |
 //! | master key     | `secrets.key_file`, `secrets.key` | `BERTH_SECRET_KEY_FILE`, `BERTH_SECRET_KEY` | `<data_dir>/berth.key` |
 //! | audit log      | `audit.enabled`, `audit.pulls`, `audit.retention`, `audit.file` (a path, or `-` for stderr) | | on, on, `90d`, none |
+//! | web portal     | `portal.enabled`, `portal.path` (`/` or a prefix such as `/portal`) | | on, `/` |
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,23 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub webhooks: WebhooksConfig,
     pub audit: AuditConfig,
+    pub portal: PortalConfig,
+}
+
+/// The web portal (`api::portal`): server-rendered pages for browsing the registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// Whether the pages are served; off, their paths answer 404 as any unknown path.
+    pub enabled: bool,
+    /// Where the pages live: `/`, or a prefix such as `/portal`.
+    pub path: String,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self { enabled: true, path: "/".into() }
+    }
 }
 
 /// Webhook delivery. A webhook makes the registry send requests where its owner says, so the
@@ -465,6 +483,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             webhooks: WebhooksConfig::default(),
             audit: AuditConfig::default(),
+            portal: PortalConfig::default(),
         }
     }
 }
@@ -516,6 +535,10 @@ impl Config {
 
     /// Checks what can be checked before start-up.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.portal.path;
+        if !p.starts_with('/') || (p.len() > 1 && p.ends_with('/')) || p.contains(['{', '}', '*']) {
+            return Err(ConfigError::Invalid(format!("portal.path {p:?}: a path such as / or /portal")));
+        }
         self.database_url()?;
         self.storage_backend()?;
         if self.tls.cert.is_some() != self.tls.key.is_some() {

@@ -35,6 +35,8 @@ pub const REFRESH_TOKEN_USER: &str = "00000000-0000-0000-0000-000000000000";
 pub const ACCESS_TOKEN_TTL: u64 = 300;
 /// Lifetime of refresh tokens (seconds), as ACR's: three hours.
 pub const REFRESH_TOKEN_TTL: u64 = jwt::MAX_LIFETIME;
+/// Lifetime of a portal session (seconds): one hour, then the browser signs in again.
+pub const SESSION_TTL: u64 = 3600;
 
 /// Why credentials were refused: for the log and the metrics, never for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +257,24 @@ impl Access {
             scope::grant(requested, &caller.permissions, caller.token.as_ref())
         };
         self.sign(caller, service, jwt::Grant::RefreshToken, REFRESH_TOKEN_TTL, access)
+    }
+
+    /// A portal session for `caller`: a refresh token carrying everything the caller may do,
+    /// management included (a page shows only what the API would show this caller), for
+    /// [`SESSION_TTL`]. Being a signed token, it holds on every node and is re-checked against
+    /// the current identities on each request, as any token is.
+    pub fn session_token(&self, caller: &Caller, service: &str) -> Result<String> {
+        if caller.name.is_none() {
+            return Err(Error::Unauthorized(Refusal::AnonymousRefreshToken));
+        }
+        let mut granted = caller.token.clone().unwrap_or_else(Granted::data_plane);
+        granted.manage = caller.manage();
+        self.sign(caller, service, jwt::Grant::RefreshToken, SESSION_TTL, granted.to_claim())
+    }
+
+    /// The caller a portal session token stands for, re-validated as any refresh token.
+    pub async fn session(&self, token: &str, service: &str) -> Result<Caller> {
+        self.bearer_of_kind(token, service, jwt::Grant::RefreshToken).await
     }
 
     fn sign(

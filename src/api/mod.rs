@@ -8,6 +8,7 @@ mod auth;
 mod body;
 mod error;
 mod oauth;
+mod portal;
 mod probes;
 mod slots;
 mod storage;
@@ -37,7 +38,7 @@ use error::ErrorCause;
 pub fn router(state: AppState) -> Router {
     let pace = body::Pace { idle: state.config.http.body_timeout.0, min_rate: state.config.http.min_body_rate };
     let metrics = state.metrics.clone();
-    Router::new()
+    let api = Router::new()
         .route("/v2", get(v2::base))
         .route("/v2/", get(v2::base))
         .route("/v2/{*path}", any(v2::dispatch))
@@ -49,7 +50,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(admin::metrics))
         .route("/_storage/{*key}", get(storage::get_signed))
         .route("/healthz", get(probes::healthz))
-        .route("/readyz", get(probes::readyz))
+        .route("/readyz", get(probes::readyz));
+    let routes = match state.config.portal.enabled {
+        true => portal::mount(api, &state.config.portal.path),
+        false => api,
+    };
+    routes
         .fallback(unknown_path)
         .layer(middleware::from_fn(move |req, next| body::paced(pace, req, next)))
         .layer(middleware::from_fn(check_host))

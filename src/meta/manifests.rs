@@ -405,6 +405,80 @@ impl MetaStore {
         Ok(sqlx::query_scalar(sql).bind(last).bind(i64::from(limit)).fetch_all(&self.reader).await?)
     }
 
+    /// How many repositories there are (listed or not).
+    pub async fn repository_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repositories").fetch_one(&self.reader).await?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Listed repository names starting with `prefix` after `last`, in lexical order: one range
+    /// of the primary key (names are lowercase ASCII, every character below `~`), so a page costs
+    /// the same however many names there are. The range starts at whichever of `prefix` and
+    /// `last` comes later, as one bound: given two, SQLite may scan from the lesser.
+    pub async fn repositories_prefixed(&self, prefix: &str, last: &str, limit: u32) -> Result<Vec<String>> {
+        let (from, op) = if last >= prefix { (last, ">") } else { (prefix, ">=") };
+        let sql = format!(
+            "SELECT name FROM repositories WHERE name {op} $1 AND name < $2 AND list_enabled = 1 ORDER BY name LIMIT $3"
+        );
+        let query = sqlx::query_scalar(&sql).bind(from).bind(format!("{prefix}~"));
+        Ok(query.bind(i64::from(limit)).fetch_all(&self.reader).await?)
+    }
+
+    /// Listed repositories starting with `prefix`, most recently updated first (ties by name),
+    /// after `last`, with when each was updated. As the `/acr/v1` listings do, the rows tied
+    /// with `last` come first, then those strictly older. Without a prefix both are range scans
+    /// of `repositories_by_time_desc`; with one, of the primary key's range of the prefix (the
+    /// name range is left out without a prefix, or SQLite walks the whole key and sorts). A
+    /// `last` that is not there starts from the newest.
+    pub async fn repositories_by_time(
+        &self,
+        prefix: &str,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, i64)>> {
+        let limit = i64::from(limit);
+        let upper = format!("{prefix}~");
+        let anchor: Option<i64> = match last {
+            Some(last) => {
+                let sql = "SELECT updated_at FROM repositories WHERE name = $1";
+                sqlx::query_scalar(sql).bind(last).fetch_optional(&self.reader).await?
+            }
+            None => None,
+        };
+        // The prefix's range, with its parameters numbered after the `n` others.
+        let range = |n: usize| match prefix.is_empty() {
+            true => String::new(),
+            false => format!(" AND name >= ${} AND name < ${}", n + 1, n + 2),
+        };
+        let mut rows: Vec<(String, i64)> = Vec::new();
+        if let (Some(time), Some(last)) = (anchor, last) {
+            let sql = format!(
+                "SELECT name, updated_at FROM repositories WHERE list_enabled = 1 AND updated_at = $1 AND name > $2{}
+                 ORDER BY name LIMIT $3",
+                range(3)
+            );
+            let mut query = sqlx::query_as(&sql).bind(time).bind(last).bind(limit);
+            if !prefix.is_empty() {
+                query = query.bind(prefix).bind(&upper);
+            }
+            rows = query.fetch_all(&self.reader).await?;
+        }
+        let wanted = limit - rows.len() as i64;
+        if wanted > 0 {
+            let sql = format!(
+                "SELECT name, updated_at FROM repositories WHERE list_enabled = 1 AND updated_at < $1{}
+                 ORDER BY updated_at DESC, name LIMIT $2",
+                range(2)
+            );
+            let mut query = sqlx::query_as(&sql).bind(anchor.unwrap_or(i64::MAX)).bind(wanted);
+            if !prefix.is_empty() {
+                query = query.bind(prefix).bind(&upper);
+            }
+            rows.extend(query.fetch_all(&self.reader).await?);
+        }
+        Ok(rows)
+    }
+
     /// Manifests of `repo` whose subject is `subject`, optionally only those of `artifact_type`.
     pub async fn referrers(
         &self,

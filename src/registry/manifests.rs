@@ -156,6 +156,25 @@ impl Registry {
         Ok(Page::cut(items, limit as usize))
     }
 
+    pub async fn repository_count(&self) -> Result<u64> {
+        Ok(self.meta.repository_count().await?)
+    }
+
+    /// Repository names starting with `prefix` in lexical order, `n` at most, after `last`.
+    pub async fn catalog_prefixed(&self, prefix: &str, n: u32, last: Option<&str>) -> Result<Page> {
+        let limit = n.min(u32::MAX - 1);
+        let items = self.meta.repositories_prefixed(prefix, last.unwrap_or(""), limit + 1).await?;
+        Ok(Page::cut(items, limit as usize))
+    }
+
+    /// Repositories starting with `prefix` with when each was last updated, most recent first,
+    /// `n` at most, after `last`.
+    pub async fn catalog_by_time(&self, prefix: &str, n: u32, last: Option<&str>) -> Result<Page<(String, i64)>> {
+        let limit = n.min(u32::MAX - 1);
+        let items = self.meta.repositories_by_time(prefix, last, limit + 1).await?;
+        Ok(Page::cut(items, limit as usize))
+    }
+
     /// Manifests in `repo` whose subject is `subject`, optionally of one artifact type only.
     pub async fn referrers(
         &self,

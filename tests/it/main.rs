@@ -18,6 +18,7 @@ mod nodes;
 mod observability;
 mod oci;
 mod openapi;
+mod portal;
 mod process;
 mod redirect;
 mod s3;

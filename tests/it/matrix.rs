@@ -1,6 +1,8 @@
 //! The authorization matrix: every route of `/v2/`, `/acr/v1`, `/oauth2`, `/berth/v1`,
-//! `/metrics`, `/_storage`, `/healthz` and `/readyz` against every kind of caller, each cell's
-//! expected status written down once in [`TABLE`]. A route found in the router's source without a row fails the test, so
+//! `/metrics`, `/_storage`, `/healthz`, `/readyz` and the portal against every kind of caller,
+//! each cell's expected status written down once in [`TABLE`]. The portal's pages take no
+//! `Authorization` header (a browser would send Basic credentials by itself): every caller here
+//! is sent to sign in; what a session may see is `portal.rs`'s to test. A route found in the router's source without a row fails the test, so
 //! a new route cannot go in without deciding who may call it.
 //!
 //! Mutating cells act on things made for their caller alone (`{p}` in a path is the column's
@@ -132,6 +134,14 @@ const TABLE: &[(&str, &str, Body, [u16; 14])] = &[
     ("POST /berth/v1/scopemaps", "POST /berth/v1/scopemaps", Body::Json(r#"{"name": "map-new-{p}", "actions": ["repositories/app/content/read"]}"#), [201, 201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("GET /berth/v1/scopemaps/{name}", "GET /berth/v1/scopemaps/map-{p}", Body::Empty,           [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("PATCH /berth/v1/scopemaps/{name}", "PATCH /berth/v1/scopemaps/map-{p}", Body::Json(r#"{"description": "changed"}"#), [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("GET /", "GET /", Body::Empty,                                                              [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("GET /signin", "GET /signin", Body::Empty,                                                  [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("POST /signin", "POST /signin", Body::Empty,                                                [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
+    ("POST /signout", "POST /signout", Body::Empty,                                              [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("GET /repositories", "GET /repositories?q=a", Body::Empty,                                  [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("GET /repository", "GET /repository?name=app", Body::Empty,                                 [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("GET /manifest", "GET /manifest?name=app&digest={digest}", Body::Empty,                     [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("GET /portal.css", "GET /portal.css", Body::Empty,                                          [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("DELETE /berth/v1/scopemaps/{name}", "DELETE /berth/v1/scopemaps/map-gone-{p}", Body::Empty, [204, 204, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
 ];
 
@@ -139,6 +149,7 @@ const ROUTES: &str = include_str!("../../src/api/mod.rs");
 const ADMIN_ROUTES: &str = include_str!("../../src/api/admin/mod.rs");
 const V2_ROUTES: &str = include_str!("../../src/api/v2/mod.rs");
 const ACR_ROUTES: &str = include_str!("../../src/api/acr/mod.rs");
+const PORTAL_ROUTES: &str = include_str!("../../src/api/portal/mod.rs");
 
 /// `"<prefix> <METHOD> <Endpoint>"` of each `(Method::X, Endpoint::Y …)` arm of a dispatcher.
 fn dispatched(source: &str, prefix: &str) -> Vec<String> {
@@ -157,6 +168,8 @@ fn dispatched(source: &str, prefix: &str) -> Vec<String> {
 fn served_routes() -> BTreeSet<String> {
     let mut routes = routes_in(ROUTES, "");
     routes.extend(routes_in(ADMIN_ROUTES, "/berth/v1"));
+    // Served at `portal.path`: `/` by default, as the matrix's server has it.
+    routes.extend(routes_in(PORTAL_ROUTES, ""));
     let mut served: BTreeSet<String> = routes
         .into_iter()
         .filter(|(path, _)| path != "/v2/{*path}" && path != "/acr/v1/{*path}")

@@ -22,7 +22,7 @@ async fn skopeo(app: &TestApp, args: &[&str]) -> (bool, Vec<u8>, String) {
     (out.status.success(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-async fn skopeo_ok(app: &TestApp, args: &[&str]) -> Vec<u8> {
+pub(crate) async fn skopeo_ok(app: &TestApp, args: &[&str]) -> Vec<u8> {
     let (ok, stdout, stderr) = skopeo(app, args).await;
     assert!(ok, "skopeo {args:?} failed: {stderr}");
     stdout

@@ -1,0 +1,319 @@
+//! The portal: server-rendered pages for browsing the registry in a browser, compiled into the
+//! binary (maud templates, one stylesheet, no script). A browser signs in through a form with
+//! the registry's own identities and then carries a session cookie; every page authorizes the
+//! session's caller exactly as the API authorizes a token, through the same `Caller`.
+//!
+//! The session is a signed token (`access::Access::session_token`), so it holds on every node
+//! behind a load balancer and a change of rights or a disabled identity takes effect on the next
+//! page. The cookie is HttpOnly and SameSite=Strict; forms also carry a CSRF token derived from
+//! the session (a browser on another site can neither read the cookie nor compute it), and a
+//! POST from another origin is refused before anything else.
+
+mod manifest;
+mod overview;
+mod repositories;
+mod signin;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, html};
+use sha2::{Digest as _, Sha256};
+
+use super::ApiError;
+use super::auth::Origin;
+use super::error::ErrorCause;
+use crate::access::{self, Caller};
+use crate::app::AppState;
+use crate::auth::{self, Need};
+use crate::registry;
+
+/// The session cookie's name.
+const COOKIE: &str = "berth_session";
+/// Rows per page of a listing.
+const PAGE: u32 = 50;
+const STYLESHEET: &str = include_str!("portal.css");
+/// No script at all, nothing from elsewhere, never inside a frame.
+const CSP: &str = "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; \
+                   form-action 'self'; frame-ancestors 'none'";
+
+/// Adds the portal's pages to `router` at `path` (`/` or a prefix).
+pub(super) fn mount(router: Router<AppState>, path: &str) -> Router<AppState> {
+    if path == "/" { router.merge(routes()) } else { router.nest(path, routes()) }
+}
+
+fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(overview::show_overview))
+        .route("/signin", get(signin::show_sign_in).post(signin::sign_in))
+        .route("/signout", post(signin::sign_out))
+        .route("/repositories", get(repositories::list_repositories))
+        .route("/repository", get(repositories::show_repository))
+        .route("/manifest", get(manifest::show_manifest))
+        .route("/portal.css", get(stylesheet))
+        .layer(middleware::from_fn(security_headers))
+}
+
+async fn stylesheet() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], STYLESHEET)
+        .into_response()
+}
+
+/// The headers every portal response carries: what the page may load, and no sniffing,
+/// framing, referrers or caching of pages that show what one caller may see.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    res
+}
+
+/// What a page could not do, as the page that says so.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum PortalError {
+    /// No session, or one that no longer holds: the sign-in page, at this portal's `base`.
+    #[error("sign in first")]
+    SignInRequired(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Registry(#[from] registry::Error),
+    #[error(transparent)]
+    Access(#[from] access::Error),
+    /// A failure the API's error already describes (and logs).
+    #[error("{0:?}")]
+    Api(ApiError),
+}
+
+impl IntoResponse for PortalError {
+    fn into_response(self) -> Response {
+        use registry::Error as R;
+        let error = match self {
+            PortalError::Api(e) => return e.into_response(),
+            other => other,
+        };
+        let (status, message) = match &error {
+            PortalError::SignInRequired(base) => {
+                return (StatusCode::SEE_OTHER, [(header::LOCATION, format!("{base}/signin"))]).into_response();
+            }
+            PortalError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            PortalError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            PortalError::Registry(e @ (R::NameUnknown(_) | R::ManifestUnknown(_) | R::TagUnknown(_))) => {
+                (StatusCode::NOT_FOUND, e.to_string())
+            }
+            PortalError::Registry(e @ R::Locked(_)) => (StatusCode::FORBIDDEN, e.to_string()),
+            PortalError::Access(e @ access::Error::Throttled(_)) => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned()),
+        };
+        // Unstyled: an error does not know where this portal's stylesheet is.
+        let body = layout("Error", None, None, html! { h1 { "Error" } p.error role="alert" { (message) } });
+        let mut res = (status, body).into_response();
+        if status.is_server_error() {
+            res.extensions_mut().insert(ErrorCause(error.to_string()));
+        }
+        res
+    }
+}
+
+type PageResult = Result<Response, PortalError>;
+
+/// The portal's path prefix as links start with it: empty at `/`.
+fn base(app: &AppState) -> String {
+    app.config.portal.path.trim_end_matches('/').to_owned()
+}
+
+/// A signed-in browser: who it is, and the token its forms carry.
+pub(super) struct Session {
+    caller: Caller,
+    csrf: String,
+    base: String,
+}
+
+impl Session {
+    /// The session the request's cookie holds; [`PortalError::SignInRequired`] without one
+    /// that holds now (expired, signed by a retired key, or its identity changed).
+    async fn of(app: &AppState, headers: &HeaderMap) -> Result<Self, PortalError> {
+        let base = base(app);
+        let Some(token) = cookie(headers) else { return Err(PortalError::SignInRequired(base)) };
+        let service = Origin::of(app, headers).service;
+        match app.access.session(token, &service).await {
+            Ok(caller) => Ok(Session { caller, csrf: csrf_token(token), base }),
+            Err(access::Error::Unauthorized(_)) => Err(PortalError::SignInRequired(base)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A page of this session.
+    fn page(&self, title: &str, main: Markup) -> Response {
+        layout(title, Some(&self.base), Some(self), main)
+    }
+
+    /// `Forbidden` unless the caller may do what `need` names, as the API checks it.
+    fn check(&self, need: &Need) -> Result<(), PortalError> {
+        auth::check(need, |r| self.caller.on(r), self.caller.catalog())
+            .map_err(|missing| PortalError::Forbidden(format!("access denied: {missing}")))
+    }
+
+    /// `Forbidden` unless the form's CSRF token is this session's.
+    fn check_csrf(&self, sent: Option<&str>) -> Result<(), PortalError> {
+        // Compared in constant time: how far a guess matched must not show in the timing.
+        let equal = sent.is_some_and(|s| {
+            s.len() == self.csrf.len() && s.bytes().zip(self.csrf.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
+        });
+        match equal {
+            true => Ok(()),
+            false => Err(PortalError::Forbidden("the form is stale or came from elsewhere: reload the page".into())),
+        }
+    }
+}
+
+/// The session token in the request's `Cookie` headers.
+fn cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter(|v| !v.is_empty())
+}
+
+/// The CSRF token of a session: a hash of its token, which only the browser holding the cookie
+/// (and the server) can compute.
+fn csrf_token(session: &str) -> String {
+    let digest = Sha256::new().chain_update(b"berth portal csrf\0").chain_update(session.as_bytes()).finalize();
+    hex::encode(&digest[..16])
+}
+
+/// Whether a POST comes from a page of this portal: browsers say where a request comes from
+/// (`Sec-Fetch-Site`, else `Origin`); a client that says neither is not a browser another site
+/// can drive.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let value = |name| headers.get(name).map(|v| v.to_str().unwrap_or("?"));
+    if let Some(site) = value("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
+    }
+    match value(header::ORIGIN.as_str()) {
+        Some(origin) => {
+            let host = value(header::HOST.as_str()).unwrap_or_default();
+            origin.split_once("://").is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+        }
+        None => true,
+    }
+}
+
+/// The `Set-Cookie` value of a session (`None`: the one that ends it).
+fn session_cookie(app: &AppState, headers: &HeaderMap, base: &str, token: Option<&str>) -> String {
+    let path = if base.is_empty() { "/" } else { base };
+    let secure = if Origin::of(app, headers).realm.starts_with("https:") { "; Secure" } else { "" };
+    match token {
+        Some(t) => {
+            format!("{COOKIE}={t}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={}{secure}", access::SESSION_TTL)
+        }
+        None => format!("{COOKIE}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    }
+}
+
+/// The overview's path.
+fn home(base: &str) -> String {
+    if base.is_empty() { "/".to_owned() } else { base.to_owned() }
+}
+
+/// A page: the shared frame (the stylesheet at `base`, and navigation and sign-out for a
+/// session) around `main`.
+fn layout(title: &str, base: Option<&str>, session: Option<&Session>, main: Markup) -> Response {
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Berth" }
+                @if let Some(base) = base { link rel="stylesheet" href=(format!("{base}/portal.css")); }
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                @if let Some(s) = session {
+                    header {
+                        nav aria-label="Portal" {
+                            a href=(home(&s.base)) { "Overview" }
+                            a href=(format!("{}/repositories", s.base)) { "Repositories" }
+                        }
+                        form method="post" action=(format!("{}/signout", s.base)) {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            span.who { (s.caller.name.as_deref().unwrap_or_default()) }
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main #main { (main) }
+            }
+        }
+    };
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page.into_string()).into_response()
+}
+
+/// A link to `path` with the query `params`, encoded.
+fn link(base: &str, path: &str, params: &[(&str, &str)]) -> String {
+    let query = serde_urlencoded::to_string(params).unwrap_or_default();
+    if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") }
+}
+
+/// `1.5 MiB` and the like.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; berth_session=tok; b=2"));
+        assert_eq!(cookie(&headers), Some("tok"));
+        headers.insert(header::COOKIE, HeaderValue::from_static("berth_sessionx=no; berth_session="));
+        assert_eq!(cookie(&headers), None);
+    }
+
+    #[test]
+    fn posts_from_other_sites_are_not_same_origin() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static("reg.example:5000"));
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            same_origin(&h)
+        };
+        assert!(with(&[]));
+        assert!(with(&[("sec-fetch-site", "same-origin")]));
+        assert!(!with(&[("sec-fetch-site", "cross-site")]));
+        assert!(with(&[("origin", "http://reg.example:5000")]));
+        assert!(!with(&[("origin", "http://evil.example")]));
+        assert!(!with(&[("origin", "null")]));
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+    }
+}

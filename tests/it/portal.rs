@@ -1,0 +1,473 @@
+//! The portal in a real browser: Debian's Chromium, headless, driven through chromedriver over
+//! plain W3C WebDriver HTTP; and raw HTTP for headers, cookie flags and CSRF refusals.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::clients::skopeo::{put_image, skopeo_ok, tag_layout};
+use crate::support::*;
+
+/// The key W3C WebDriver names element references by.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver of our own on a port it chose, and one browser session in it. Dropping it
+/// ends the session's browser and the driver.
+struct Browser {
+    driver: Child,
+    http: reqwest::Client,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// `None` (a failure under CI) without chromium and chromedriver.
+    async fn start() -> Option<Self> {
+        if !have_tool("chromium") || !have_tool("chromedriver") {
+            return None;
+        }
+        let mut driver = Command::new("chromedriver")
+            .args(["--port=0", "--allowed-ips=127.0.0.1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let stdout = driver.stdout.take().expect("stdout");
+        let port = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.split("started successfully on port ").nth(1).map(|p| p.trim_end_matches('.').to_owned()))
+            .expect("chromedriver names its port");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--window-size=420,800",
+            &format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}}}});
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let res: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("json");
+        let id = res["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {res}"));
+        Some(Browser { driver, http, session: format!("{base}/session/{id}"), _profile: profile })
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.session));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res: Value = req.send().await.expect("webdriver").json().await.expect("json");
+        res["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.call(Method::POST, "/url", Some(json!({"url": url}))).await;
+    }
+
+    async fn url(&self) -> String {
+        self.call(Method::GET, "/url", None).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The element `css` selects; panics naming the page if there is none.
+    async fn find(&self, css: &str) -> String {
+        let v = self.call(Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+        match v[ELEMENT].as_str() {
+            Some(id) => id.to_owned(),
+            None => panic!("no {css} on {} ({v}): {}", self.url().await, self.source().await),
+        }
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        let v = self.call(Method::POST, "/elements", Some(json!({"using": "css selector", "value": css}))).await;
+        v.as_array().map_or(0, Vec::len)
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.call(Method::GET, &format!("/element/{id}/text"), None).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.call(Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call(Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+    }
+
+    async fn source(&self) -> String {
+        self.call(Method::GET, "/source", None).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.call(Method::POST, "/execute/sync", Some(json!({"script": script, "args": []}))).await
+    }
+
+    async fn session_cookie(&self) -> Option<Value> {
+        let cookies = self.call(Method::GET, "/cookie", None).await;
+        cookies.as_array()?.iter().find(|c| c["name"] == "berth_session").cloned()
+    }
+
+    /// Waits (up to 10 s) until the script `condition` returns true.
+    async fn wait_for(&self, condition: &str) {
+        for _ in 0..100 {
+            if self.script(&format!("return {condition}")).await == json!(true) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("waited 10 s for {condition} on {}", self.url().await);
+    }
+
+    /// Signs in through the form, and waits for the answer (the overview or a refusal): a
+    /// form's POST may still be under way when the click returns.
+    async fn sign_in(&self, app: &TestApp, user: &str, password: &str) {
+        self.go(&app.url("/signin")).await;
+        self.type_into("#username", user).await;
+        self.type_into("#password", password).await;
+        self.click("button[type=submit]").await;
+        self.wait_for("document.readyState === 'complete' && !!document.querySelector('header nav, p.error')").await;
+    }
+
+    /// From the repository list, the page of repository `name`.
+    async fn open_repository(&self, app: &TestApp, name: &str) {
+        self.go(&app.url("/repositories")).await;
+        self.click(&format!("#repositories a[href$='name={}']", name.replace('/', "%2F"))).await;
+        self.wait_for("document.readyState === 'complete' && !!document.querySelector('#tags')").await;
+    }
+}
+
+impl Drop for Browser {
+    /// Ends the session (chromedriver quits its browser; killed, the driver would leave the
+    /// browser running), then the driver. Blocking: a drop cannot await.
+    fn drop(&mut self) {
+        use std::io::{Read, Write};
+        if let Some((authority, path)) = self.session.strip_prefix("http://").and_then(|s| s.split_once('/'))
+            && let Ok(mut stream) = std::net::TcpStream::connect(authority)
+        {
+            let request = format!("DELETE /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let _ = stream.write_all(request.as_bytes());
+            // The answer comes once the browser has quit; chromedriver keeps the connection.
+            let _ = stream.read(&mut [0u8; 1024]);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_admin_browses_to_the_layers_of_a_skopeo_image_then_signs_out() {
+    if !have_tool("skopeo") {
+        return;
+    }
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn().await;
+    let (_guard, tmp) = temp_dir();
+    let image = put_image(&tmp, "amd64", &[("a.txt", b"first layer"), ("b.bin", &[7u8; 70_000])]);
+    let digest = image["digest"].as_str().expect("digest").to_owned();
+    tag_layout(&tmp, image, "v1");
+    let dest = format!("docker://{}/team/web:v1", app.host());
+    skopeo_ok(&app, &["copy", "--dest-tls-verify=false", &format!("oci:{}:v1", tmp.display()), &dest]).await;
+
+    browser.sign_in(&app, ADMIN, ADMIN_PASSWORD).await;
+    assert!(browser.text("main").await.contains("Login server"), "the overview after signing in");
+    assert!(browser.count("#management meter#storage").await == 1, "the admin sees storage against the limit");
+    browser.open_repository(&app, "team/web").await;
+    let pull = browser.text("#tags code").await;
+    assert_eq!(pull, format!("docker pull {}/team/web:v1", app.host()));
+    browser.click("#tags td.digest a").await;
+    browser.wait_for("document.readyState === 'complete' && !!document.querySelector('#layers')").await;
+    assert!(browser.url().await.contains(&digest.replace(':', "%3A")), "on the manifest page");
+    assert_eq!(browser.count("#layers tbody tr").await, 2, "both layers listed");
+    let layers = browser.text("#layers").await;
+    assert!(layers.contains("application/vnd.oci.image.layer.v1.tar+gzip"), "{layers}");
+    assert_eq!(browser.script("return document.querySelectorAll('script').length").await, json!(0));
+
+    browser.click("header button[type=submit]").await;
+    browser.wait_for("document.readyState === 'complete' && !!document.querySelector('#username')").await;
+    assert!(browser.url().await.ends_with("/signin"), "signed out to the sign-in page");
+    assert!(browser.session_cookie().await.is_none(), "the session cookie is gone");
+    browser.go(&app.url("/repositories")).await;
+    assert!(browser.url().await.ends_with("/signin"), "no page without a session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_wrong_password_shows_an_error_and_gives_no_session() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn().await;
+    browser.sign_in(&app, ADMIN, "not the password").await;
+    assert_eq!(browser.text("p.error").await, "Wrong user name or password.");
+    assert!(browser.session_cookie().await.is_none(), "no session cookie");
+    browser.go(&app.url("/")).await;
+    assert!(browser.url().await.ends_with("/signin"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_shows_a_hostile_annotation_as_text() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn().await;
+    let hostile = "<script>alert(1)</script>";
+    let config = app.push_blob("app", b"{}").await;
+    let mut manifest: Value = serde_json::from_slice(&image_manifest(&config, 2, Vec::new())).expect("json");
+    manifest["annotations"] = json!({ "org.example.note": hostile, hostile: "key too" });
+    let bytes = serde_json::to_vec(&manifest).expect("json");
+    let res = app.put_manifest("app", "v1", OCI_MANIFEST, &bytes).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    browser.sign_in(&app, ADMIN, ADMIN_PASSWORD).await;
+    browser.go(&app.url(&format!("/manifest?name=app&digest={}", sha256(&bytes)))).await;
+    let shown = browser.text("#annotations").await;
+    assert!(shown.contains(hostile) && shown.contains("key too"), "shown as text: {shown}");
+    assert!(browser.source().await.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "escaped in the page");
+    assert_eq!(browser.script("return document.querySelectorAll('script').length").await, json!(0));
+    let alert = browser.call(Method::GET, "/alert/text", None).await;
+    assert_eq!(alert["error"], "no such alert", "no script ran: {alert}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_repository_token_sees_only_its_repository() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn().await;
+    app.push_image("app", "v1", &[b"app layer"]).await;
+    app.push_image("other", "v1", &[b"other layer"]).await;
+    let actions = ["content/read", "metadata/read"];
+    let created = app
+        .admin(
+            Method::POST,
+            "/tokens",
+            Some(json!({"name": "puller", "repositories": [{"repository": "app", "actions": actions}]})),
+        )
+        .await;
+    browser.sign_in(&app, "puller", &password(&created, "password1")).await;
+    assert_eq!(browser.count("#management").await, 0, "no management figures");
+    assert_eq!(browser.count("#no-management").await, 1);
+    browser.go(&app.url("/repositories")).await;
+    assert_eq!(browser.count("#repositories li").await, 1, "only its repository");
+    assert_eq!(browser.text("#repositories a").await, "app");
+    browser.open_repository(&app, "app").await;
+    assert_eq!(browser.count("#tags tbody tr").await, 1);
+    browser.go(&app.url("/repository?name=other")).await;
+    assert!(browser.text("p.error").await.contains("access denied"));
+    let refused = app.client.get(app.url("/repository?name=other")).header("cookie", cookie_of(&browser).await);
+    assert_eq!(refused.send().await.expect("GET").status(), StatusCode::FORBIDDEN);
+}
+
+async fn cookie_of(browser: &Browser) -> String {
+    let c = browser.session_cookie().await.expect("a session");
+    format!("berth_session={}", c["value"].as_str().expect("value"))
+}
+
+/// Signs in over raw HTTP; returns the `Set-Cookie` header.
+async fn raw_sign_in(app: &TestApp) -> String {
+    let form = [("username", ADMIN), ("password", ADMIN_PASSWORD)];
+    let res = app.client.post(app.url("/signin")).form(&form).send().await.expect("POST");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    res.headers()["set-cookie"].to_str().expect("cookie").to_owned()
+}
+
+#[tokio::test]
+async fn portal_responses_carry_the_security_headers_and_the_cookie_its_flags() {
+    let app = TestApp::spawn().await;
+    let (_, digest) = app.push_image("app", "v1", &[b"layer"]).await;
+    let set = raw_sign_in(&app).await;
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=3600"] {
+        assert!(set.contains(flag), "{flag} in {set}");
+    }
+    assert!(!set.contains("Secure"), "plain HTTP: {set}");
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let manifest = format!("/manifest?name=app&digest={digest}");
+    for (path, with_cookie, status) in [
+        ("/", true, 200),
+        ("/", false, 303),
+        ("/signin", false, 200),
+        ("/repositories?q=a", true, 200),
+        ("/repository?name=app", true, 200),
+        ("/repository?name=NOPE", true, 400),
+        ("/repository?name=gone", true, 404),
+        (manifest.as_str(), true, 200),
+        ("/portal.css", false, 200),
+    ] {
+        let mut req = app.client.get(app.url(path));
+        if with_cookie {
+            req = req.header("cookie", &cookie);
+        }
+        let res = req.send().await.expect("GET");
+        assert_eq!(res.status().as_u16(), status, "{path}");
+        let h = res.headers();
+        let csp = h.get("content-security-policy").map(|v| v.to_str().unwrap_or_default()).unwrap_or_default();
+        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'none'"), "{path}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+    }
+
+    let tls = TestApp::spawn_tls().await;
+    assert!(raw_sign_in(&tls).await.contains("; Secure"), "Secure under TLS");
+}
+
+#[tokio::test]
+async fn portal_posts_without_the_csrf_token_or_from_elsewhere_are_refused() {
+    let app = TestApp::spawn().await;
+    let set = raw_sign_in(&app).await;
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let signout = |form: Vec<(&'static str, String)>| {
+        app.client.post(app.url("/signout")).header("cookie", &cookie).form(&form).send()
+    };
+    assert_eq!(signout(Vec::new()).await.expect("POST").status(), StatusCode::FORBIDDEN, "no token");
+    let wrong = vec![("csrf", "0".repeat(32))];
+    assert_eq!(signout(wrong).await.expect("POST").status(), StatusCode::FORBIDDEN, "a wrong token");
+    let page = app.client.get(app.url("/")).header("cookie", &cookie).send().await.expect("GET");
+    let html = page.text().await.expect("html");
+    let token = html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("token");
+    let res = app
+        .client
+        .post(app.url("/signout"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("csrf", token)])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "a post from another site");
+    let res = app.client.post(app.url("/signout")).header("cookie", &cookie).form(&[("csrf", token)]).send();
+    let res = res.await.expect("POST");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "with the token");
+    assert!(res.headers()["set-cookie"].to_str().expect("cookie").contains("Max-Age=0"));
+
+    let form = [("username", ADMIN), ("password", ADMIN_PASSWORD)];
+    let res = app.client.post(app.url("/signin")).header("origin", "http://evil.example").form(&form).send();
+    let res = res.await.expect("POST");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "a sign-in from another site");
+    assert!(res.headers().get("set-cookie").is_none());
+}
+
+#[tokio::test]
+async fn portal_off_leaves_the_root_unknown() {
+    let app = TestApp::spawn_with(|c| c.portal.enabled = false).await;
+    let res = app.anon(Method::GET, "/").send().await.expect("GET");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = app.anon(Method::GET, "/signin").send().await.expect("GET");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn portal_at_a_prefix_links_and_scopes_its_cookie_there() {
+    let app = TestApp::spawn_with(|c| c.portal.path = "/portal".into()).await;
+    assert_eq!(app.anon(Method::GET, "/").send().await.expect("GET").status(), StatusCode::NOT_FOUND);
+    let page = app.anon(Method::GET, "/portal/signin").send().await.expect("GET");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("action=\"/portal/signin\"") && html.contains("href=\"/portal/portal.css\""), "{html}");
+    let form = [("username", ADMIN), ("password", ADMIN_PASSWORD)];
+    let res = app.client.post(app.url("/portal/signin")).form(&form).send().await.expect("POST");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/portal");
+    let set = res.headers()["set-cookie"].to_str().expect("cookie").to_owned();
+    assert!(set.contains("Path=/portal;"), "{set}");
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let home = app.client.get(app.url("/portal")).header("cookie", &cookie).send().await.expect("GET");
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(home.text().await.expect("html").contains("href=\"/portal/repositories\""));
+}
+
+#[tokio::test]
+async fn portal_repositories_are_searched_by_prefix_and_paged_by_the_last_name() {
+    let app = TestApp::spawn().await;
+    // Updated in threes (r000-r002 at 0, r003-r005 at 1, …): a page ends inside a tie.
+    let rows: Vec<String> =
+        (0..52).map(|i| format!("('r{i:03}', 1, {})", i / 3)).chain(["('s1', 1, 99)".into()]).collect();
+    app.execute_sql(&format!("INSERT INTO repositories (name, created_at, updated_at) VALUES {}", rows.join(", ")))
+        .await;
+    let set = raw_sign_in(&app).await;
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let names = |html: &str| -> Vec<String> {
+        html.split("<li><a href=\"")
+            .skip(1)
+            .filter_map(|s| s.split('>').nth(1)?.split('<').next().map(str::to_owned))
+            .collect()
+    };
+    let get = |path: String| app.client.get(app.url(&path)).header("cookie", &cookie).send();
+    let first = get("/repositories?q=R".into()).await.expect("GET").text().await.expect("html");
+    let listed = names(&first);
+    assert_eq!(listed.len(), 50, "a page: {listed:?}");
+    assert_eq!((listed[0].as_str(), listed[49].as_str()), ("r000", "r049"));
+    let next = first.split("rel=\"next\" href=\"").nth(1).and_then(|s| s.split('"').next()).expect("a next page");
+    assert_eq!(next, "/repositories?q=r&amp;sort=name&amp;last=r049");
+    let second = get(next.replace("&amp;", "&")).await.expect("GET").text().await.expect("html");
+    assert_eq!(names(&second), ["r050", "r051"]);
+    assert!(!second.contains("rel=\"next\""), "the last page");
+    let other = get("/repositories?q=s".into()).await.expect("GET").text().await.expect("html");
+    assert_eq!(names(&other), ["s1"]);
+
+    let mut newest: Vec<(i64, String)> = (0..52).map(|i| (-(i / 3), format!("r{i:03}"))).collect();
+    newest.sort();
+    let newest: Vec<String> = newest.into_iter().map(|(_, n)| n).collect();
+    let first = get("/repositories?q=r&sort=updated".into()).await.expect("GET").text().await.expect("html");
+    assert_eq!(names(&first), newest[..50], "newest first, ties by name");
+    let next = first.split("rel=\"next\" href=\"").nth(1).and_then(|s| s.split('"').next()).expect("a next page");
+    assert_eq!(next, format!("/repositories?q=r&amp;sort=updated&amp;last={}", newest[49]));
+    let second = get(next.replace("&amp;", "&")).await.expect("GET").text().await.expect("html");
+    assert_eq!(names(&second), newest[50..], "the rest of the tie, then nothing older");
+}
+
+#[tokio::test]
+async fn portal_manifest_page_shows_an_index_platforms_and_referrers_by_type() {
+    let app = TestApp::spawn().await;
+    let (amd, amd_digest) = app.push_image("multi", "amd", &[b"amd64 layer"]).await;
+    let (arm, arm_digest) = app.push_image("multi", "arm", &[b"arm64 layer"]).await;
+    let child = |bytes: &[u8], digest: &str, arch: &str| {
+        json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": bytes.len(),
+            "platform": {"os": "linux", "architecture": arch}})
+    };
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [child(&amd, &amd_digest, "amd64"), child(&arm, &arm_digest, "arm64")]}))
+    .expect("json");
+    assert_eq!(app.put_manifest("multi", "v1", OCI_INDEX, &index).await.status(), StatusCode::CREATED);
+    let index_digest = sha256(&index);
+    let empty = app.push_blob("multi", b"{}").await;
+    for (artifact_type, note) in [("application/vnd.example.sbom", "a"), ("application/vnd.example.sig", "b")] {
+        let referrer = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+            "layers": [], "subject": {"mediaType": OCI_INDEX, "digest": index_digest, "size": index.len()},
+            "annotations": {"note": note}}))
+        .expect("json");
+        let res = app.put_manifest("multi", &sha256(&referrer), OCI_MANIFEST, &referrer).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let set = raw_sign_in(&app).await;
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let page =
+        app.client.get(app.url(&format!("/manifest?name=multi&digest={index_digest}"))).header("cookie", &cookie);
+    let html = page.send().await.expect("GET").text().await.expect("html");
+    for arch in ["linux/amd64", "linux/arm64"] {
+        assert!(html.contains(arch), "{arch} in {html}");
+    }
+    assert!(html.contains(&format!("/manifest?name=multi&amp;digest={}", amd_digest.replace(':', "%3A"))), "{html}");
+    let sbom = html.find("<h3>application/vnd.example.sbom</h3>").expect("the SBOM group");
+    let sig = html.find("<h3>application/vnd.example.sig</h3>").expect("the signature group");
+    assert!(sbom < sig, "groups in order");
+}
