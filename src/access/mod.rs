@@ -259,22 +259,23 @@ impl Access {
         self.sign(caller, service, jwt::Grant::RefreshToken, REFRESH_TOKEN_TTL, access)
     }
 
-    /// A portal session for `caller`: a refresh token carrying everything the caller may do,
-    /// management included (a page shows only what the API would show this caller), for
-    /// [`SESSION_TTL`]. Being a signed token, it holds on every node and is re-checked against
-    /// the current identities on each request, as any token is.
+    /// A portal session for `caller`: a token of its own kind (the API refuses it, so a session
+    /// cookie is no API credential) carrying everything the caller may do, management included
+    /// (a page shows only what the API would show this caller), for [`SESSION_TTL`]. Being a
+    /// signed token, it holds on every node and is re-checked against the current identities on
+    /// each request, as any token is.
     pub fn session_token(&self, caller: &Caller, service: &str) -> Result<String> {
         if caller.name.is_none() {
             return Err(Error::Unauthorized(Refusal::AnonymousRefreshToken));
         }
         let mut granted = caller.token.clone().unwrap_or_else(Granted::data_plane);
         granted.manage = caller.manage();
-        self.sign(caller, service, jwt::Grant::RefreshToken, SESSION_TTL, granted.to_claim())
+        self.sign(caller, service, jwt::Grant::PortalSession, SESSION_TTL, granted.to_claim())
     }
 
-    /// The caller a portal session token stands for, re-validated as any refresh token.
+    /// The caller a portal session token stands for, re-validated as any token.
     pub async fn session(&self, token: &str, service: &str) -> Result<Caller> {
-        self.bearer_of_kind(token, service, jwt::Grant::RefreshToken).await
+        self.bearer_of_kind(token, service, jwt::Grant::PortalSession).await
     }
 
     fn sign(

@@ -33,12 +33,14 @@ pub enum Error {
     Lifetime,
 }
 
-/// Which of the two token kinds a JWT is; one is never accepted in place of the other.
+/// Which kind of token a JWT is; no kind is accepted in place of another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Grant {
     AccessToken,
     RefreshToken,
+    /// A portal session (its cookie): good for the portal's pages only, never for the API.
+    PortalSession,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

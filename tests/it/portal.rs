@@ -471,3 +471,24 @@ async fn portal_manifest_page_shows_an_index_platforms_and_referrers_by_type() {
     let sig = html.find("<h3>application/vnd.example.sig</h3>").expect("the signature group");
     assert!(sbom < sig, "groups in order");
 }
+
+#[tokio::test]
+async fn portal_session_cookies_are_no_api_credentials() {
+    let app = TestApp::spawn().await;
+    let set = raw_sign_in(&app).await;
+    let session = set.split(';').next().and_then(|c| c.strip_prefix("berth_session=")).expect("value").to_owned();
+    let v2 = |req: reqwest::RequestBuilder| async move { req.send().await.expect("GET").status() };
+    assert_eq!(v2(app.anon(Method::GET, "/v2/").bearer_auth(&session)).await, StatusCode::UNAUTHORIZED);
+    let as_refresh = app.anon(Method::GET, "/v2/").basic_auth("00000000-0000-0000-0000-000000000000", Some(&session));
+    assert_eq!(v2(as_refresh).await, StatusCode::UNAUTHORIZED);
+    let form = [("grant_type", "refresh_token"), ("refresh_token", session.as_str()), ("service", &app.host())];
+    let res = app.anon(Method::POST, "/oauth2/token").form(&form).send().await.expect("token");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let form = [("grant_type", "access_token"), ("access_token", session.as_str()), ("service", &app.host())];
+    let res = app.anon(Method::POST, "/oauth2/exchange").form(&form).send().await.expect("exchange");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(v2(app.anon(Method::GET, "/berth/v1/users").bearer_auth(&session)).await, StatusCode::UNAUTHORIZED);
+    // The portal itself takes it.
+    let page = app.anon(Method::GET, "/").header("cookie", format!("berth_session={session}")).send().await;
+    assert_eq!(page.expect("GET").status(), StatusCode::OK);
+}
