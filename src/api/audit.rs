@@ -16,9 +16,6 @@ use axum::response::Response;
 use crate::app::AppState;
 use crate::events::audit::{self, AuditEntry};
 
-/// The request id, as the request log puts it on the request for the edge to read.
-pub(super) const REQUEST_ID: &str = "x-request-id";
-
 /// A repository event the handler answered; the request log completes and records it.
 #[derive(Debug, Clone)]
 pub(super) struct Audited(pub(super) Box<AuditEntry>);
@@ -32,7 +29,7 @@ pub(super) struct Refusal(pub(super) String);
 pub(super) async fn record(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let user_agent = req.headers().get(header::USER_AGENT).cloned();
-    let request_id = req.headers().get(REQUEST_ID).cloned();
+    let request_id = req.headers().get(super::REQUEST_ID).cloned();
     let bytes_in = super::content_length(req.headers());
     let mut res = next.run(req).await;
     if let Some(Audited(e)) = res.extensions_mut().remove::<Audited>() {
@@ -109,8 +106,7 @@ pub(super) fn login(
         e.detail = Some(detail);
     }
     e.client_ip = Some(client.to_string());
-    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
-    e.user_agent = text(header::USER_AGENT.as_str());
-    e.request_id = text(REQUEST_ID);
+    e.user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    e.request_id = super::request_id(headers);
     app.auditor.record(e);
 }

@@ -65,15 +65,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The request id the log line and the `X-Request-Id` header carry.
-#[derive(Debug, Clone)]
-struct RequestId(String);
+/// The request id: the request log puts it on the request (replacing any the client sent), for
+/// the edge to read from the headers it has, and on the response.
+const REQUEST_ID: &str = "x-request-id";
+
+/// The request's id, as the request log set it.
+fn request_id(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
 
 /// A handler that panics answers 500 naming the request id (logged with the panic), instead of
 /// dropping the connection.
 async fn catch_panic(req: Request, next: Next) -> Response {
     use futures_util::FutureExt;
-    let id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let id = request_id(req.headers()).unwrap_or_default();
     match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
         Ok(res) => res,
         Err(panic) => {
@@ -126,7 +131,7 @@ pub(crate) fn actor(
 ) -> crate::meta::Actor {
     let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     crate::meta::Actor {
-        request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
+        request_id: request_id(&parts.headers),
         host: Some(auth::Origin::of(app, &parts.headers).service),
         method: Some(parts.method.to_string()),
         user_agent: header(header::USER_AGENT),
@@ -165,11 +170,10 @@ async fn log_request(metrics: Arc<Metrics>, mut req: Request, next: Next) -> Res
         req.headers_mut().insert(header::HOST, host);
     }
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
-    req.extensions_mut().insert(RequestId(id.clone()));
     let id_header = HeaderValue::from_str(&id).ok();
     match &id_header {
-        Some(v) => req.headers_mut().insert(audit::REQUEST_ID, v.clone()),
-        None => req.headers_mut().remove(audit::REQUEST_ID),
+        Some(v) => req.headers_mut().insert(REQUEST_ID, v.clone()),
+        None => req.headers_mut().remove(REQUEST_ID),
     };
 
     let method = req.method().clone();
@@ -180,7 +184,7 @@ async fn log_request(metrics: Arc<Metrics>, mut req: Request, next: Next) -> Res
     let headers = res.headers_mut();
     headers.insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
     if let Some(v) = id_header {
-        headers.insert(audit::REQUEST_ID, v);
+        headers.insert(REQUEST_ID, v);
     }
     let status = res.status().as_u16();
     let bytes_out = res.body().size_hint().exact().or_else(|| content_length(res.headers())).unwrap_or(0);

@@ -287,10 +287,6 @@ impl Webhooks {
         Ok(Self::view(&self.row(name).await?))
     }
 
-    pub async fn count(&self) -> Result<u64> {
-        Ok(self.meta.webhook_count().await?)
-    }
-
     /// `get-config`: the service URI and custom headers (and the secret, Berth's own).
     pub async fn callback(&self, name: &str) -> Result<Callback> {
         self.open_callback(&self.row(name).await?)
