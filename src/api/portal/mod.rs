@@ -21,6 +21,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
 use super::ApiError;
@@ -28,7 +30,7 @@ use super::auth::Origin;
 use super::error::ErrorCause;
 use crate::access::{self, Caller};
 use crate::app::AppState;
-use crate::auth::{self, Need};
+use crate::auth::{self, Manage, Need};
 use crate::registry;
 
 /// The session cookie's name.
@@ -163,6 +165,55 @@ impl Session {
             .map_err(|missing| PortalError::Forbidden(format!("access denied: {missing}")))
     }
 
+    /// Whether the caller may read management pages (Reader or more).
+    fn manages(&self) -> bool {
+        self.caller.manage() >= Manage::Read
+    }
+
+    /// `Forbidden` unless the caller has management rights `level`, as the API requires them.
+    fn check_manage(&self, level: Manage) -> Result<(), PortalError> {
+        match self.caller.manage() >= level {
+            true => Ok(()),
+            false => Err(PortalError::Forbidden(format!("access denied: needs management rights ({level:?})"))),
+        }
+    }
+
+    /// A form POSTed by a page of this portal: refused from another site, without a session
+    /// that holds, or without this session's CSRF token; else the session and the form.
+    async fn form<T: DeserializeOwned>(app: &AppState, req: Request) -> Result<(Self, T), PortalError> {
+        let (parts, body) = req.into_parts();
+        if !same_origin(&parts.headers) {
+            return Err(PortalError::Forbidden("a form from another site is refused".into()));
+        }
+        let session = Session::of(app, &parts.headers).await?;
+        let bytes = read_form_bytes(body).await?;
+        let CsrfForm { csrf } = parse_form(&bytes)?;
+        session.check_csrf(csrf.as_deref())?;
+        Ok((session, parse_form(&bytes)?))
+    }
+
+    /// The hidden field every form of this session carries.
+    fn csrf_field(&self) -> Markup {
+        html! { input type="hidden" name="csrf" value=(self.csrf); }
+    }
+
+    /// Asks before an action that cannot be undone: a page with `question` and a form that
+    /// POSTs `fields` to `action` again, with `confirm=yes` (and a way back to `back`).
+    fn confirm(&self, question: &str, action: &str, fields: &[(&str, &str)], back: &str) -> Response {
+        let body = html! {
+            h1 { "Are you sure?" }
+            p #question { (question) }
+            form.confirm method="post" action=(format!("{}{action}", self.base)) {
+                (self.csrf_field())
+                @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
+                input type="hidden" name="confirm" value="yes";
+                button.danger type="submit" { "Yes, do it" }
+                " " a href=(back) { "Cancel" }
+            }
+        };
+        self.page("Confirm", body)
+    }
+
     /// `Forbidden` unless the form's CSRF token is this session's.
     fn check_csrf(&self, sent: Option<&str>) -> Result<(), PortalError> {
         // Compared in constant time: how far a guess matched must not show in the timing.
@@ -174,6 +225,36 @@ impl Session {
             false => Err(PortalError::Forbidden("the form is stale or came from elsewhere: reload the page".into())),
         }
     }
+}
+
+/// Every form's CSRF field.
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// The largest form read.
+const MAX_FORM: usize = 16 * 1024;
+
+/// A URL-encoded form body, whole (small: [`MAX_FORM`]).
+async fn read_form_bytes(body: axum::body::Body) -> Result<axum::body::Bytes, PortalError> {
+    axum::body::to_bytes(body, MAX_FORM)
+        .await
+        .map_err(|_| PortalError::BadRequest("the form is too large or was cut off".into()))
+}
+
+fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PortalError> {
+    serde_urlencoded::from_bytes(bytes).map_err(|e| PortalError::BadRequest(format!("the form is malformed: {e}")))
+}
+
+/// Whether a form's `confirm` field says the user confirmed.
+fn confirmed(value: &Option<String>) -> bool {
+    value.as_deref() == Some("yes")
+}
+
+/// A redirect after a form's action (POST, then GET the page that shows its result).
+fn see_other(location: String) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
 /// The session token in the request's `Cookie` headers.
@@ -247,6 +328,10 @@ fn layout(title: &str, base: Option<&str>, session: Option<&Session>, main: Mark
                         nav aria-label="Portal" {
                             a href=(home(&s.base)) { "Overview" }
                             a href=(format!("{}/repositories", s.base)) { "Repositories" }
+                            @if s.manages() {
+                                a href=(format!("{}/access", s.base)) { "Access" }
+                                a href=(format!("{}/settings", s.base)) { "Settings" }
+                            }
                         }
                         form method="post" action=(format!("{}/signout", s.base)) {
                             input type="hidden" name="csrf" value=(s.csrf);

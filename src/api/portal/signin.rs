@@ -8,13 +8,13 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::{PageResult, PortalError, Session, base, home, layout, same_origin, session_cookie};
+use super::{
+    CsrfForm, PageResult, PortalError, Session, base, home, layout, parse_form, read_form_bytes, same_origin,
+    session_cookie,
+};
 use crate::api::auth::{self, Credentials, Origin, Via};
 use crate::app::AppState;
 use crate::oci::ErrorCode;
-
-/// The largest form read.
-const MAX_FORM: usize = 16 * 1024;
 
 #[derive(Deserialize)]
 struct SignInForm {
@@ -22,11 +22,6 @@ struct SignInForm {
     username: String,
     #[serde(default)]
     password: String,
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
 }
 
 /// GET /signin
@@ -58,7 +53,7 @@ pub(super) async fn sign_in(State(app): State<AppState>, req: Request) -> PageRe
     if !same_origin(&parts.headers) {
         return Err(PortalError::Forbidden("sign-in from another site refused".into()));
     }
-    let form: SignInForm = read_form(body).await?;
+    let form: SignInForm = parse_form(&read_form_bytes(body).await?)?;
     if form.username.is_empty() || form.password.is_empty() {
         // Nothing to verify: no argon2 run, and no failure counted against this address.
         return Ok(sign_in_page(&base, StatusCode::UNAUTHORIZED, Some("Wrong user name or password.")));
@@ -95,7 +90,7 @@ pub(super) async fn sign_out(State(app): State<AppState>, headers: HeaderMap, re
     }
     match Session::of(&app, &headers).await {
         Ok(session) => {
-            let form: CsrfForm = read_form(req.into_body()).await?;
+            let form: CsrfForm = parse_form(&read_form_bytes(req.into_body()).await?)?;
             session.check_csrf(form.csrf.as_deref())?;
         }
         // Without a session there is nothing to end (and no CSRF token to check).
@@ -105,12 +100,4 @@ pub(super) async fn sign_out(State(app): State<AppState>, headers: HeaderMap, re
     let cookie = session_cookie(&app, &headers, &base, None);
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, format!("{base}/signin")), (header::SET_COOKIE, cookie)])
         .into_response())
-}
-
-/// A URL-encoded form body.
-async fn read_form<T: serde::de::DeserializeOwned>(body: axum::body::Body) -> Result<T, PortalError> {
-    let bytes = axum::body::to_bytes(body, MAX_FORM)
-        .await
-        .map_err(|_| PortalError::BadRequest("the form is too large or was cut off".into()))?;
-    serde_urlencoded::from_bytes(&bytes).map_err(|_| PortalError::BadRequest("the form is malformed".into()))
 }

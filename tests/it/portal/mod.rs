@@ -1,0 +1,5 @@
+//! The portal, tested in a real browser (Debian's Chromium through chromedriver) and over raw
+//! HTTP: one module per area of the portal.
+
+mod browser;
+mod pages;
