@@ -38,6 +38,14 @@ pub struct ManifestRow {
 }
 
 /// A manifest whose `subject` is the digest asked about, as the referrers API lists it.
+/// How much the registry holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub repositories: u64,
+    pub manifests: u64,
+    pub tags: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct ReferrerRow {
     pub digest: Digest,
@@ -406,9 +414,17 @@ impl MetaStore {
     }
 
     /// How many repositories there are (listed or not).
-    pub async fn repository_count(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repositories").fetch_one(&self.reader).await?;
-        Ok(n.max(0) as u64)
+    /// How many repositories, manifests and tags the registry holds, read in one statement
+    /// (one snapshot).
+    pub async fn counts(&self) -> Result<Counts> {
+        let (repositories, manifests, tags): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM repositories), (SELECT COUNT(*) FROM manifests), \
+             (SELECT COUNT(*) FROM tags)",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        let n = |v: i64| v.max(0) as u64;
+        Ok(Counts { repositories: n(repositories), manifests: n(manifests), tags: n(tags) })
     }
 
     /// Listed repository names starting with `prefix` after `last`, in lexical order: one range

@@ -39,7 +39,7 @@ pub use error::{Error, Result};
 pub use events::{Actor, DeliveryRow, DeliveryState, EventRow, WebhookRow, WebhookSettings};
 pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, SecretRow, SigningKeyRow};
 pub use listings::{ManifestMetaRow, ManifestSummary, Order, StoredSummary, TagRow, Unsummarized};
-pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
+pub use manifests::{Counts, ManifestRow, NewManifest, ReferrerRow};
 pub use storage::Untagged;
 pub use usage::{StoredBytes, UsageRecount};
 

@@ -5,7 +5,7 @@ use futures_util::TryStreamExt;
 
 use super::attributes::Summary;
 use super::{Error, MAX_MANIFEST_SIZE, Registry, Result};
-use crate::meta::{Actor, ManifestRow, NewManifest, ReferrerRow};
+use crate::meta::{Actor, Counts, ManifestRow, NewManifest, ReferrerRow};
 use crate::oci::{Digest, Hasher, ManifestInfo, Reference, RepoName};
 
 pub type StoredManifest = ManifestRow;
@@ -156,8 +156,8 @@ impl Registry {
         Ok(Page::cut(items, limit as usize))
     }
 
-    pub async fn repository_count(&self) -> Result<u64> {
-        Ok(self.meta.repository_count().await?)
+    pub async fn counts(&self) -> Result<Counts> {
+        Ok(self.meta.counts().await?)
     }
 
     /// Repository names starting with `prefix` in lexical order, `n` at most, after `last`.

@@ -2,7 +2,7 @@
 //! `/metrics`, `/_storage`, `/healthz`, `/readyz` and the portal against every kind of caller,
 //! each cell's expected status written down once in [`TABLE`]. The portal's pages take no
 //! `Authorization` header (a browser would send Basic credentials by itself): every caller here
-//! is sent to sign in; what a session may see is `portal.rs`'s to test. A route found in the router's source without a row fails the test, so
+//! is sent to sign in; what a session may see is `portal/`'s to test. A route found in the router's source without a row fails the test, so
 //! a new route cannot go in without deciding who may call it.
 //!
 //! Mutating cells act on things made for their caller alone (`{p}` in a path is the column's
@@ -141,7 +141,12 @@ const TABLE: &[(&str, &str, Body, [u16; 14])] = &[
     ("GET /repositories", "GET /repositories?q=a", Body::Empty,                                  [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("GET /repository", "GET /repository?name=app", Body::Empty,                                 [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("GET /manifest", "GET /manifest?name=app&digest={digest}", Body::Empty,                     [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST /repository/locks", "POST /repository/locks", Body::Empty,                            [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST /repository/untag", "POST /repository/untag", Body::Empty,                            [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST /repository/delete-manifest", "POST /repository/delete-manifest", Body::Empty,        [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ("POST /repository/delete", "POST /repository/delete", Body::Empty,                          [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ("GET /portal.css", "GET /portal.css", Body::Empty,                                          [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET /portal.js", "GET /portal.js", Body::Empty,                                            [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("DELETE /berth/v1/scopemaps/{name}", "DELETE /berth/v1/scopemaps/map-gone-{p}", Body::Empty, [204, 204, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
 ];
 

@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::repositories::short;
+use super::repository::short;
 use super::{PageResult, PortalError, Session, bytes, link};
 use crate::app::AppState;
 use crate::auth::{Action, Actions, Need};

@@ -12,6 +12,7 @@
 mod manifest;
 mod overview;
 mod repositories;
+mod repository;
 mod signin;
 
 use axum::Router;
@@ -31,15 +32,19 @@ use super::error::ErrorCause;
 use crate::access::{self, Caller};
 use crate::app::AppState;
 use crate::auth::{self, Manage, Need};
+use crate::meta::Actor;
 use crate::registry;
 
 /// The session cookie's name.
 const COOKIE: &str = "berth_session";
 /// Rows per page of a listing.
-const PAGE: u32 = 50;
+const PAGE: u32 = 100;
 const STYLESHEET: &str = include_str!("portal.css");
-/// No script at all, nothing from elsewhere, never inside a frame.
-const CSP: &str = "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; \
+/// Search as you type: the only script, and no page needs it to read.
+const SCRIPT: &str = include_str!("portal.js");
+/// Scripts only from the portal's own file (no inline script, so nothing a page shows can
+/// run), nothing from elsewhere, never inside a frame.
+const CSP: &str = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; \
                    form-action 'self'; frame-ancestors 'none'";
 
 /// Adds the portal's pages to `router` at `path` (`/` or a prefix).
@@ -53,14 +58,24 @@ fn routes() -> Router<AppState> {
         .route("/signin", get(signin::show_sign_in).post(signin::sign_in))
         .route("/signout", post(signin::sign_out))
         .route("/repositories", get(repositories::list_repositories))
-        .route("/repository", get(repositories::show_repository))
+        .route("/repository", get(repository::show_repository))
+        .route("/repository/locks", post(repository::set_lock))
+        .route("/repository/untag", post(repository::untag))
+        .route("/repository/delete-manifest", post(repository::delete_manifest))
+        .route("/repository/delete", post(repository::delete_repository))
         .route("/manifest", get(manifest::show_manifest))
         .route("/portal.css", get(stylesheet))
+        .route("/portal.js", get(script))
         .layer(middleware::from_fn(security_headers))
 }
 
 async fn stylesheet() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], STYLESHEET)
+        .into_response()
+}
+
+async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], SCRIPT)
         .into_response()
 }
 
@@ -138,6 +153,8 @@ pub(super) struct Session {
     caller: Caller,
     csrf: String,
     base: String,
+    /// Who makes the changes a form asks for, for their events and audit entries.
+    actor: Actor,
 }
 
 impl Session {
@@ -148,7 +165,10 @@ impl Session {
         let Some(token) = cookie(headers) else { return Err(PortalError::SignInRequired(base)) };
         let service = Origin::of(app, headers).service;
         match app.access.session(token, &service).await {
-            Ok(caller) => Ok(Session { caller, csrf: csrf_token(token), base }),
+            Ok(caller) => {
+                let actor = Actor { identity: caller.name.clone(), audit: app.auditor.enabled(), ..Actor::default() };
+                Ok(Session { caller, csrf: csrf_token(token), base, actor })
+            }
             Err(access::Error::Unauthorized(_)) => Err(PortalError::SignInRequired(base)),
             Err(e) => Err(e.into()),
         }
@@ -181,11 +201,13 @@ impl Session {
     /// A form POSTed by a page of this portal: refused from another site, without a session
     /// that holds, or without this session's CSRF token; else the session and the form.
     async fn form<T: DeserializeOwned>(app: &AppState, req: Request) -> Result<(Self, T), PortalError> {
+        let client = super::auth::client_ip(&req);
         let (parts, body) = req.into_parts();
         if !same_origin(&parts.headers) {
             return Err(PortalError::Forbidden("a form from another site is refused".into()));
         }
-        let session = Session::of(app, &parts.headers).await?;
+        let mut session = Session::of(app, &parts.headers).await?;
+        session.actor = super::actor(app, &parts, &session.caller, client);
         let bytes = read_form_bytes(body).await?;
         let CsrfForm { csrf } = parse_form(&bytes)?;
         session.check_csrf(csrf.as_deref())?;

@@ -1,25 +1,26 @@
-//! The overview: the registry's name, and for callers with management read its tier, storage
-//! against the limit, counted resources and the last garbage collection (`show-usage`).
+//! The overview: the registry's name, what it holds (for callers that may list it), and for
+//! callers with management read its tier, storage against the limit, tokens and webhooks, and
+//! the last garbage collection (`show-usage`).
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use maud::{Markup, html};
 
 use super::{PageResult, Session, bytes};
+use crate::access::PrincipalKind;
 use crate::api::auth::Origin;
 use crate::api::time::iso8601_z;
 use crate::app::AppState;
-use crate::auth::Manage;
 
 /// GET / — the overview.
 pub(super) async fn show_overview(State(app): State<AppState>, headers: HeaderMap) -> PageResult {
     let session = Session::of(&app, &headers).await?;
     let login_server = Origin::of(&app, &headers).service;
-    let repositories = match session.caller.catalog() {
-        true => Some(app.registry.repository_count().await?),
+    let counts = match session.caller.catalog() {
+        true => Some(app.registry.counts().await?),
         false => None,
     };
-    let management = match session.caller.manage() >= Manage::Read {
+    let management = match session.manages() {
         true => Some(management(&app).await?),
         false => None,
     };
@@ -28,7 +29,11 @@ pub(super) async fn show_overview(State(app): State<AppState>, headers: HeaderMa
         h1 { "Overview" }
         dl {
             dt { "Login server" } dd { code { (login_server) } }
-            @if let Some(n) = repositories { dt { "Repositories" } dd { (n) } }
+            @if let Some(n) = counts {
+                dt { "Repositories" } dd #count-repositories { (n.repositories) }
+                dt { "Manifests" } dd #count-manifests { (n.manifests) }
+                dt { "Tags" } dd #count-tags { (n.tags) }
+            }
         }
         p { a href=(format!("{base}/repositories")) { "Browse repositories" } }
         @match management {
@@ -44,6 +49,9 @@ async fn management(app: &AppState) -> Result<Markup, super::PortalError> {
     let limits = app.registry.limits().await?;
     let usage = app.registry.usage().await?;
     let gc = app.registry.last_gc().await?;
+    let tokens =
+        app.access.snapshot().rows.principals.iter().filter(|p| p.kind == PrincipalKind::Token.as_str()).count();
+    let webhooks = app.webhooks.list().await.map_err(|e| super::PortalError::Api(e.into()))?.len();
     Ok(html! {
         section #management aria-labelledby="usage-title" {
             h2 #usage-title { "Usage" }
@@ -60,6 +68,8 @@ async fn management(app: &AppState) -> Result<Markup, super::PortalError> {
                         dt { (item.name) } dd { (item.current) " of " (item.limit) }
                     }
                 }
+                dt { "Tokens" } dd #count-tokens { (tokens) " of " (limits.tokens) }
+                dt { "Webhooks" } dd #count-webhooks { (webhooks) " of " (limits.webhooks) }
                 dt { "Last garbage collection" }
                 dd {
                     @match &gc {
