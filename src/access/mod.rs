@@ -273,9 +273,28 @@ impl Access {
         self.sign(caller, service, jwt::Grant::PortalSession, SESSION_TTL, granted.to_claim())
     }
 
-    /// The caller a portal session token stands for, re-validated as any token.
+    /// The caller a portal session token stands for, re-validated as any token, unless the
+    /// session was ended by signing out (on any node).
     pub async fn session(&self, token: &str, service: &str) -> Result<Caller> {
-        self.bearer_of_kind(token, service, jwt::Grant::PortalSession).await
+        let claims = self.claims(token, service, jwt::Grant::PortalSession)?;
+        if self.meta.session_ended(&claims.jti).await? {
+            return Err(Error::Unauthorized(Refusal::InvalidToken));
+        }
+        self.caller_of(&claims).await
+    }
+
+    /// Ends the portal session `token` everywhere (signing out): the cookie's copy is dropped
+    /// by the browser, a stolen one no longer holds. A token that no longer verifies has
+    /// nothing to end.
+    pub async fn end_session(&self, token: &str, service: &str) -> Result<()> {
+        match self.claims(token, service, jwt::Grant::PortalSession) {
+            Ok(claims) => {
+                let expires_ms = i64::try_from(claims.exp).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
+                Ok(self.meta.end_session(&claims.jti, expires_ms).await?)
+            }
+            Err(Error::Unauthorized(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     fn sign(

@@ -170,15 +170,20 @@ impl Access {
     /// A JWT of the given kind, re-validated against the current identities.
     pub async fn bearer_of_kind(&self, token: &str, service: &str, kind: jwt::Grant) -> Result<Caller> {
         let claims = self.claims(token, service, kind)?;
-        match self.snapshot().bearer_caller(&claims) {
+        self.caller_of(&claims).await
+    }
+
+    /// The caller that verified `claims` stand for, as the identities are now.
+    pub(super) async fn caller_of(&self, claims: &Claims) -> Result<Caller> {
+        match self.snapshot().bearer_caller(claims) {
             // Signed by a node that knows a principal or secret this one has not loaded yet.
-            Err(Error::Unauthorized(_)) if self.refreshed().await? => self.snapshot().bearer_caller(&claims),
+            Err(Error::Unauthorized(_)) if self.refreshed().await? => self.snapshot().bearer_caller(claims),
             result => result,
         }
     }
 
     /// The claims of a JWT of the given kind, if its signature, audience and expiry hold.
-    fn claims(&self, token: &str, service: &str, kind: jwt::Grant) -> Result<Claims> {
+    pub(super) fn claims(&self, token: &str, service: &str, kind: jwt::Grant) -> Result<Claims> {
         let key = fingerprint(&["bearer", service, token]);
         let claims = match self.proven_get(&key) {
             Some(Proven::Token(c)) if c.exp > now_ms() as u64 / 1000 => *c,

@@ -198,6 +198,29 @@ impl MetaStore {
         Ok(())
     }
 
+    /// Records that the portal session `id` (a token's `jti`) ended, until `expires_at` (ms),
+    /// and forgets the sessions that have expired since: they end by themselves.
+    pub async fn end_session(&self, id: &str, expires_at: i64) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM ended_sessions WHERE expires_at <= $1").bind(now_ms()).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO ended_sessions (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether the portal session `id` was ended by signing out.
+    pub async fn session_ended(&self, id: &str) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM ended_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// Creates a principal with (for a token) a new scope map, its secrets and role
     /// assignments, all or nothing. `Error::Duplicate` if a name is taken, `Referenced` if the
     /// scope map does not exist.

@@ -9,7 +9,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::{
-    CsrfForm, PageResult, PortalError, Session, base, home, layout, parse_form, read_form_bytes, same_origin,
+    CsrfForm, PageResult, PortalError, Session, base, cookie, home, layout, parse_form, read_form_bytes, same_origin,
     session_cookie,
 };
 use crate::api::auth::{self, Credentials, Origin, Via};
@@ -82,7 +82,8 @@ pub(super) async fn sign_in(State(app): State<AppState>, req: Request) -> PageRe
     }
 }
 
-/// POST /signout — ends the session (its cookie), then the sign-in page.
+/// POST /signout — ends the session (on every node, not only its cookie), then the sign-in
+/// page.
 pub(super) async fn sign_out(State(app): State<AppState>, headers: HeaderMap, req: Request) -> PageResult {
     let base = base(&app);
     if !same_origin(&headers) {
@@ -92,6 +93,9 @@ pub(super) async fn sign_out(State(app): State<AppState>, headers: HeaderMap, re
         Ok(session) => {
             let form: CsrfForm = parse_form(&read_form_bytes(req.into_body()).await?)?;
             session.check_csrf(form.csrf.as_deref())?;
+            if let Some(token) = cookie(&headers) {
+                app.access.end_session(token, &Origin::of(&app, &headers).service).await?;
+            }
         }
         // Without a session there is nothing to end (and no CSRF token to check).
         Err(PortalError::SignInRequired(_)) => {}

@@ -162,7 +162,10 @@ impl Browser {
     pub async fn screenshot(&self, name: &str) {
         let Ok(dir) = std::env::var("BERTH_PORTAL_SCREENSHOTS") else { return };
         use base64::Engine as _;
+        // Taken in a desktop-sized window; the tests run in a narrow one.
+        self.call(Method::POST, "/window/rect", Some(json!({"width": 1200, "height": 900}))).await;
         let png = self.call(Method::GET, "/screenshot", None).await;
+        self.call(Method::POST, "/window/rect", Some(json!({"width": 420, "height": 800}))).await;
         let png = base64::engine::general_purpose::STANDARD.decode(png.as_str().expect("base64")).expect("png");
         std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).expect("screenshot saved");
     }

@@ -177,6 +177,13 @@ async fn portal_posts_without_the_csrf_token_or_from_elsewhere_are_refused() {
     let res = res.await.expect("POST");
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "with the token");
     assert!(res.headers()["set-cookie"].to_str().expect("cookie").contains("Max-Age=0"));
+    // A copy of the cookie kept past sign-out (stolen, or a second tab) no longer holds.
+    let page = app.client.get(app.url("/")).header("cookie", &cookie).send().await.expect("GET");
+    assert_eq!(page.status(), StatusCode::SEE_OTHER, "the ended session is refused");
+    assert!(page.headers()["location"].to_str().expect("location").ends_with("/signin"));
+    let fresh = raw_sign_in(&app).await.split(';').next().expect("name=value").to_owned();
+    let page = app.client.get(app.url("/")).header("cookie", &fresh).send().await.expect("GET");
+    assert_eq!(page.status(), StatusCode::OK, "a new session holds");
 
     let form = [("username", ADMIN), ("password", ADMIN_PASSWORD)];
     let res = app.client.post(app.url("/signin")).header("origin", "http://evil.example").form(&form).send();
