@@ -11,7 +11,7 @@ use crate::support::*;
 
 /// Runs skopeo with the flags every call here needs, signed in to `app` as the admin user
 /// through an auth file; returns (success, stdout, stderr).
-async fn skopeo(app: &TestApp, args: &[&str]) -> (bool, Vec<u8>, String) {
+pub(crate) async fn skopeo(app: &TestApp, args: &[&str]) -> (bool, Vec<u8>, String) {
     let out = tokio::process::Command::new("skopeo")
         .env("REGISTRY_AUTH_FILE", app.auth_file())
         .arg("--insecure-policy")
