@@ -32,6 +32,16 @@ impl PrincipalKind {
         }
     }
 
+    /// A user or service principal kind as the API and the portal name it: `user` (also when
+    /// not given) or `servicePrincipal`.
+    pub fn of_user(name: Option<&str>) -> Result<Self> {
+        match name {
+            None | Some("user") => Ok(PrincipalKind::User),
+            Some("servicePrincipal") => Ok(PrincipalKind::ServicePrincipal),
+            Some(other) => Err(Error::Invalid(format!("unknown kind {other:?}: use user or servicePrincipal"))),
+        }
+    }
+
     /// The names of the secrets a principal of this kind holds, as ACR names them.
     pub fn secret_names(self) -> &'static [&'static str] {
         match self {
@@ -106,6 +116,69 @@ pub struct NewPrincipal {
     pub secret_expires_at: Option<i64>,
     /// Registry-wide role assignments to make in the same transaction.
     pub roles: Vec<Role>,
+}
+
+/// What a new repository token may do.
+#[derive(Debug, Clone)]
+pub enum TokenScope {
+    /// An existing scope map.
+    Map(String),
+    /// Actions (`content/read`, …) per repository, from which a scope map `<token>-scope-map`
+    /// is made with the token (as `az acr token create --repository REPO ACTION…`).
+    Repositories(Vec<(String, Vec<String>)>),
+}
+
+impl NewPrincipal {
+    /// An enabled user or service principal without expiry: `password` as its password, or a
+    /// generated one; `roles` registry-wide.
+    pub fn user(name: String, kind: PrincipalKind, password: Option<String>, roles: Vec<Role>) -> Self {
+        NewPrincipal {
+            name,
+            kind,
+            enabled: true,
+            expires_at: None,
+            scope_map: None,
+            new_scope_map: None,
+            password,
+            secrets: vec!["password".into()],
+            secret_expires_at: None,
+            roles,
+        }
+    }
+
+    /// An enabled repository token with `scope` and the generated passwords `secrets`.
+    pub fn token(name: String, scope: TokenScope, secrets: Vec<String>) -> Self {
+        let (map, new_map) = match scope {
+            TokenScope::Map(map) => (map, None),
+            TokenScope::Repositories(repositories) => {
+                let map = format!("{name}-scope-map");
+                let actions = repositories
+                    .iter()
+                    .flat_map(|(repo, actions)| actions.iter().map(move |a| format!("repositories/{repo}/{a}")))
+                    .collect();
+                (map.clone(), Some((map, actions)))
+            }
+        };
+        NewPrincipal {
+            name,
+            kind: PrincipalKind::Token,
+            enabled: true,
+            expires_at: None,
+            scope_map: Some(map),
+            new_scope_map: new_map,
+            password: None,
+            secrets,
+            secret_expires_at: None,
+            roles: Vec::new(),
+        }
+    }
+}
+
+/// The scope of a role assignment as given (`/` or empty: the whole registry;
+/// `/repositories/<pattern>` or `<pattern>`: repositories) as stored (empty: the registry).
+pub fn role_scope(given: &str) -> &str {
+    let given = given.trim();
+    given.strip_prefix("/repositories/").unwrap_or(if given == "/" { "" } else { given })
 }
 
 /// Login names: ASCII letters, digits and `-._@`, 1 to 64 characters (ASCII keeps JWT claims
@@ -440,6 +513,16 @@ impl Access {
         self.may_change(actor, name)?;
         self.meta.delete_principal(name).await?;
         self.reload().await
+    }
+
+    /// The kind of user or service principal `name`.
+    pub fn user_kind(&self, name: &str) -> Result<PrincipalKind> {
+        for kind in [PrincipalKind::User, PrincipalKind::ServicePrincipal] {
+            if self.principal_of_kind(name, kind).is_ok() {
+                return Ok(kind);
+            }
+        }
+        Err(Error::NotFound(format!("user or service principal {name:?} does not exist")))
     }
 
     /// The stored row of principal `name` if it is of `kind`.

@@ -25,7 +25,7 @@ use crate::auth::{Actions, Grant, Manage, Permissions, password};
 use crate::config::AdminPolicy;
 use crate::meta::{self, MetaStore, SigningKeyRow, now_ms};
 
-pub use manage::{NewPrincipal, PrincipalKind, SecretValue, Settings};
+pub use manage::{NewPrincipal, PrincipalKind, SecretValue, Settings, TokenScope, role_scope};
 pub use snapshot::Snapshot;
 pub use throttle::{Refused, Throttle};
 

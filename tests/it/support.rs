@@ -287,6 +287,12 @@ pub async fn user_with(app: &TestApp, name: &str, roles: &[&str]) -> String {
     password(&created, "password")
 }
 
+/// Creates a repository token with `actions` on `repository`; returns its `password1`.
+pub async fn token_with(app: &TestApp, name: &str, repository: &str, actions: &[&str]) -> String {
+    let body = json!({"name": name, "repositories": [{"repository": repository, "actions": actions}]});
+    password(&app.admin(Method::POST, "/tokens", Some(body)).await, "password1")
+}
+
 /// `(path, methods)` of each `.route("…", get(…).post(…))` in router source.
 pub fn routes_in(source: &str, prefix: &str) -> Vec<(String, Vec<String>)> {
     let source = source.split("#[cfg(test)]").next().unwrap_or(source);

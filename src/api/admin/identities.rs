@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{expiry, iso8601, json_body, manager, password_json};
-use crate::access::{NewPrincipal, PrincipalKind, SecretValue};
+use crate::access::{NewPrincipal, PrincipalKind, SecretValue, role_scope};
 use crate::api::{ApiError, auth};
 use crate::app::AppState;
 use crate::auth::{Manage, Role};
@@ -147,15 +147,6 @@ fn user_json(app: &AppState, p: &PrincipalRow, fresh: &[SecretValue]) -> Value {
     })
 }
 
-fn user_kind(app: &AppState, name: &str) -> Result<PrincipalKind, ApiError> {
-    for kind in [PrincipalKind::User, PrincipalKind::ServicePrincipal] {
-        if app.access.principal_of_kind(name, kind).is_ok() {
-            return Ok(kind);
-        }
-    }
-    Err(crate::access::Error::NotFound(format!("user or service principal {name:?} does not exist")).into())
-}
-
 /// GET /berth/v1/users — users and service principals.
 pub(super) async fn list_users(State(app): State<AppState>, req: Request) -> Reply {
     managed!(app, req, Manage::Read);
@@ -191,33 +182,17 @@ struct NewUser {
 pub(super) async fn create_user(State(app): State<AppState>, req: Request) -> Reply {
     let (caller, body) = managed!(app, req, Manage::Write);
     let u: NewUser = json_body(&body)?;
-    let kind = match u.kind.as_deref() {
-        None | Some("user") => PrincipalKind::User,
-        Some("servicePrincipal") => PrincipalKind::ServicePrincipal,
-        Some(other) => return Err(invalid(format!("unknown kind {other:?}: use user or servicePrincipal"))),
-    };
+    let kind = PrincipalKind::of_user(u.kind.as_deref())?;
     if u.password.as_deref().is_some_and(|p| p.len() < 8) {
         return Err(invalid("a password needs at least 8 characters"));
     }
     let roles = u.roles.iter().map(|r| r.parse::<Role>().map_err(invalid)).collect::<Result<Vec<_>, _>>()?;
-    let fresh = app
-        .access
-        .create_principal(
-            &caller.effective(),
-            NewPrincipal {
-                name: u.name.clone(),
-                kind,
-                enabled: !u.disabled,
-                expires_at: expiry(u.expiration_in_days),
-                scope_map: None,
-                new_scope_map: None,
-                password: u.password,
-                secrets: vec!["password".into()],
-                secret_expires_at: None,
-                roles,
-            },
-        )
-        .await?;
+    let new = NewPrincipal {
+        enabled: !u.disabled,
+        expires_at: expiry(u.expiration_in_days),
+        ..NewPrincipal::user(u.name.clone(), kind, u.password, roles)
+    };
+    let fresh = app.access.create_principal(&caller.effective(), new).await?;
     let row = app.access.principal_of_kind(&u.name, kind)?;
     Ok((StatusCode::CREATED, Json(user_json(&app, &row, &fresh))).into_response())
 }
@@ -225,7 +200,7 @@ pub(super) async fn create_user(State(app): State<AppState>, req: Request) -> Re
 /// GET /berth/v1/users/{name}
 pub(super) async fn show_user(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
     managed!(app, req, Manage::Read);
-    let row = app.access.principal_of_kind(&name, user_kind(&app, &name)?)?;
+    let row = app.access.principal_of_kind(&name, app.access.user_kind(&name)?)?;
     Ok(Json(user_json(&app, &row, &[])).into_response())
 }
 
@@ -249,7 +224,7 @@ pub(super) fn status(s: Option<&str>) -> Result<Option<bool>, ApiError> {
 pub(super) async fn update_user(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
     let (caller, body) = managed!(app, req, Manage::Write);
     let patch: PrincipalPatch = json_body(&body)?;
-    let kind = user_kind(&app, &name)?;
+    let kind = app.access.user_kind(&name)?;
     let expires = patch.expiration_in_days.map(|d| expiry(Some(d)));
     let enabled = status(patch.status.as_deref())?;
     let row = app.access.update_principal(&caller.effective(), &name, kind, enabled, expires, None).await?;
@@ -259,14 +234,14 @@ pub(super) async fn update_user(State(app): State<AppState>, Path(name): Path<St
 /// DELETE /berth/v1/users/{name}
 pub(super) async fn delete_user(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
     let (caller, _) = managed!(app, req, Manage::Write);
-    app.access.delete_principal(&caller.effective(), &name, user_kind(&app, &name)?).await?;
+    app.access.delete_principal(&caller.effective(), &name, app.access.user_kind(&name)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// POST /berth/v1/users/{name}/credentials — a new generated password, returned once.
 pub(super) async fn renew_user_password(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
     let (caller, _) = managed!(app, req, Manage::Write);
-    let kind = user_kind(&app, &name)?;
+    let kind = app.access.user_kind(&name)?;
     let fresh = app.access.renew_secrets(&caller.effective(), &name, kind, &["password".into()], None).await?;
     Ok(Json(credentials_json(&name, &fresh)).into_response())
 }
@@ -304,8 +279,7 @@ pub(super) async fn assign_role(State(app): State<AppState>, req: Request) -> Re
     let (caller, body) = managed!(app, req, Manage::Owner);
     let a: NewAssignment = json_body(&body)?;
     let role: Role = a.role.parse().map_err(invalid)?;
-    let scope = a.scope.as_deref().unwrap_or("/");
-    let scope = scope.strip_prefix("/repositories/").unwrap_or(if scope == "/" { "" } else { scope });
+    let scope = role_scope(a.scope.as_deref().unwrap_or("/"));
     let row = app.access.assign_role(&caller.effective(), &a.assignee, role, scope).await?;
     Ok((StatusCode::CREATED, Json(role_json(&app, &row))).into_response())
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::identities::{invalid, managed};
 use super::{expiry, iso8601, json_body, manager, password_json};
-use crate::access::{NewPrincipal, PrincipalKind, SecretValue};
+use crate::access::{NewPrincipal, PrincipalKind, SecretValue, TokenScope};
 use crate::api::{ApiError, auth};
 use crate::app::AppState;
 use crate::auth::Manage;
@@ -99,39 +99,21 @@ pub(super) async fn create_token(State(app): State<AppState>, req: Request) -> R
     if t.scope_map.is_none() {
         app.registry.check_room(true).await?;
     }
-    let (map, new_map) = match (t.scope_map, t.repositories.is_empty()) {
-        (Some(map), true) => (map, None),
+    let scope = match (t.scope_map, t.repositories.is_empty()) {
+        (Some(map), true) => TokenScope::Map(map),
         (None, false) => {
-            let map = format!("{}-scope-map", t.name);
-            let actions = t
-                .repositories
-                .iter()
-                .flat_map(|r| r.actions.iter().map(move |a| format!("repositories/{}/{a}", r.repository)))
-                .collect();
-            (map.clone(), Some((map, actions)))
+            TokenScope::Repositories(t.repositories.into_iter().map(|r| (r.repository, r.actions)).collect())
         }
         _ => return Err(invalid("give either scopeMap or repositories")),
     };
     let enabled = super::identities::status(t.status.as_deref())?.unwrap_or(true);
     let secrets = if t.no_passwords { Vec::new() } else { vec!["password1".into(), "password2".into()] };
-    let fresh = app
-        .access
-        .create_principal(
-            &caller.effective(),
-            NewPrincipal {
-                name: t.name.clone(),
-                kind: TOKEN,
-                enabled,
-                expires_at: None,
-                scope_map: Some(map),
-                new_scope_map: new_map,
-                password: None,
-                secrets,
-                secret_expires_at: expiry(t.expiration_in_days),
-                roles: Vec::new(),
-            },
-        )
-        .await?;
+    let new = NewPrincipal {
+        enabled,
+        secret_expires_at: expiry(t.expiration_in_days),
+        ..NewPrincipal::token(t.name.clone(), scope, secrets)
+    };
+    let fresh = app.access.create_principal(&caller.effective(), new).await?;
     let row = app.access.principal_of_kind(&t.name, TOKEN)?;
     Ok((StatusCode::CREATED, Json(token_json(&app, &row, &fresh))).into_response())
 }

@@ -9,6 +9,7 @@
 //! the session (a browser on another site can neither read the cookie nor compute it), and a
 //! POST from another origin is refused before anything else.
 
+mod access;
 mod manifest;
 mod overview;
 mod repositories;
@@ -29,7 +30,7 @@ use sha2::{Digest as _, Sha256};
 use super::ApiError;
 use super::auth::Origin;
 use super::error::ErrorCause;
-use crate::access::{self, Caller};
+use crate::access::{Caller, SESSION_TTL};
 use crate::app::AppState;
 use crate::auth::{self, Manage, Need};
 use crate::meta::Actor;
@@ -64,6 +65,21 @@ fn routes() -> Router<AppState> {
         .route("/repository/delete-manifest", post(repository::delete_manifest))
         .route("/repository/delete", post(repository::delete_repository))
         .route("/manifest", get(manifest::show_manifest))
+        .route("/access", get(access::show_access))
+        .route("/access/admin/status", post(access::set_admin_status))
+        .route("/access/admin/renew", post(access::renew_admin_password))
+        .route("/access/users", post(access::create_user))
+        .route("/access/users/status", post(access::set_user_status))
+        .route("/access/users/renew", post(access::renew_user_password))
+        .route("/access/users/delete", post(access::delete_user))
+        .route("/access/roles", post(access::assign_role))
+        .route("/access/roles/delete", post(access::remove_role))
+        .route("/access/tokens", post(access::create_token))
+        .route("/access/tokens/status", post(access::set_token_status))
+        .route("/access/tokens/renew", post(access::renew_token_password))
+        .route("/access/tokens/delete", post(access::delete_token))
+        .route("/access/scopemaps", post(access::create_scope_map))
+        .route("/access/scopemaps/delete", post(access::delete_scope_map))
         .route("/portal.css", get(stylesheet))
         .route("/portal.js", get(script))
         .layer(middleware::from_fn(security_headers))
@@ -105,7 +121,7 @@ pub(super) enum PortalError {
     #[error(transparent)]
     Registry(#[from] registry::Error),
     #[error(transparent)]
-    Access(#[from] access::Error),
+    Access(#[from] crate::access::Error),
     /// A failure the API's error already describes (and logs).
     #[error("{0:?}")]
     Api(ApiError),
@@ -113,6 +129,7 @@ pub(super) enum PortalError {
 
 impl IntoResponse for PortalError {
     fn into_response(self) -> Response {
+        use crate::access::Error as A;
         use registry::Error as R;
         let error = match self {
             PortalError::Api(e) => return e.into_response(),
@@ -127,8 +144,12 @@ impl IntoResponse for PortalError {
             PortalError::Registry(e @ (R::NameUnknown(_) | R::ManifestUnknown(_) | R::TagUnknown(_))) => {
                 (StatusCode::NOT_FOUND, e.to_string())
             }
-            PortalError::Registry(e @ R::Locked(_)) => (StatusCode::FORBIDDEN, e.to_string()),
-            PortalError::Access(e @ access::Error::Throttled(_)) => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+            PortalError::Registry(e @ (R::Locked(_) | R::LimitReached(_))) => (StatusCode::FORBIDDEN, e.to_string()),
+            PortalError::Access(e @ A::Throttled(_)) => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+            PortalError::Access(A::Denied(m)) => (StatusCode::FORBIDDEN, m.clone()),
+            PortalError::Access(A::NotFound(m)) => (StatusCode::NOT_FOUND, m.clone()),
+            PortalError::Access(A::Conflict(m)) => (StatusCode::CONFLICT, m.clone()),
+            PortalError::Access(A::Invalid(m)) => (StatusCode::BAD_REQUEST, m.clone()),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned()),
         };
         // Unstyled: an error does not know where this portal's stylesheet is.
@@ -169,7 +190,7 @@ impl Session {
                 let actor = Actor { identity: caller.name.clone(), audit: app.auditor.enabled(), ..Actor::default() };
                 Ok(Session { caller, csrf: csrf_token(token), base, actor })
             }
-            Err(access::Error::Unauthorized(_)) => Err(PortalError::SignInRequired(base)),
+            Err(crate::access::Error::Unauthorized(_)) => Err(PortalError::SignInRequired(base)),
             Err(e) => Err(e.into()),
         }
     }
@@ -320,7 +341,7 @@ fn session_cookie(app: &AppState, headers: &HeaderMap, base: &str, token: Option
     let secure = if Origin::of(app, headers).realm.starts_with("https:") { "; Secure" } else { "" };
     match token {
         Some(t) => {
-            format!("{COOKIE}={t}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={}{secure}", access::SESSION_TTL)
+            format!("{COOKIE}={t}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={}{secure}", SESSION_TTL)
         }
         None => format!("{COOKIE}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
     }

@@ -207,9 +207,14 @@ pub fn csrf_in(html: &str) -> String {
     html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("a CSRF token").to_owned()
 }
 
-/// Signs in over raw HTTP; returns the `Set-Cookie` header.
+/// Signs the admin user in over raw HTTP; returns the `Set-Cookie` header.
 pub async fn raw_sign_in(app: &TestApp) -> String {
-    let form = [("username", ADMIN), ("password", ADMIN_PASSWORD)];
+    raw_sign_in_as(app, ADMIN, ADMIN_PASSWORD).await
+}
+
+/// Signs `user` in over raw HTTP; returns the `Set-Cookie` header.
+pub async fn raw_sign_in_as(app: &TestApp, user: &str, password: &str) -> String {
+    let form = [("username", user), ("password", password)];
     let res = app.client.post(app.url("/signin")).form(&form).send().await.expect("POST");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     res.headers()["set-cookie"].to_str().expect("cookie").to_owned()

@@ -87,15 +87,8 @@ async fn portal_repository_token_sees_only_its_repository() {
     let app = TestApp::spawn().await;
     app.push_image("app", "v1", &[b"app layer"]).await;
     app.push_image("other", "v1", &[b"other layer"]).await;
-    let actions = ["content/read", "metadata/read"];
-    let created = app
-        .admin(
-            Method::POST,
-            "/tokens",
-            Some(json!({"name": "puller", "repositories": [{"repository": "app", "actions": actions}]})),
-        )
-        .await;
-    browser.sign_in(&app, "puller", &password(&created, "password1")).await;
+    let puller = token_with(&app, "puller", "app", &["content/read", "metadata/read"]).await;
+    browser.sign_in(&app, "puller", &puller).await;
     assert_eq!(browser.count("#management").await, 0, "no management figures");
     assert_eq!(browser.count("#no-management").await, 1);
     browser.go(&app.url("/repositories")).await;
