@@ -8,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use maud::{Markup, html};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::{PageResult, PortalError, Session, bytes, see_other};
 use crate::api::admin::{SettingsPatch, change_retention, change_settings, collect_garbage_now};
@@ -15,6 +16,13 @@ use crate::app::AppState;
 use crate::auth::Manage;
 use crate::config::Sku;
 use crate::registry::{GcReport, Limits};
+
+/// A form of the Settings page, from a caller who may change settings (Contributor).
+pub(super) async fn write_form<T: DeserializeOwned>(app: &AppState, req: Request) -> Result<(Session, T), PortalError> {
+    let (session, form) = Session::form(app, req).await?;
+    session.check_manage(Manage::Write)?;
+    Ok((session, form))
+}
 
 /// GET /settings
 pub(super) async fn show_settings(State(app): State<AppState>, headers: HeaderMap) -> PageResult {
@@ -31,13 +39,15 @@ async fn settings_page(app: &AppState, session: &Session, gc: Option<&GcReport>)
     let webhooks = super::webhooks::webhooks_section(app, session).await?;
     let body = html! {
         h1 { "Settings" }
+        // First: after the POST the page opens at its top.
+        @if let Some(r) = gc { (gc_report(r)) }
         @if session.caller.manage() < Manage::Write {
             p.muted #read-only { "Changing settings needs the Contributor role." }
         }
         (registry)
         (retention)
         (usage)
-        (gc_section(session, gc))
+        (gc_section(session))
         (webhooks)
     };
     Ok(session.page("Settings", body))
@@ -136,8 +146,7 @@ fn switch(value: Option<&str>, what: &str) -> Result<Option<bool>, PortalError> 
 
 /// POST /settings/registry — as `PATCH /berth/v1/settings`.
 pub(super) async fn update_registry(State(app): State<AppState>, req: Request) -> PageResult {
-    let (session, form): (Session, RegistryForm) = Session::form(&app, req).await?;
-    session.check_manage(Manage::Write)?;
+    let (session, form): (Session, RegistryForm) = write_form(&app, req).await?;
     let storage_quota_bytes = match form.quota_mode.as_deref() {
         None => None,
         Some("default") => Some(None),
@@ -192,8 +201,7 @@ pub(super) struct RetentionForm {
 
 /// POST /settings/retention — as `PATCH /berth/v1/retention`.
 pub(super) async fn update_retention(State(app): State<AppState>, req: Request) -> PageResult {
-    let (session, form): (Session, RetentionForm) = Session::form(&app, req).await?;
-    session.check_manage(Manage::Write)?;
+    let (session, form): (Session, RetentionForm) = write_form(&app, req).await?;
     let days = form
         .days
         .trim()
@@ -204,24 +212,29 @@ pub(super) async fn update_retention(State(app): State<AppState>, req: Request) 
     Ok(see_other(format!("{}/settings", session.base)))
 }
 
-/// The "GC now" form, and the report of the pass just run.
-fn gc_section(session: &Session, report: Option<&GcReport>) -> Markup {
+/// What the pass just run did (or, dry, would do).
+fn gc_report(r: &GcReport) -> Markup {
+    html! {
+        div.notice #gc-report role="status" {
+            p { @if r.dry_run { "A dry run of garbage collection found:" } @else { "Garbage collection just ran:" } }
+            dl {
+                dt { "Manifests deleted" } dd #gc-manifests { (r.manifests_deleted) }
+                dt { "Uploads expired" } dd { (r.uploads_expired) }
+                dt { "Blobs deleted" } dd #gc-blobs { (r.blobs_deleted) }
+                dt { "Bytes freed" } dd #gc-bytes { (bytes(r.bytes_freed)) }
+                dt { "Blobs waiting" } dd #gc-waiting { (r.blobs_waiting) }
+                dt { "Orphans deleted" } dd { (r.orphans_deleted) }
+            }
+            p.muted { "Blobs waiting are unreferenced but still in their grace period, or in a repository receiving uploads." }
+        }
+    }
+}
+
+/// The "GC now" form.
+fn gc_section(session: &Session) -> Markup {
     html! {
         section #gc aria-labelledby="gc-title" {
             h2 #gc-title { "Garbage collection" }
-            @if let Some(r) = report {
-                div.notice #gc-report role="status" {
-                    p { @if r.dry_run { "A dry run found:" } @else { "The pass just run:" } }
-                    dl {
-                        dt { "Manifests deleted" } dd #gc-manifests { (r.manifests_deleted) }
-                        dt { "Uploads expired" } dd { (r.uploads_expired) }
-                        dt { "Blobs deleted" } dd #gc-blobs { (r.blobs_deleted) }
-                        dt { "Bytes freed" } dd #gc-bytes { (bytes(r.bytes_freed)) }
-                        dt { "Blobs waiting" } dd #gc-waiting { (r.blobs_waiting) }
-                        dt { "Orphaned objects deleted" } dd { (r.orphans_deleted) }
-                    }
-                }
-            }
             @if session.caller.manage() >= Manage::Write {
                 form #gc-form method="post" action=(format!("{}/settings/gc", session.base)) {
                     (session.csrf_field())
@@ -247,8 +260,7 @@ pub(super) struct GcForm {
 
 /// POST /settings/gc — one pass as `POST /berth/v1/gc` runs it; the page with its report.
 pub(super) async fn run_gc(State(app): State<AppState>, req: Request) -> PageResult {
-    let (session, form): (Session, GcForm) = Session::form(&app, req).await?;
-    session.check_manage(Manage::Write)?;
+    let (session, form): (Session, GcForm) = write_form(&app, req).await?;
     let grace = Some(form.grace.trim()).filter(|g| !g.is_empty());
     let report = collect_garbage_now(&app, form.dry_run.is_some(), grace).await?;
     settings_page(&app, &session, Some(&report)).await

@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::settings::write_form;
 use super::{PageResult, PortalError, Session, confirmed, link, see_other};
 use crate::api::admin::{LISTED_EVENTS, add_webhook};
 use crate::api::auth::Origin;
@@ -146,8 +147,7 @@ fn parse_headers(text: &str) -> Result<BTreeMap<String, String>, PortalError> {
 /// POST /settings/webhooks — as `POST /berth/v1/webhooks`.
 pub(super) async fn create_webhook(State(app): State<AppState>, req: Request) -> PageResult {
     // Pairs: the action checkboxes repeat one name.
-    let (session, form): (Session, Vec<(String, String)>) = Session::form(&app, req).await?;
-    session.check_manage(Manage::Write)?;
+    let (session, form): (Session, Vec<(String, String)>) = write_form(&app, req).await?;
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).unwrap_or_default();
     let actions: Vec<String> = form.iter().filter(|(k, _)| k == "actions").map(|(_, v)| v.clone()).collect();
     let spec = WebhookSpec {
@@ -162,17 +162,25 @@ pub(super) async fn create_webhook(State(app): State<AppState>, req: Request) ->
     Ok(see_other(format!("{}/settings", session.base)))
 }
 
+/// What the forms on one webhook send (each its own fields), and the page's query.
 #[derive(Deserialize)]
-pub(super) struct Named {
+pub(super) struct WebhookForm {
     #[serde(default)]
     name: String,
+    /// `enabled` or `disabled`.
+    #[serde(default)]
+    status: String,
+    /// An event's id, to send again.
+    #[serde(default)]
+    id: String,
+    confirm: Option<String>,
 }
 
 /// GET /settings/webhook?name=NAME — the webhook and its delivery log.
 pub(super) async fn show_webhook(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<Named>,
+    Query(query): Query<WebhookForm>,
 ) -> PageResult {
     let session = Session::of(&app, &headers).await?;
     session.check_manage(Manage::Read)?;
@@ -282,18 +290,9 @@ fn attempt_notice(what: &str, d: &DeliveryRow) -> Markup {
     html! { (what) ": " span #result-outcome { (outcome(d)) } ", HTTP status " (http_status(d)) ", " (d.duration_ms) " ms." }
 }
 
-#[derive(Deserialize)]
-pub(super) struct StatusForm {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    status: String,
-}
-
 /// POST /settings/webhook/status — enables or disables, as `PATCH /berth/v1/webhooks/{name}`.
 pub(super) async fn set_webhook_status(State(app): State<AppState>, req: Request) -> PageResult {
-    let (session, form): (Session, StatusForm) = Session::form(&app, req).await?;
-    session.check_manage(Manage::Write)?;
+    let (session, form): (Session, WebhookForm) = write_form(&app, req).await?;
     app.webhooks.update(&form.name, WebhookSpec { status: Some(form.status), ..WebhookSpec::default() }).await?;
     Ok(see_other(format!("{}/settings", session.base)))
 }
@@ -302,8 +301,7 @@ pub(super) async fn set_webhook_status(State(app): State<AppState>, req: Request
 /// with the attempt's result.
 pub(super) async fn ping_webhook(State(app): State<AppState>, req: Request) -> PageResult {
     let host = Origin::of(&app, req.headers()).service;
-    let (session, form): (Session, Named) = Session::form(&app, req).await?;
-    session.check_manage(Manage::Write)?;
+    let (session, form): (Session, WebhookForm) = write_form(&app, req).await?;
     let id = app.webhooks.ping(&form.name, &host).await?;
     let log = app.webhooks.deliveries(&form.name, LISTED_EVENTS).await?;
     let notice = match log.iter().find(|d| d.event_id == id) {
@@ -313,34 +311,17 @@ pub(super) async fn ping_webhook(State(app): State<AppState>, req: Request) -> P
     webhook_page(&app, &session, &form.name, Some(notice)).await
 }
 
-#[derive(Deserialize)]
-pub(super) struct RedeliverForm {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    id: String,
-}
-
 /// POST /settings/webhook/redeliver — as `POST /berth/v1/webhooks/{name}/events/{id}/redeliver`.
 pub(super) async fn redeliver_event(State(app): State<AppState>, req: Request) -> PageResult {
-    let (session, form): (Session, RedeliverForm) = Session::form(&app, req).await?;
-    session.check_manage(Manage::Write)?;
+    let (session, form): (Session, WebhookForm) = write_form(&app, req).await?;
     let attempt = app.webhooks.redeliver(&form.name, &form.id).await?;
     let notice = attempt_notice(&format!("Event {} sent again", form.id), &attempt);
     webhook_page(&app, &session, &form.name, Some(notice)).await
 }
 
-#[derive(Deserialize)]
-pub(super) struct DeleteForm {
-    #[serde(default)]
-    name: String,
-    confirm: Option<String>,
-}
-
 /// POST /settings/webhook/delete — after a confirmation, as `DELETE /berth/v1/webhooks/{name}`.
 pub(super) async fn delete_webhook(State(app): State<AppState>, req: Request) -> PageResult {
-    let (session, form): (Session, DeleteForm) = Session::form(&app, req).await?;
-    session.check_manage(Manage::Write)?;
+    let (session, form): (Session, WebhookForm) = write_form(&app, req).await?;
     if !confirmed(&form.confirm) {
         // An unknown webhook is a 404 now, not after the question.
         app.webhooks.show(&form.name).await?;

@@ -211,4 +211,3 @@ pub async fn raw_sign_in(app: &TestApp) -> String {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     res.headers()["set-cookie"].to_str().expect("cookie").to_owned()
 }
-

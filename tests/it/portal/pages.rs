@@ -4,8 +4,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::clients::skopeo::{put_image, skopeo_ok, tag_layout};
 use super::browser::{Browser, cookie_of, raw_sign_in};
+use crate::clients::skopeo::{put_image, skopeo_ok, tag_layout};
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
