@@ -77,6 +77,15 @@ impl ApiError {
         self.code
     }
 
+    /// What the client is told (for a 5xx, only "internal error" or the like).
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
     pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self

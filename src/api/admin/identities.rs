@@ -12,7 +12,7 @@ use super::{expiry, iso8601, json_body, manager, password_json};
 use crate::access::{NewPrincipal, PrincipalKind, SecretValue, role_scope};
 use crate::api::{ApiError, auth};
 use crate::app::AppState;
-use crate::auth::{Manage, Role};
+use crate::auth::{Manage, Permissions, Role};
 use crate::config::Sku;
 use crate::meta::{PrincipalRow, RoleAssignmentRow};
 
@@ -94,16 +94,18 @@ pub(super) async fn show_settings(State(app): State<AppState>, req: Request) -> 
     Ok(Json(settings_json(&app, &server).await?).into_response())
 }
 
-#[derive(Deserialize)]
+/// A change of registry settings: what `PATCH /berth/v1/settings` and the portal's Settings
+/// page send. `None` keeps a setting.
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SettingsPatch {
-    admin_user_enabled: Option<bool>,
-    anonymous_pull_enabled: Option<bool>,
+pub(in crate::api) struct SettingsPatch {
+    pub admin_user_enabled: Option<bool>,
+    pub anonymous_pull_enabled: Option<bool>,
     /// `Basic`, `Standard` or `Premium`.
-    sku: Option<String>,
+    pub sku: Option<String>,
     /// Storage limit in bytes; `null` returns to the tier's included storage.
     #[serde(default, deserialize_with = "present")]
-    storage_quota_bytes: Option<Option<u64>>,
+    pub storage_quota_bytes: Option<Option<u64>>,
 }
 
 /// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
@@ -111,19 +113,29 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>
     Option::<u64>::deserialize(d).map(Some)
 }
 
-/// PATCH /berth/v1/settings `{"adminUserEnabled", "anonymousPullEnabled"}`
-pub(super) async fn update_settings(State(app): State<AppState>, req: Request) -> Reply {
-    let server = auth::Origin::of(&app, req.headers()).service;
-    let (caller, body) = managed!(app, req, Manage::Write);
-    let patch: SettingsPatch = json_body(&body)?;
+/// Applies `patch` as `actor` (the caller's effective rights): changing the admin user needs
+/// all of its rights, the rest management Write (checked by the caller).
+pub(in crate::api) async fn change_settings(
+    app: &AppState,
+    actor: &Permissions,
+    patch: SettingsPatch,
+) -> Result<(), ApiError> {
     let sku = match patch.sku.as_deref() {
         Some(s) => Some(Sku::parse(s).ok_or_else(|| invalid(format!("sku {s:?}: use Basic, Standard or Premium")))?),
         None => None,
     };
-    app.access.update_settings(&caller.effective(), patch.admin_user_enabled, patch.anonymous_pull_enabled).await?;
+    app.access.update_settings(actor, patch.admin_user_enabled, patch.anonymous_pull_enabled).await?;
     if sku.is_some() || patch.storage_quota_bytes.is_some() {
         app.registry.set_limits(sku, patch.storage_quota_bytes).await?;
     }
+    Ok(())
+}
+
+/// PATCH /berth/v1/settings `{"adminUserEnabled", "anonymousPullEnabled", "sku", "storageQuotaBytes"}`
+pub(super) async fn update_settings(State(app): State<AppState>, req: Request) -> Reply {
+    let server = auth::Origin::of(&app, req.headers()).service;
+    let (caller, body) = managed!(app, req, Manage::Write);
+    change_settings(&app, &caller.effective(), json_body(&body)?).await?;
     Ok(Json(settings_json(&app, &server).await?).into_response())
 }
 

@@ -12,7 +12,9 @@ mod identities;
 mod keys;
 mod storage;
 
-pub(super) use storage::metrics;
+pub(super) use identities::{SettingsPatch, change_settings};
+pub(super) use storage::{change_retention, collect_garbage_now, metrics};
+pub(super) use webhooks::{LISTED_EVENTS, add_webhook};
 mod tokens;
 mod webhooks;
 

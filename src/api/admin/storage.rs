@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::auth::Manage;
 use crate::events::metrics::{self, GcTrigger, LastGc, Scrape};
 use crate::meta::StoredBytes;
-use crate::registry::{GcOptions, GcReport};
+use crate::registry::{GcOptions, GcReport, Retention};
 
 type Reply = Result<Response, ApiError>;
 
@@ -91,11 +91,15 @@ struct RunGc {
     grace: Option<String>,
 }
 
-/// POST /berth/v1/gc `{"dryRun", "grace"}` — one pass now (the blob store listed for orphans too).
-pub(super) async fn run_gc(State(app): State<AppState>, req: Request) -> Reply {
-    let (_, body) = managed!(app, req, Manage::Write);
-    let run: RunGc = if body.is_empty() { RunGc::default() } else { json_body(&body)? };
-    let grace = match run.grace.as_deref() {
+/// One garbage-collection pass now (the blob store listed for orphans too), with `grace` (as
+/// `30s`, `10m`, `1h`) instead of `gc.grace` if given, counted in the metrics as a manual pass:
+/// what `POST /berth/v1/gc` and the portal's "GC now" run.
+pub(in crate::api) async fn collect_garbage_now(
+    app: &AppState,
+    dry_run: bool,
+    grace: Option<&str>,
+) -> Result<GcReport, ApiError> {
+    let grace = match grace {
         Some(g) => crate::config::Duration::parse(g).map_err(|e| invalid(format!("grace: {e}")))?.0,
         None => app.config.gc.grace.0,
     };
@@ -103,7 +107,7 @@ pub(super) async fn run_gc(State(app): State<AppState>, req: Request) -> Reply {
         grace,
         upload_ttl: app.config.gc.upload_ttl.0,
         sweep_store: true,
-        dry_run: run.dry_run,
+        dry_run,
         audit: app.auditor.enabled(),
     };
     let report = app.registry.collect_garbage(opts).await;
@@ -112,10 +116,18 @@ pub(super) async fn run_gc(State(app): State<AppState>, req: Request) -> Reply {
         Ok(_) => {}
         Err(_) => app.metrics.gc_failed(GcTrigger::Manual),
     }
-    Ok(Json(report_json(&report?)).into_response())
+    Ok(report?)
 }
 
-fn retention_json(r: &crate::registry::Retention) -> Value {
+/// POST /berth/v1/gc `{"dryRun", "grace"}` — one pass now (the blob store listed for orphans too).
+pub(super) async fn run_gc(State(app): State<AppState>, req: Request) -> Reply {
+    let (_, body) = managed!(app, req, Manage::Write);
+    let run: RunGc = if body.is_empty() { RunGc::default() } else { json_body(&body)? };
+    let report = collect_garbage_now(&app, run.dry_run, run.grace.as_deref()).await?;
+    Ok(Json(report_json(&report)).into_response())
+}
+
+fn retention_json(r: &Retention) -> Value {
     json!({
         "days": r.days,
         "status": if r.enabled { "enabled" } else { "disabled" },
@@ -138,6 +150,20 @@ struct RetentionPatch {
     kind: Option<String>,
 }
 
+/// Changes the retention of untagged manifests: `days` 0 to 365, `status` `enabled` or
+/// `disabled` (`None` keeps either).
+pub(in crate::api) async fn change_retention(
+    app: &AppState,
+    days: Option<u32>,
+    status: Option<&str>,
+) -> Result<Retention, ApiError> {
+    if days.is_some_and(|d| d > 365) {
+        return Err(invalid("days: 0 to 365"));
+    }
+    let enabled = super::identities::status(status)?;
+    Ok(app.registry.set_retention(days, enabled).await?)
+}
+
 /// PATCH /berth/v1/retention `{"days", "status": "enabled"|"disabled", "type": "UntaggedManifests"}`
 pub(super) async fn update_retention(State(app): State<AppState>, req: Request) -> Reply {
     let (_, body) = managed!(app, req, Manage::Write);
@@ -145,11 +171,7 @@ pub(super) async fn update_retention(State(app): State<AppState>, req: Request) 
     if patch.kind.as_deref().is_some_and(|k| !k.eq_ignore_ascii_case("UntaggedManifests")) {
         return Err(invalid("type: only UntaggedManifests has a retention policy"));
     }
-    if patch.days.is_some_and(|d| d > 365) {
-        return Err(invalid("days: 0 to 365"));
-    }
-    let enabled = super::identities::status(patch.status.as_deref())?;
-    Ok(Json(retention_json(&app.registry.set_retention(patch.days, enabled).await?)).into_response())
+    Ok(Json(retention_json(&change_retention(&app, patch.days, patch.status.as_deref()).await?)).into_response())
 }
 
 /// GET /metrics — the process's counters, and storage, the last garbage-collection pass and

@@ -19,8 +19,8 @@ use crate::meta::DeliveryRow;
 
 type Reply = Result<Response, ApiError>;
 
-/// Attempts `list-events` shows.
-const LISTED_EVENTS: u32 = 100;
+/// Attempts `list-events` (and the portal's delivery log) shows.
+pub(in crate::api) const LISTED_EVENTS: u32 = 100;
 
 fn webhook_json(w: &Webhook) -> Value {
     json!({
@@ -68,9 +68,15 @@ pub(super) async fn create_webhook(State(app): State<AppState>, req: Request) ->
     };
     let spec: WebhookSpec =
         serde_json::from_value(Value::Object(fields)).map_err(|e| invalid(format!("invalid request body: {e}")))?;
-    let limit = app.registry.limits().await?.webhooks;
-    let created = app.webhooks.create(&name, spec, limit).await?;
+    let created = add_webhook(&app, &name, spec).await?;
     Ok((StatusCode::CREATED, Json(webhook_json(&created))).into_response())
+}
+
+/// Creates webhook `name` (its service URI checked by the webhook code's rules), at most the
+/// tier's number of them.
+pub(in crate::api) async fn add_webhook(app: &AppState, name: &str, spec: WebhookSpec) -> Result<Webhook, ApiError> {
+    let limit = app.registry.limits().await?.webhooks;
+    Ok(app.webhooks.create(name, spec, limit).await?)
 }
 
 /// GET /berth/v1/webhooks/{name}

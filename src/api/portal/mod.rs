@@ -14,7 +14,9 @@ mod manifest;
 mod overview;
 mod repositories;
 mod repository;
+mod settings;
 mod signin;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::Request;
@@ -80,6 +82,16 @@ fn routes() -> Router<AppState> {
         .route("/access/tokens/delete", post(access::delete_token))
         .route("/access/scopemaps", post(access::create_scope_map))
         .route("/access/scopemaps/delete", post(access::delete_scope_map))
+        .route("/settings", get(settings::show_settings))
+        .route("/settings/registry", post(settings::update_registry))
+        .route("/settings/retention", post(settings::update_retention))
+        .route("/settings/gc", post(settings::run_gc))
+        .route("/settings/webhooks", post(webhooks::create_webhook))
+        .route("/settings/webhook", get(webhooks::show_webhook))
+        .route("/settings/webhook/status", post(webhooks::set_webhook_status))
+        .route("/settings/webhook/ping", post(webhooks::ping_webhook))
+        .route("/settings/webhook/redeliver", post(webhooks::redeliver_event))
+        .route("/settings/webhook/delete", post(webhooks::delete_webhook))
         .route("/portal.css", get(stylesheet))
         .route("/portal.js", get(script))
         .layer(middleware::from_fn(security_headers))
@@ -127,12 +139,29 @@ pub(super) enum PortalError {
     Api(ApiError),
 }
 
+impl From<ApiError> for PortalError {
+    fn from(e: ApiError) -> Self {
+        PortalError::Api(e)
+    }
+}
+
+/// Webhook errors as the API maps them (unknown: 404, invalid: 400, duplicate: 409).
+impl From<crate::events::webhooks::Error> for PortalError {
+    fn from(e: crate::events::webhooks::Error) -> Self {
+        PortalError::Api(e.into())
+    }
+}
+
 impl IntoResponse for PortalError {
     fn into_response(self) -> Response {
         use crate::access::Error as A;
         use registry::Error as R;
         let error = match self {
-            PortalError::Api(e) => return e.into_response(),
+            PortalError::Api(e) => return api_error_page(e),
+            // Refusals and bad input as the API words them; failures stay internal below.
+            PortalError::Access(e @ (A::Denied(_) | A::NotFound(_) | A::Conflict(_) | A::Invalid(_))) => {
+                return api_error_page(e.into());
+            }
             other => other,
         };
         let (status, message) = match &error {
@@ -146,20 +175,34 @@ impl IntoResponse for PortalError {
             }
             PortalError::Registry(e @ (R::Locked(_) | R::LimitReached(_))) => (StatusCode::FORBIDDEN, e.to_string()),
             PortalError::Access(e @ A::Throttled(_)) => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
-            PortalError::Access(A::Denied(m)) => (StatusCode::FORBIDDEN, m.clone()),
-            PortalError::Access(A::NotFound(m)) => (StatusCode::NOT_FOUND, m.clone()),
-            PortalError::Access(A::Conflict(m)) => (StatusCode::CONFLICT, m.clone()),
-            PortalError::Access(A::Invalid(m)) => (StatusCode::BAD_REQUEST, m.clone()),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned()),
         };
-        // Unstyled: an error does not know where this portal's stylesheet is.
-        let body = layout("Error", None, None, html! { h1 { "Error" } p.error role="alert" { (message) } });
-        let mut res = (status, body).into_response();
+        let mut res = error_page(status, &message);
         if status.is_server_error() {
             res.extensions_mut().insert(ErrorCause(error.to_string()));
         }
         res
     }
+}
+
+/// The page that says what went wrong.
+fn error_page(status: StatusCode, message: &str) -> Response {
+    // Unstyled: an error does not know where this portal's stylesheet is.
+    let body = layout("Error", None, None, html! { h1 { "Error" } p.error role="alert" { (message) } });
+    (status, body).into_response()
+}
+
+/// An API error as a page: its status and message, and what it carries for the request log
+/// (never its `WWW-Authenticate`, which would make a browser ask for Basic credentials).
+fn api_error_page(e: ApiError) -> Response {
+    let (status, message) = (e.status_code(), e.message().to_owned());
+    let (parts, _) = e.into_response().into_parts();
+    let mut res = error_page(status, &message);
+    if let Some(retry) = parts.headers.get(header::RETRY_AFTER) {
+        res.headers_mut().insert(header::RETRY_AFTER, retry.clone());
+    }
+    res.extensions_mut().extend(parts.extensions);
+    res
 }
 
 type PageResult = Result<Response, PortalError>;

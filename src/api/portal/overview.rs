@@ -45,7 +45,7 @@ pub(super) async fn show_overview(State(app): State<AppState>, headers: HeaderMa
 }
 
 /// The figures only management readers see.
-async fn management(app: &AppState) -> Result<Markup, super::PortalError> {
+pub(super) async fn management(app: &AppState) -> Result<Markup, super::PortalError> {
     let limits = app.registry.limits().await?;
     let usage = app.registry.usage().await?;
     let gc = app.registry.last_gc().await?;

@@ -5,3 +5,4 @@ mod access;
 mod browser;
 mod pages;
 mod repository;
+mod settings;
