@@ -21,6 +21,8 @@ cargo build --release >&2
 W=$(mktemp -d /tmp/berth-portal.XXXXXX)
 PIDS=()
 cleanup() {
+    status=$?
+    if [ "$status" != 0 ]; then tail -n 20 "$W"/*.log >&2 || true; fi
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     rm -rf "$W"
 }
@@ -29,6 +31,7 @@ trap 'exit 130' INT TERM
 
 port() { python3 -c 'import socket; s = socket.create_server(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 BERTH=127.0.0.1:$(port) DIST=127.0.0.1:$(port)
+[ "$BERTH" != "$DIST" ] || DIST=127.0.0.1:$(port)
 PASS=bench-admin-password
 export BENCH_AUTH="Basic $(printf 'admin:%s' "$PASS" | base64)"
 cat >"$W/dist.yml" <<YML

@@ -31,7 +31,6 @@ use sha2::{Digest as _, Sha256};
 
 use super::ApiError;
 use super::auth::Origin;
-use super::error::ErrorCause;
 use crate::access::{Caller, SESSION_TTL};
 use crate::app::AppState;
 use crate::auth::{self, Manage, Need};
@@ -153,35 +152,20 @@ impl From<crate::events::webhooks::Error> for PortalError {
 }
 
 impl IntoResponse for PortalError {
+    /// The error page, with the status and message the API gives the same error (its
+    /// internal failures logged, never shown).
     fn into_response(self) -> Response {
-        use crate::access::Error as A;
-        use registry::Error as R;
-        let error = match self {
-            PortalError::Api(e) => return api_error_page(e),
-            // Refusals and bad input as the API words them; failures stay internal below.
-            PortalError::Access(e @ (A::Denied(_) | A::NotFound(_) | A::Conflict(_) | A::Invalid(_))) => {
-                return api_error_page(e.into());
-            }
-            other => other,
-        };
-        let (status, message) = match &error {
+        let (status, message) = match self {
             PortalError::SignInRequired(base) => {
                 return (StatusCode::SEE_OTHER, [(header::LOCATION, format!("{base}/signin"))]).into_response();
             }
-            PortalError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
-            PortalError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
-            PortalError::Registry(e @ (R::NameUnknown(_) | R::ManifestUnknown(_) | R::TagUnknown(_))) => {
-                (StatusCode::NOT_FOUND, e.to_string())
-            }
-            PortalError::Registry(e @ (R::Locked(_) | R::LimitReached(_))) => (StatusCode::FORBIDDEN, e.to_string()),
-            PortalError::Access(e @ A::Throttled(_)) => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned()),
+            PortalError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            PortalError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            PortalError::Registry(e) => return api_error_page(e.into()),
+            PortalError::Access(e) => return api_error_page(e.into()),
+            PortalError::Api(e) => return api_error_page(e),
         };
-        let mut res = error_page(status, &message);
-        if status.is_server_error() {
-            res.extensions_mut().insert(ErrorCause(error.to_string()));
-        }
-        res
+        error_page(status, &message)
     }
 }
 
