@@ -6,11 +6,14 @@ usage: portal.py COMMAND ARGS...
                              its catalog list a repository
   seed-berth DB N            N repository rows in Berth's SQLite file DB (one transaction),
                              updated one second apart, as pushes leave them
+  seed-repository HOST REPO  REPO with 100 tags on 100 image manifests, pushed through the API
   pages BERTH DIST PASS N    a Markdown table of median times and page weights: the portal's
                              repository pages (signed in as admin with PASS) at three depths, by
                              name and by last update, a prefix search; `/v2/_catalog?n=100` on
-                             both registries at the same depths
+                             both registries at the same depths; the two tabs of a repository
+                             of 100 tags on 100 manifests beside its tags/list on both
 """
+import json
 import os
 import sqlite3
 import statistics
@@ -46,6 +49,14 @@ def seed_berth(db, n):
     con.close()
 
 
+def seed_repository(host, repo):
+    c = load.conn(host)
+    base = json.loads(load.manifest(c, repo))
+    for i in range(100):
+        body = json.dumps(dict(base, annotations={"bench.index": str(i)})).encode()
+        load.put_manifest(c, repo, f"release-{i:03d}", body)
+
+
 def sign_in(host, password):
     c = load.conn(host)
     body = urllib.parse.urlencode({"username": "admin", "password": password})
@@ -57,8 +68,12 @@ def sign_in(host, password):
 
 
 def timed(c, path, headers, expect):
-    """Median ms of RUNS GETs of path, and the size of the body."""
+    """Median ms of RUNS GETs of path (after one untimed, on a fresh connection: a server may
+    have closed the last one while the other registry was being timed), and the body's size."""
     times, size = [], 0
+    c.close()
+    c.request("GET", path, headers=headers)
+    load.check(c.getresponse(), 200, what=f"GET {path}")
     for _ in range(RUNS):
         start = time.perf_counter()
         c.request("GET", path, headers=headers)
@@ -95,7 +110,17 @@ def pages(berth, dist, password, n):
     ms, size = timed(portal, "/repositories?" + urllib.parse.urlencode({"q": prefix}), cookie, prefix + "00")
     rows.append((f"search {prefix!r}", ms, size, None, None))
 
-    print("| page of 100 repositories | portal (ms) | portal page (KB) | Berth `_catalog` (ms) "
+    repository = "team/web-frontend"
+    tags_ms, _ = timed(api, f"/v2/{repository}/tags/list?n=100", auth, "release-099")
+    dist_tags_ms, _ = timed(distribution, f"/v2/{repository}/tags/list?n=100", {}, "release-099")
+    for view in ("tags", "manifests"):
+        query = urllib.parse.urlencode({"name": repository, "view": view})
+        ms, size = timed(portal, f"/repository?{query}", cookie, "sha256:")
+        rows.append((f"repository {repository}, {view} tab (100 rows)", ms, size, tags_ms, dist_tags_ms))
+
+    print("(For the repository tabs the API columns are `tags/list?n=100` of the same repository.)")
+    print()
+    print("| page | portal (ms) | portal page (KB) | Berth `_catalog` (ms) "
           "| Distribution `_catalog` (ms) | Distribution / portal |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, ms, size, api_ms, dist_ms in rows:
@@ -107,7 +132,8 @@ def pages(berth, dist, password, n):
 
 def main():
     command, args = sys.argv[1], sys.argv[2:]
-    {"seed-distribution": seed_distribution, "seed-berth": seed_berth, "pages": pages}[command](*args)
+    {"seed-distribution": seed_distribution, "seed-berth": seed_berth, "seed-repository": seed_repository,
+     "pages": pages}[command](*args)
 
 
 if __name__ == "__main__":

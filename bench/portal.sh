@@ -5,8 +5,9 @@
 # (Berth: rows in its SQLite file, as pushes leave them; Distribution: its repository directories
 # on disk, as pushes leave them, since pushing 100,000 images through it takes an hour), signs
 # in to the portal, then prints the median time and weight of a page of 100 repositories at the
-# start, the middle and the end, by name and by last update, and of a prefix search; and of
-# `/v2/_catalog?n=100` on both registries. Run by hand: bash bench/portal.sh
+# start, the middle and the end, by name and by last update, and of a prefix search, beside
+# `/v2/_catalog?n=100` on both registries; and of both tabs of a repository of 100 tags on 100
+# manifests (pushed through the API) beside its tags/list. Run by hand: bash bench/portal.sh
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
@@ -56,6 +57,7 @@ for url in "http://$BERTH/v2/" "http://$DIST/v2/"; do
     done
 done
 python3 bench/portal.py seed-berth "$W/berth/berth.db" "$REPOS"
+for host in "$BERTH" "$DIST"; do python3 bench/portal.py seed-repository "$host" team/web-frontend; done
 
 echo "## The portal's repository list among $REPOS repositories, $(git rev-parse --short HEAD), $(nproc) cores"
 echo

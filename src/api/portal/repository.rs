@@ -13,21 +13,26 @@ use crate::api::auth::Origin;
 use crate::api::time::iso8601_z;
 use crate::app::AppState;
 use crate::auth::{Action, Actions, Need};
-use crate::meta::{Attributes, AttributesPatch};
+use crate::meta::{Attributes, AttributesPatch, TagRow};
 use crate::oci::{Digest, Reference, RepoName, Tag};
-use crate::registry::{ManifestDetails, Order};
+use crate::registry::{ManifestDetails, Order, Page};
 
 #[derive(Deserialize)]
 pub(super) struct RepositoryQuery {
     name: String,
-    tag_last: Option<String>,
-    manifest_last: Option<String>,
+    /// `manifests`: the manifests; else the tags.
+    #[serde(default)]
+    view: String,
+    /// The last tag or digest of the previous page.
+    last: Option<String>,
 }
 
 /// The four locks, as forms name them, with the attribute each one turns off.
 const LOCKS: [&str; 4] = ["write", "delete", "read", "list"];
 
-/// GET /repository?name=NAME — what `/acr/v1/NAME`, `…/_tags` and `…/_manifests` show.
+/// GET /repository?name=NAME&view=tags|manifests — what `/acr/v1/NAME` shows, then a page
+/// of what `…/_tags` or `…/_manifests` lists. One table per page keeps a page of 100 rows,
+/// with a toggle per lock on each, light (one form around the table, a button per action).
 pub(super) async fn show_repository(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -37,132 +42,177 @@ pub(super) async fn show_repository(
     let repo = parse_name(&query.name)?;
     session.check(&need(&repo, Action::MetadataRead))?;
     let row = app.registry.repository(&repo).await?;
-    let tags = app.registry.tag_details(&repo, None, Order::Name, query.tag_last.as_deref(), PAGE as usize).await?;
-    let manifests =
-        app.registry.manifest_details(&repo, Order::Name, query.manifest_last.as_deref(), PAGE as usize).await?;
-    let server = Origin::of(&app, &headers).service;
+    let view = if query.view == "manifests" { View::Manifests } else { View::Tags };
+    let last = query.last.as_deref().filter(|l| !l.is_empty());
     let (base, name) = (&session.base, repo.as_str());
     let may = |action| !session.caller.on(name).intersect(Actions::of(&[action])).is_empty();
-    let (may_lock, may_delete) = (may(Action::MetadataWrite), may(Action::ContentDelete));
-    let manifest_link = |digest: &str| link(base, "/manifest", &[("name", name), ("digest", digest)]);
-    let lock_form = |target: Target<'_>, attributes: &Attributes| match may_lock {
-        true => lock_toggles(&session, name, target, attributes),
-        false => html! { (locks(attributes)) },
+    let rights = Rights { lock: may(Action::MetadataWrite), delete: may(Action::ContentDelete) };
+    let table = match view {
+        View::Tags => {
+            let server = Origin::of(&app, &headers).service;
+            let tags = app.registry.tag_details(&repo, None, Order::Name, last, PAGE as usize).await?;
+            tags_table(&session, &repo, &server, rights, &tags)
+        }
+        View::Manifests => {
+            let manifests = app.registry.manifest_details(&repo, Order::Name, last, PAGE as usize).await?;
+            manifests_table(&session, &repo, rights, &manifests)
+        }
+    };
+    let tab = |v: View, label: &str, count: u64| {
+        let href = link(base, "/repository", &[("name", name), ("view", v.as_str())]);
+        html! { a href=(href) aria-current=[(v == view).then_some("page")] { (label) " (" (count) ")" } }
     };
     let body = html! {
         h1 { (name) }
         dl {
             dt { "Created" } dd { (iso8601_z(row.created_at)) }
             dt { "Updated" } dd { (iso8601_z(row.updated_at)) }
-            dt { "Tags" } dd { (row.tag_count) }
-            dt { "Manifests" } dd { (row.manifest_count) }
-            dt { "Locks" } dd #repository-locks { (lock_form(Target::Repository, &row.attributes)) }
+            dt { "Locks" }
+            dd #repository-locks {
+                @if rights.lock {
+                    form.inline method="post" action=(format!("{base}/repository/locks")) {
+                        (hidden_fields(&session, name, "repository"))
+                        (lock_toggles(&row.attributes, ""))
+                    }
+                } @else { (locks(&row.attributes)) }
+            }
         }
-        @if may_delete {
+        @if rights.delete {
             form.inline method="post" action=(format!("{base}/repository/delete")) {
                 (session.csrf_field())
                 input type="hidden" name="name" value=(name);
                 button.danger #delete-repository type="submit" { "Delete repository" }
             }
         }
-        h2 #tags-title { "Tags" }
-        table #tags aria-labelledby="tags-title" {
-            thead { tr { th { "Tag" } th { "Digest" } th { "Updated" } th { "Locks" } th { "Pull" } @if may_delete { th { "Untag" } } } }
+        nav.tabs aria-label="Repository contents" {
+            (tab(View::Tags, "Tags", row.tag_count)) (tab(View::Manifests, "Manifests", row.manifest_count))
+        }
+        (table)
+    };
+    Ok(session.page(name, body))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    Tags,
+    Manifests,
+}
+
+impl View {
+    fn as_str(self) -> &'static str {
+        match self {
+            View::Tags => "tags",
+            View::Manifests => "manifests",
+        }
+    }
+}
+
+/// What the caller may do here, as `/acr/v1` would let it.
+#[derive(Clone, Copy)]
+struct Rights {
+    lock: bool,
+    delete: bool,
+}
+
+/// The fields every form of this page carries; `target` says what its lock buttons change.
+fn hidden_fields(session: &Session, name: &str, target: &str) -> Markup {
+    html! {
+        (session.csrf_field())
+        input type="hidden" name="name" value=(name);
+        input type="hidden" name="target" value=(target);
+    }
+}
+
+fn tags_table(session: &Session, repo: &RepoName, server: &str, rights: Rights, tags: &Page<TagRow>) -> Markup {
+    let (base, name) = (&session.base, repo.as_str());
+    let table = html! {
+        table #tags aria-label="Tags" {
+            thead { tr { th { "Tag" } th { "Digest" } th { "Updated" } th { "Locks" } th { "Pull" } @if rights.delete { th { "Untag" } } } }
             tbody {
                 @for t in &tags.items {
                     tr data-tag=(t.name) {
-                        td { (t.name) }
-                        td.digest { a href=(manifest_link(&t.digest)) { (short(&t.digest)) } }
+                        th scope="row" { (t.name) }
+                        td.digest { a href=(manifest_link(base, name, &t.digest)) { (short(&t.digest)) } }
                         td { (iso8601_z(t.updated_at)) }
-                        td.locks { (lock_form(Target::Tag(&t.name), &t.attributes)) }
+                        td.locks { @if rights.lock { (lock_toggles(&t.attributes, &t.name)) } @else { (locks(&t.attributes)) } }
                         td { code { "docker pull " (server) "/" (name) ":" (t.name) } }
-                        @if may_delete {
-                            td {
-                                form.inline method="post" action=(format!("{base}/repository/untag")) {
-                                    (session.csrf_field())
-                                    input type="hidden" name="name" value=(name);
-                                    input type="hidden" name="tag" value=(t.name);
-                                    button.untag type="submit" aria-label=(format!("Untag {}", t.name)) { "Untag" }
-                                }
-                            }
+                        @if rights.delete {
+                            td { button.untag type="submit" formaction=(format!("{base}/repository/untag")) name="tag" value=(t.name) { "Untag" } }
                         }
                     }
                 }
             }
         }
+    };
+    html! {
+        (in_form(session, name, "tag", rights, table))
         @if let (true, Some(last)) = (tags.more, tags.items.last()) {
-            p { a href=(link(base, "/repository", &[("name", name), ("tag_last", &last.name)])) { "More tags" } }
+            p { a rel="next" href=(link(base, "/repository", &[("name", name), ("view", "tags"), ("last", &last.name)])) { "More tags" } }
         }
-        h2 #manifests-title { "Manifests" }
-        table #manifests aria-labelledby="manifests-title" {
+    }
+}
+
+fn manifests_table(session: &Session, repo: &RepoName, rights: Rights, manifests: &Page<ManifestDetails>) -> Markup {
+    let (base, name) = (&session.base, repo.as_str());
+    let table = html! {
+        table #manifests aria-label="Manifests" {
             thead {
                 tr {
                     th { "Digest" } th { "Size" } th { "Platforms" } th { "Tags" } th { "Created" } th { "Updated" }
-                    th { "Locks" } @if may_delete { th { "Delete" } }
+                    th { "Locks" } @if rights.delete { th { "Delete" } }
                 }
             }
             tbody {
                 @for m in &manifests.items {
                     tr data-digest=(m.row.digest) {
-                        td.digest { a href=(manifest_link(&m.row.digest)) { (short(&m.row.digest)) } }
+                        th.digest scope="row" { a href=(manifest_link(base, name, &m.row.digest)) { (short(&m.row.digest)) } }
                         td { (bytes(m.image_size)) }
                         td { (platforms(m)) }
                         td { (m.row.tags.join(", ")) }
                         td { (iso8601_z(m.row.created_at)) }
                         td { (iso8601_z(m.row.updated_at)) }
-                        td.locks { (lock_form(Target::Manifest(&m.row.digest), &m.row.attributes)) }
-                        @if may_delete {
-                            td {
-                                form.inline method="post" action=(format!("{base}/repository/delete-manifest")) {
-                                    (session.csrf_field())
-                                    input type="hidden" name="name" value=(name);
-                                    input type="hidden" name="digest" value=(m.row.digest);
-                                    button.delete type="submit" aria-label=(format!("Delete {}", short(&m.row.digest))) { "Delete" }
-                                }
-                            }
+                        td.locks { @if rights.lock { (lock_toggles(&m.row.attributes, &m.row.digest)) } @else { (locks(&m.row.attributes)) } }
+                        @if rights.delete {
+                            td { button.delete type="submit" formaction=(format!("{base}/repository/delete-manifest")) name="digest" value=(m.row.digest) { "Delete" } }
                         }
                     }
                 }
             }
         }
-        @if let (true, Some(last)) = (manifests.more, manifests.items.last()) {
-            p { a href=(link(base, "/repository", &[("name", name), ("manifest_last", &last.row.digest)])) { "More manifests" } }
-        }
-    };
-    Ok(session.page(name, body))
-}
-
-/// What a lock toggle changes.
-#[derive(Clone, Copy)]
-enum Target<'a> {
-    Repository,
-    Tag(&'a str),
-    Manifest(&'a str),
-}
-
-/// One button per lock, each turning it on or off (`aria-pressed` says which it is now).
-fn lock_toggles(session: &Session, name: &str, target: Target<'_>, a: &Attributes) -> Markup {
-    let on = [!a.write_enabled, !a.delete_enabled, !a.read_enabled, !a.list_enabled];
-    let what = match target {
-        Target::Repository => name.to_owned(),
-        Target::Tag(t) => format!("tag {t}"),
-        Target::Manifest(d) => short(d),
     };
     html! {
-        form.inline.lock method="post" action=(format!("{}/repository/locks", session.base)) {
-            (session.csrf_field())
-            input type="hidden" name="name" value=(name);
-            @match target {
-                Target::Repository => {}
-                Target::Tag(t) => input type="hidden" name="tag" value=(t);,
-                Target::Manifest(d) => input type="hidden" name="digest" value=(d);,
+        (in_form(session, name, "manifest", rights, table))
+        @if let (true, Some(last)) = (manifests.more, manifests.items.last()) {
+            p { a rel="next" href=(link(base, "/repository", &[("name", name), ("view", "manifests"), ("last", &last.row.digest)])) { "More manifests" } }
+        }
+    }
+}
+
+/// `table` inside the one form its buttons submit, if the caller may change anything.
+fn in_form(session: &Session, name: &str, target: &str, rights: Rights, table: Markup) -> Markup {
+    match rights.lock || rights.delete {
+        true => html! {
+            form method="post" action=(format!("{}/repository/locks", session.base)) {
+                (hidden_fields(session, name, target)) (table)
             }
-            @for (lock, locked) in LOCKS.iter().zip(on) {
-                button type="submit" name="lock" value=(format!("{lock}:{}", if locked { "off" } else { "on" }))
-                    aria-pressed=(locked) aria-label=(format!("{lock} lock of {what}"))
-                    title=(if locked { format!("{lock} locked: click to unlock") } else { format!("click to lock {lock}") }) {
-                    @if locked { "🔒 " } (lock)
-                }
+        },
+        false => table,
+    }
+}
+
+fn manifest_link(base: &str, name: &str, digest: &str) -> String {
+    link(base, "/manifest", &[("name", name), ("digest", digest)])
+}
+
+/// One button per lock, each turning it on or off (`aria-pressed` says which it is now);
+/// its value names the lock, the change and the tag or digest (`id`) it applies to.
+fn lock_toggles(a: &Attributes, id: &str) -> Markup {
+    let on = [!a.write_enabled, !a.delete_enabled, !a.read_enabled, !a.list_enabled];
+    html! {
+        @for (lock, locked) in LOCKS.iter().zip(on) {
+            button type="submit" name="lock" value=(format!("{lock}:{}:{id}", if locked { "off" } else { "on" }))
+                aria-pressed=(locked) {
+                @if locked { "🔒 " } (lock)
             }
         }
     }
@@ -171,23 +221,24 @@ fn lock_toggles(session: &Session, name: &str, target: Target<'_>, a: &Attribute
 #[derive(Deserialize)]
 pub(super) struct LockForm {
     name: String,
-    tag: Option<String>,
-    digest: Option<String>,
-    /// `write:on` locks writes (`writeEnabled: false`); `write:off` unlocks them.
+    /// `repository`, `tag` or `manifest`.
+    target: String,
+    /// `LOCK:on:ID` sets a lock (`write:on:v1`: `writeEnabled: false` on tag v1), `LOCK:off:ID`
+    /// clears it; ID is the tag or digest, empty for the repository.
     lock: String,
 }
 
-/// POST /repository/locks — sets one lock of the repository, a tag or a manifest.
+/// POST /repository/locks — sets or clears one lock of the repository, a tag or a manifest.
 pub(super) async fn set_lock(State(app): State<AppState>, req: Request) -> PageResult {
     let (session, form) = Session::form::<LockForm>(&app, req).await?;
     let repo = parse_name(&form.name)?;
     session.check(&need(&repo, Action::MetadataWrite))?;
-    let bad =
-        || PortalError::BadRequest(format!("lock {:?}: use write, delete, read or list, then :on or :off", form.lock));
-    let (lock, state) = form.lock.split_once(':').ok_or_else(bad)?;
+    let bad = || PortalError::BadRequest(format!("lock {:?}: use write, delete, read or list, :on or :off", form.lock));
+    let mut parts = form.lock.splitn(3, ':');
+    let (lock, state, id) = (parts.next().unwrap_or_default(), parts.next(), parts.next().unwrap_or_default());
     let enabled = match state {
-        "on" => Some(false),
-        "off" => Some(true),
+        Some("on") => Some(false),
+        Some("off") => Some(true),
         _ => return Err(bad()),
     };
     let patch = match lock {
@@ -197,13 +248,19 @@ pub(super) async fn set_lock(State(app): State<AppState>, req: Request) -> PageR
         "list" => AttributesPatch { list_enabled: enabled, ..AttributesPatch::default() },
         _ => return Err(bad()),
     };
-    match (non_empty(&form.tag), non_empty(&form.digest)) {
-        (None, None) => drop(app.registry.update_repository(&repo, &patch).await?),
-        (Some(tag), None) => drop(app.registry.update_tag(&repo, &parse_tag(tag)?, &patch).await?),
-        (None, Some(digest)) => drop(app.registry.update_manifest(&repo, &parse_digest(digest)?, &patch).await?),
-        (Some(_), Some(_)) => return Err(PortalError::BadRequest("a tag or a digest, not both".into())),
+    match form.target.as_str() {
+        "repository" => drop(app.registry.update_repository(&repo, &patch).await?),
+        "tag" => drop(app.registry.update_tag(&repo, &parse_tag(id)?, &patch).await?),
+        "manifest" => drop(app.registry.update_manifest(&repo, &parse_digest(id)?, &patch).await?),
+        other => return Err(PortalError::BadRequest(format!("target {other:?}: use repository, tag or manifest"))),
     }
-    Ok(see_other(link(&session.base, "/repository", &[("name", repo.as_str())])))
+    Ok(see_other(back_to(&session, &repo, &form.target)))
+}
+
+/// The page a form of this page came from: its repository, on the tab of `target`.
+fn back_to(session: &Session, repo: &RepoName, target: &str) -> String {
+    let view = if target == "manifest" { "manifests" } else { "tags" };
+    link(&session.base, "/repository", &[("name", repo.as_str()), ("view", view)])
 }
 
 #[derive(Deserialize)]
@@ -219,7 +276,7 @@ pub(super) async fn untag(State(app): State<AppState>, req: Request) -> PageResu
     let repo = parse_name(&form.name)?;
     let tag = parse_tag(&form.tag)?;
     session.check(&need(&repo, Action::ContentDelete))?;
-    let back = link(&session.base, "/repository", &[("name", repo.as_str())]);
+    let back = back_to(&session, &repo, "tag");
     if !confirmed(&form.confirm) {
         let question = format!("Remove the tag {}:{}? The manifest it names stays.", repo.as_str(), tag.as_str());
         return Ok(session.confirm(&question, "/repository/untag", &[("name", &form.name), ("tag", &form.tag)], &back));
@@ -242,7 +299,7 @@ pub(super) async fn delete_manifest(State(app): State<AppState>, req: Request) -
     let repo = parse_name(&form.name)?;
     let digest = parse_digest(&form.digest)?;
     session.check(&need(&repo, Action::ContentDelete))?;
-    let back = link(&session.base, "/repository", &[("name", repo.as_str())]);
+    let back = back_to(&session, &repo, "manifest");
     if !confirmed(&form.confirm) {
         let question = format!(
             "Delete the manifest {}@{digest} and every tag that names it? This cannot be undone.",
@@ -291,10 +348,6 @@ fn parse_tag(tag: &str) -> Result<Tag, PortalError> {
 
 fn parse_digest(digest: &str) -> Result<Digest, PortalError> {
     Digest::parse(digest).map_err(|e| PortalError::BadRequest(e.to_string()))
-}
-
-fn non_empty(field: &Option<String>) -> Option<&str> {
-    field.as_deref().filter(|v| !v.is_empty())
 }
 
 /// `os/arch` of an image, or of each child of an index.

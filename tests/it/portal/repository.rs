@@ -67,17 +67,20 @@ async fn portal_deleting_an_image_asks_first_then_usage_drops() {
     let before = browser.script(storage).await.as_u64().expect("storage shown");
     assert_eq!(before, app.used().await, "the gauge shows what show-usage reports");
     browser.open_repository(&app, "app").await;
+    browser.click_then("nav.tabs a[href*='view=manifests']", "#manifests").await;
     let delete = format!("tr[data-digest='{digest}'] button.delete");
     browser.click_then(&delete, "#question").await;
     assert!(browser.text("#question").await.contains(&digest), "the question names the manifest");
-    browser.click_then("form.confirm a", "#tags").await;
+    browser.click_then("form.confirm a", "#manifests").await;
     assert_eq!(browser.count(&format!("tr[data-digest='{digest}']")).await, 1, "cancelled: still there");
 
     browser.click_then(&delete, "#question").await;
-    browser.click_then("form.confirm button[type=submit]", "#tags").await;
+    browser.click_then("form.confirm button[type=submit]", "#manifests").await;
     assert_eq!(browser.count(&format!("tr[data-digest='{digest}']")).await, 0, "deleted");
+    assert_eq!(browser.count("#manifests tbody tr").await, 1, "the other image stays");
+    browser.click_then("nav.tabs a[href*='view=tags']", "#tags").await;
     assert_eq!(browser.count("tr[data-tag='gone']").await, 0, "with its tag");
-    assert_eq!(browser.count("tr[data-tag='keep']").await, 1, "the other image stays");
+    assert_eq!(browser.count("tr[data-tag='keep']").await, 1);
     let res = app.req(Method::GET, &format!("/v2/app/manifests/{digest}")).send().await.expect("GET");
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
@@ -128,14 +131,18 @@ async fn portal_actions_need_the_rights_the_api_needs() {
     let form = [("username", "puller".to_owned()), ("password", password(&created, "password1"))];
     let res = app.client.post(app.url("/signin")).form(&form).send().await.expect("POST");
     let cookie = res.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("c").to_owned();
-    let page = app.client.get(app.url("/repository?name=app")).header("cookie", &cookie).send().await.expect("GET");
-    let html = page.text().await.expect("html");
-    for control in ["name=\"lock\"", "button class=\"untag\"", "button class=\"delete\"", "id=\"delete-repository\""] {
-        assert!(!html.contains(control), "a pull-only token sees no {control}");
+    let mut html = String::new();
+    for view in ["tags", "manifests"] {
+        let page = app.client.get(app.url(&format!("/repository?name=app&view={view}"))).header("cookie", &cookie);
+        html = page.send().await.expect("GET").text().await.expect("html");
+        assert!(html.contains("data-tag=") || html.contains("data-digest="), "{view} listed: {html}");
+        for control in ["name=\"lock\"", "class=\"untag\"", "class=\"delete\"", "id=\"delete-repository\""] {
+            assert!(!html.contains(control), "a pull-only token sees no {control} ({view})");
+        }
     }
     let csrf = csrf_in(&html);
     for (path, fields) in [
-        ("/repository/locks", vec![("name", "app"), ("tag", "v1"), ("lock", "write:on")]),
+        ("/repository/locks", vec![("name", "app"), ("target", "tag"), ("lock", "write:on:v1")]),
         ("/repository/untag", vec![("name", "app"), ("tag", "v1"), ("confirm", "yes")]),
         ("/repository/delete-manifest", vec![("name", "app"), ("digest", &digest), ("confirm", "yes")]),
         ("/repository/delete", vec![("name", "app"), ("confirm", "yes")]),
@@ -155,7 +162,12 @@ async fn portal_actions_need_the_rights_the_api_needs() {
     let post = |path: &'static str, form: Vec<(&'static str, String)>| {
         app.client.post(app.url(path)).header("cookie", &admin).form(&form).send()
     };
-    let lock = vec![("name", "app".into()), ("lock", "delete:on".into()), ("csrf", csrf.clone())];
+    let lock = vec![
+        ("name", "app".into()),
+        ("target", "repository".into()),
+        ("lock", "delete:on:".into()),
+        ("csrf", csrf.clone()),
+    ];
     assert_eq!(post("/repository/locks", lock).await.expect("POST").status(), StatusCode::SEE_OTHER);
     let delete = vec![("name", "app".into()), ("confirm", "yes".into())];
     let res = post("/repository/delete", delete.clone()).await.expect("POST");
@@ -165,13 +177,30 @@ async fn portal_actions_need_the_rights_the_api_needs() {
     let res = post("/repository/delete", with_token).await.expect("POST");
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "delete-locked");
     assert!(res.text().await.expect("html").contains("locked"));
-    let bad = vec![("name", "app".into()), ("lock", "everything:on".into()), ("csrf", csrf.clone())];
-    assert_eq!(post("/repository/locks", bad).await.expect("POST").status(), StatusCode::BAD_REQUEST);
+    for (target, lock) in
+        [("repository", "everything:on:"), ("tag", "write:on:no such tag"), ("tag", "write"), ("space", "write:on:")]
+    {
+        let bad =
+            vec![("name", "app".into()), ("target", target.into()), ("lock", lock.into()), ("csrf", csrf.clone())];
+        assert_eq!(post("/repository/locks", bad).await.expect("POST").status(), StatusCode::BAD_REQUEST, "{lock}");
+    }
+    let gone = vec![
+        ("name", "app".into()),
+        ("target", "tag".into()),
+        ("lock", "write:on:nope".into()),
+        ("csrf", csrf.clone()),
+    ];
+    assert_eq!(post("/repository/locks", gone).await.expect("POST").status(), StatusCode::NOT_FOUND);
     let unconfirmed = vec![("name", "app".into()), ("tag", "v1".into()), ("csrf", csrf.clone())];
     let res = post("/repository/untag", unconfirmed).await.expect("POST");
     assert_eq!(res.status(), StatusCode::OK, "the confirmation page");
     assert!(res.text().await.expect("html").contains("id=\"question\""));
-    let unlock = vec![("name", "app".into()), ("lock", "delete:off".into()), ("csrf", csrf.clone())];
+    let unlock = vec![
+        ("name", "app".into()),
+        ("target", "repository".into()),
+        ("lock", "delete:off:".into()),
+        ("csrf", csrf.clone()),
+    ];
     assert_eq!(post("/repository/locks", unlock).await.expect("POST").status(), StatusCode::SEE_OTHER);
     let untag = vec![("name", "app".into()), ("tag", "v1".into()), ("confirm", "yes".into()), ("csrf", csrf.clone())];
     assert_eq!(post("/repository/untag", untag).await.expect("POST").status(), StatusCode::SEE_OTHER);
