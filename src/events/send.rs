@@ -68,6 +68,10 @@ pub(super) fn check_uri(uri: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+fn not_allowed(ip: IpAddr) -> String {
+    format!("address {ip} is not allowed for webhooks (see webhooks.deny and webhooks.allow)")
+}
+
 impl Sender {
     pub(super) fn new(config: &WebhooksConfig) -> Self {
         let mut deny: Vec<IpNet> = ALWAYS_DENIED.iter().filter_map(|n| n.parse().ok()).collect();
@@ -89,6 +93,17 @@ impl Sender {
         self.allow.iter().any(|n| n.contains(&ip)) || !self.deny.iter().any(|n| n.contains(&ip))
     }
 
+    /// Refuses a URL whose host is an address webhooks may not reach, when it is given; a
+    /// name is checked when sending, against what it resolves to then.
+    pub(super) fn check_literal(&self, url: &Url) -> Result<(), String> {
+        let ip = match url.host() {
+            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+            _ => return Ok(()),
+        };
+        if self.permits(ip) { Ok(()) } else { Err(not_allowed(ip)) }
+    }
+
     /// The address to connect to for `url`: every address its host resolves to must be
     /// permitted (a name must not mix allowed and denied ones), and the first is used.
     async fn address(&self, url: &Url) -> Result<SocketAddr, String> {
@@ -107,10 +122,7 @@ impl Sender {
             None => return Err("the service URI has no host".into()),
         };
         if let Some(denied) = addrs.iter().find(|a| !self.permits(a.ip())) {
-            return Err(format!(
-                "address {} is not allowed for webhooks (see webhooks.deny and webhooks.allow)",
-                denied.ip()
-            ));
+            return Err(not_allowed(denied.ip()));
         }
         addrs.first().copied().ok_or_else(|| "the host resolves to no address".into())
     }

@@ -292,11 +292,17 @@ impl Webhooks {
         self.open_callback(&self.row(name).await?)
     }
 
+    /// A service URI's form, and its address if it names one (see [`Sender::check_literal`]).
+    fn check_target(&self, uri: &str) -> Result<()> {
+        let url = send::check_uri(uri).map_err(Error::Invalid)?;
+        self.sender.check_literal(&url).map_err(Error::Invalid)
+    }
+
     /// Creates a webhook; at most `limit` exist (the tier's).
     pub async fn create(&self, name: &str, spec: WebhookSpec, limit: u64) -> Result<Webhook> {
         check_name(name)?;
         let uri = spec.service_uri.ok_or_else(|| Error::Invalid("a service URI is required (--uri)".into()))?;
-        send::check_uri(&uri).map_err(Error::Invalid)?;
+        self.check_target(&uri)?;
         let actions = check_actions(&spec.actions.unwrap_or_default())?;
         let scope = spec.scope.unwrap_or_default();
         check_scope(&scope)?;
@@ -319,7 +325,7 @@ impl Webhooks {
         let row = self.row(name).await?;
         let mut callback = self.open_callback(&row)?;
         if let Some(uri) = spec.service_uri {
-            send::check_uri(&uri).map_err(Error::Invalid)?;
+            self.check_target(&uri)?;
             callback.service_uri = uri;
         }
         if let Some(headers) = spec.custom_headers {

@@ -214,12 +214,10 @@ async fn settings_webhook_errors_are_pages_with_their_status() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
         assert!(html.contains("<p class=\"error\" role=\"alert\">") && html.contains("service URI"), "{html}");
     }
-    // The metadata endpoint: accepted as the API accepts it, and refused when sending.
-    let (status, _) = create("metadata", "http://169.254.169.254/latest/meta-data/").await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let (status, html) = post(&app, &cookie, "/settings/webhook/ping", &[("name", "metadata")]).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("failed: address 169.254.169.254 is not allowed"), "{html}");
+    let (status, html) = create("metadata", "http://169.254.169.254/latest/meta-data/").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the cloud metadata address");
+    assert!(html.contains("address 169.254.169.254 is not allowed"), "{html}");
+    assert_eq!(create("metadata", "http://127.0.0.1:9/").await.0, StatusCode::SEE_OTHER);
     assert_eq!(create("metadata", "http://127.0.0.1:9/").await.0, StatusCode::CONFLICT);
     let (status, html) = create("bad name!", "http://127.0.0.1:9/").await;
     assert!(status == StatusCode::BAD_REQUEST && html.contains("5 to 50 letters"), "{html}");
