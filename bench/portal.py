@@ -126,7 +126,7 @@ def pages(berth, dist, password, n):
     for label, ms, size, api_ms, dist_ms in rows:
         api_cell = f"{api_ms:.2f}" if api_ms is not None else ""
         dist_cell = f"{dist_ms:.1f}" if dist_ms is not None else ""
-        ratio = f"{dist_ms / ms:.0f}" if dist_ms is not None else ""
+        ratio = "" if dist_ms is None else f"{dist_ms / ms:.0f}" if dist_ms >= 10 * ms else f"{dist_ms / ms:.2f}"
         print(f"| {label} | {ms:.2f} | {size / 1024:.1f} | {api_cell} | {dist_cell} | {ratio} |")
 
 

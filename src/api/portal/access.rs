@@ -12,7 +12,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{PageResult, PortalError, Session, confirmed, see_other};
+use super::{PageResult, PortalError, Session, confirmed, see_other, when};
 use crate::access::{NewPrincipal, PrincipalKind, SecretValue, Snapshot, TokenScope, role_scope};
 use crate::api::time::iso8601_z;
 use crate::app::AppState;
@@ -116,7 +116,7 @@ fn admin_section(app: &AppState, session: &Session, snapshot: &Snapshot) -> Mark
                         @for s in snapshot.rows.secrets.iter().filter(|s| s.principal == admin) {
                             tr {
                                 td { (s.name) }
-                                td { (iso8601_z(s.created_at)) }
+                                td { (when(s.created_at)) }
                                 @let fields = [("name", s.name.as_str())];
                                 td { (action(session, "/access/admin/renew", &fields, "Renew", &s.name, false)) }
                             }
@@ -167,8 +167,8 @@ fn users_section(session: &Session, snapshot: &Snapshot) -> Markup {
                                 td { (p.name) }
                                 td { (kind_label(&p.kind)) }
                                 td { (status(p.enabled)) }
-                                td { @match p.expires_at { Some(t) => (iso8601_z(t)), None => "never" } }
-                                td { (iso8601_z(p.created_at)) }
+                                td { @match p.expires_at { Some(t) => (when(t)), None => "never" } }
+                                td { (when(p.created_at)) }
                                 @if write {
                                     td {
                                         (toggle(session, "/access/users/status", &p.name, p.enabled))
@@ -229,7 +229,7 @@ fn roles_section(session: &Session, snapshot: &Snapshot) -> Markup {
                                 td { (r.principal) }
                                 td { (r.role) }
                                 td { (scope_label(&r.scope)) }
-                                td { (iso8601_z(r.created_at)) }
+                                td { (when(r.created_at)) }
                                 @if owner {
                                     @let of = format!("{} from {}", r.role, r.principal);
                                     td {
@@ -300,7 +300,7 @@ fn tokens_section(session: &Session, snapshot: &Snapshot) -> Markup {
                                         .collect();
                                     @if secrets.is_empty() { "none" } @else { (secrets.join(", ")) }
                                 }
-                                td { (iso8601_z(t.created_at)) }
+                                td { (when(t.created_at)) }
                                 @if write {
                                     td {
                                         (toggle(session, "/access/tokens/status", &t.name, t.enabled))
@@ -366,7 +366,7 @@ fn scope_maps_section(session: &Session, snapshot: &Snapshot) -> Markup {
                             td { ul { @for a in &m.actions { li { code { (a) } } } } }
                             td { @if m.system { "system" } @else { "user-defined" } }
                             // System scope maps come with the registry: no creation time.
-                            td { @if m.system { "—" } @else { (iso8601_z(m.created_at)) } }
+                            td { @if m.system { "—" } @else { (when(m.created_at)) } }
                             @if write {
                                 td {
                                     @if !m.system {

@@ -423,6 +423,14 @@ fn link(base: &str, path: &str, params: &[(&str, &str)]) -> String {
     if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") }
 }
 
+/// A time (ms since the epoch) as people read it, `2026-11-29 22:24:38 UTC`, with the exact
+/// instant for machines.
+fn when(ms: i64) -> Markup {
+    let exact = crate::api::time::iso8601_z(ms);
+    let shown = format!("{} UTC", exact.get(..19).unwrap_or(&exact).replacen('T', " ", 1));
+    html! { time datetime=(exact) { (shown) } }
+}
+
 /// `1.5 MiB` and the like.
 fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

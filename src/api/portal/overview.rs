@@ -6,10 +6,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use maud::{Markup, html};
 
-use super::{PageResult, Session, bytes};
+use super::{PageResult, Session, bytes, when};
 use crate::access::PrincipalKind;
 use crate::api::auth::Origin;
-use crate::api::time::iso8601_z;
 use crate::app::AppState;
 
 /// GET / — the overview.
@@ -74,7 +73,7 @@ pub(super) async fn management(app: &AppState) -> Result<Markup, super::PortalEr
                 dd {
                     @match &gc {
                         Some(r) => {
-                            (iso8601_z(r.finished_at)) ": " (r.manifests_deleted) " manifests and "
+                            (when(r.finished_at)) ": " (r.manifests_deleted) " manifests and "
                             (r.blobs_deleted) " blobs deleted, " (bytes(r.bytes_freed)) " freed"
                             @if r.dry_run { " (dry run)" }
                         }

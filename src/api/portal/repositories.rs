@@ -7,8 +7,7 @@ use axum::http::HeaderMap;
 use maud::html;
 use serde::Deserialize;
 
-use super::{PAGE, PageResult, PortalError, Session, link};
-use crate::api::time::iso8601_z;
+use super::{PAGE, PageResult, PortalError, Session, link, when};
 use crate::app::AppState;
 use crate::auth::{Action, Actions};
 use crate::oci::RepoName;
@@ -68,7 +67,7 @@ pub(super) async fn list_repositories(
                     @for (name, updated) in &rows {
                         li {
                             a href=(link(base, "/repository", &[("name", name)])) { (name) }
-                            @if let Some(t) = updated { " " span.muted { "updated " (iso8601_z(*t)) } }
+                            @if let Some(t) = updated { " " span.muted { "updated " (when(*t)) } }
                         }
                     }
                 }

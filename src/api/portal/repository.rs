@@ -8,9 +8,8 @@ use axum::http::HeaderMap;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{PAGE, PageResult, PortalError, Session, bytes, confirmed, link, see_other};
+use super::{PAGE, PageResult, PortalError, Session, bytes, confirmed, link, see_other, when};
 use crate::api::auth::Origin;
-use crate::api::time::iso8601_z;
 use crate::app::AppState;
 use crate::auth::{Action, Actions, Need};
 use crate::meta::{Attributes, AttributesPatch, TagRow};
@@ -65,8 +64,8 @@ pub(super) async fn show_repository(
     let body = html! {
         h1 { (name) }
         dl {
-            dt { "Created" } dd { (iso8601_z(row.created_at)) }
-            dt { "Updated" } dd { (iso8601_z(row.updated_at)) }
+            dt { "Created" } dd { (when(row.created_at)) }
+            dt { "Updated" } dd { (when(row.updated_at)) }
             dt { "Locks" }
             dd #repository-locks {
                 @if rights.lock {
@@ -133,7 +132,7 @@ fn tags_table(session: &Session, repo: &RepoName, server: &str, rights: Rights, 
                     tr data-tag=(t.name) {
                         th scope="row" { (t.name) }
                         td.digest { a href=(manifest_link(base, name, &t.digest)) { (short(&t.digest)) } }
-                        td { (iso8601_z(t.updated_at)) }
+                        td { (when(t.updated_at)) }
                         td.locks { @if rights.lock { (lock_toggles(&t.attributes, &t.name)) } @else { (locks(&t.attributes)) } }
                         td { code { "docker pull " (server) "/" (name) ":" (t.name) } }
                         @if rights.delete {
@@ -169,8 +168,8 @@ fn manifests_table(session: &Session, repo: &RepoName, rights: Rights, manifests
                         td { (bytes(m.image_size)) }
                         td { (platforms(m)) }
                         td { (m.row.tags.join(", ")) }
-                        td { (iso8601_z(m.row.created_at)) }
-                        td { (iso8601_z(m.row.updated_at)) }
+                        td { (when(m.row.created_at)) }
+                        td { (when(m.row.updated_at)) }
                         td.locks { @if rights.lock { (lock_toggles(&m.row.attributes, &m.row.digest)) } @else { (locks(&m.row.attributes)) } }
                         @if rights.delete {
                             td { button.delete type="submit" formaction=(format!("{base}/repository/delete-manifest")) name="digest" value=(m.row.digest) { "Delete" } }
@@ -212,7 +211,7 @@ fn lock_toggles(a: &Attributes, id: &str) -> Markup {
         @for (lock, locked) in LOCKS.iter().zip(on) {
             button type="submit" name="lock" value=(format!("{lock}:{}:{id}", if locked { "off" } else { "on" }))
                 aria-pressed=(locked) {
-                @if locked { "🔒 " } (lock)
+                (lock) @if locked { " locked" }
             }
         }
     }

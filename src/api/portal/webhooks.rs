@@ -11,10 +11,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::settings::write_form;
-use super::{PageResult, PortalError, Session, confirmed, link, see_other};
+use super::{PageResult, PortalError, Session, confirmed, link, see_other, when};
 use crate::api::admin::{LISTED_EVENTS, add_webhook};
 use crate::api::auth::Origin;
-use crate::api::time::iso8601_z;
 use crate::app::AppState;
 use crate::auth::Manage;
 use crate::events::WebhookSpec;
@@ -223,8 +222,8 @@ async fn webhook_page(app: &AppState, session: &Session, name: &str, notice: Opt
             dt { "Status" } dd #webhook-status { @if hook.enabled { "enabled" } @else { "disabled" } }
             dt { "Actions" } dd { (hook.actions.join(", ")) }
             dt { "Scope" } dd { (scope_text(&hook.scope)) }
-            dt { "Created" } dd { (iso8601_z(hook.created_at)) }
-            dt { "Updated" } dd { (iso8601_z(hook.updated_at)) }
+            dt { "Created" } dd { (when(hook.created_at)) }
+            dt { "Updated" } dd { (when(hook.updated_at)) }
             @if let Some(c) = &callback {
                 dt { "Service host" } dd { code { (host_of(&c.service_uri)) } }
                 // Names only: header values and the secret are often credentials.
@@ -256,7 +255,7 @@ async fn webhook_page(app: &AppState, session: &Session, name: &str, notice: Opt
                 tbody {
                     @for d in &log {
                         tr {
-                            td { (iso8601_z(d.at)) }
+                            td { (when(d.at)) }
                             td.digest { (d.event_id) }
                             td.action { (d.action) }
                             td { @if d.attempt == 0 { "by hand" } @else { (d.attempt) } }

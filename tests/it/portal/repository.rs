@@ -36,7 +36,7 @@ async fn portal_write_lock_on_a_tag_makes_a_skopeo_push_onto_it_fail_until_unloc
     let write_lock = "tr[data-tag='v1'] button[name=lock][value^='write:']";
     browser.click_then(write_lock, "#tags").await;
     assert_eq!(browser.script(&format!("return document.querySelector({write_lock:?}).ariaPressed")).await, "true");
-    assert!(browser.text("tr[data-tag='v1'] td.locks").await.contains("🔒 write"));
+    assert!(browser.text("tr[data-tag='v1'] td.locks").await.contains("write locked"));
     browser.screenshot("repository").await;
 
     let (ok, stderr) = skopeo_push(&app, "team/api", "v1", b"second build").await;
