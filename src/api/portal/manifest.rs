@@ -9,11 +9,11 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::repository::short;
-use super::{PageResult, PortalError, Session, bytes, link};
+use super::repository::{need, parse_digest, parse_name, short};
+use super::{PageResult, Session, bytes, link};
 use crate::app::AppState;
-use crate::auth::{Action, Actions, Need};
-use crate::oci::{Digest, Reference, RepoName};
+use crate::auth::Action;
+use crate::oci::Reference;
 
 #[derive(Deserialize)]
 pub(super) struct ManifestQuery {
@@ -28,9 +28,9 @@ pub(super) async fn show_manifest(
     Query(query): Query<ManifestQuery>,
 ) -> PageResult {
     let session = Session::of(&app, &headers).await?;
-    let repo = RepoName::parse(&query.name).map_err(|e| PortalError::BadRequest(e.to_string()))?;
-    let digest = Digest::parse(&query.digest).map_err(|e| PortalError::BadRequest(e.to_string()))?;
-    session.check(&Need::Repository { name: repo.clone(), actions: Actions::of(&[Action::ContentRead]) })?;
+    let repo = parse_name(&query.name)?;
+    let digest = parse_digest(&query.digest)?;
+    session.check(&need(&repo, Action::ContentRead))?;
     let stored = app.registry.get_manifest(&repo, &Reference::Digest(digest.clone())).await?;
     let json: Value = serde_json::from_slice(&stored.content).unwrap_or(Value::Null);
     let referrers = app.registry.referrers(&repo, &digest, None).await?;

@@ -333,11 +333,11 @@ pub(super) async fn delete_repository(State(app): State<AppState>, req: Request)
     Ok(see_other(format!("{}/repositories", session.base)))
 }
 
-fn need(repo: &RepoName, action: Action) -> Need {
+pub(super) fn need(repo: &RepoName, action: Action) -> Need {
     Need::Repository { name: repo.clone(), actions: Actions::of(&[action]) }
 }
 
-fn parse_name(name: &str) -> Result<RepoName, PortalError> {
+pub(super) fn parse_name(name: &str) -> Result<RepoName, PortalError> {
     RepoName::parse(name).map_err(|e| PortalError::BadRequest(e.to_string()))
 }
 
@@ -345,7 +345,7 @@ fn parse_tag(tag: &str) -> Result<Tag, PortalError> {
     Tag::parse(tag).map_err(|e| PortalError::BadRequest(e.to_string()))
 }
 
-fn parse_digest(digest: &str) -> Result<Digest, PortalError> {
+pub(super) fn parse_digest(digest: &str) -> Result<Digest, PortalError> {
     Digest::parse(digest).map_err(|e| PortalError::BadRequest(e.to_string()))
 }
 
