@@ -37,7 +37,6 @@ pub struct ManifestRow {
     pub read_lock: Option<String>,
 }
 
-/// A manifest whose `subject` is the digest asked about, as the referrers API lists it.
 /// How much the registry holds.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counts {
@@ -46,6 +45,7 @@ pub struct Counts {
     pub tags: u64,
 }
 
+/// A manifest whose `subject` is the digest asked about, as the referrers API lists it.
 #[derive(Debug, Clone)]
 pub struct ReferrerRow {
     pub digest: Digest,

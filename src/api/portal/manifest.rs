@@ -1,7 +1,8 @@
 //! One manifest as its bytes say it: media type, config, layers, an index's children with
-//! their platforms, annotations, and the artifacts that refer to it, grouped by type.
+//! their platforms, annotations, and the artifacts that refer to it as a tree (a signature of
+//! an SBOM of an image under the SBOM), grouped by artifact type at each level.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -13,7 +14,8 @@ use super::repository::{need, parse_digest, parse_name, short};
 use super::{PageResult, Session, bytes, link};
 use crate::app::AppState;
 use crate::auth::Action;
-use crate::oci::Reference;
+use crate::meta::ReferrerRow;
+use crate::oci::{Digest, Reference, RepoName};
 
 #[derive(Deserialize)]
 pub(super) struct ManifestQuery {
@@ -33,11 +35,7 @@ pub(super) async fn show_manifest(
     session.check(&need(&repo, Action::ContentRead))?;
     let stored = app.registry.get_manifest(&repo, &Reference::Digest(digest.clone())).await?;
     let json: Value = serde_json::from_slice(&stored.content).unwrap_or(Value::Null);
-    let referrers = app.registry.referrers(&repo, &digest, None).await?;
-    let mut by_type: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    for r in referrers {
-        by_type.entry(r.artifact_type.clone().unwrap_or_else(|| "(none)".into())).or_default().push(r);
-    }
+    let tree = referrer_tree(&app, &repo, &digest).await?;
     let (base, name) = (&session.base, repo.as_str());
     let to = |d: &str| link(base, "/manifest", &[("name", name), ("digest", d)]);
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -93,18 +91,72 @@ pub(super) async fn show_manifest(
             }
         }
         h2 #referrers-title { "Referrers" }
-        @if by_type.is_empty() { p.muted { "Nothing refers to this manifest." } }
-        @for (artifact_type, group) in &by_type {
-            h3 { (artifact_type) }
-            ul.referrers {
-                @for r in group {
-                    li { a.digest href=(to(&r.digest.to_string())) { (short(&r.digest.to_string())) } " (" (bytes(r.size)) ")" }
-                }
-            }
+        @if tree.get(&digest.to_string()).is_none_or(Vec::is_empty) {
+            p.muted { "Nothing refers to this manifest." }
+        } @else {
+            div #referrers { (referrer_list(&tree, &digest.to_string(), &to)) }
         }
         (raw_manifest(&stored.content))
     };
     Ok(session.page(name, body))
+}
+
+/// How many levels of referrers the tree shows (an image, its SBOM, the SBOM's signature and
+/// so on), and how many referrers in all: each level is one query per subject.
+const TREE_DEPTH: usize = 4;
+const TREE_MAX: usize = 200;
+
+/// The referrers of `root`, of those, and so on, by subject digest.
+async fn referrer_tree(
+    app: &AppState,
+    repo: &RepoName,
+    root: &Digest,
+) -> Result<HashMap<String, Vec<ReferrerRow>>, PortalError> {
+    let mut tree = HashMap::new();
+    let mut level = vec![root.clone()];
+    let mut shown = 0;
+    for _ in 0..TREE_DEPTH {
+        let mut next = Vec::new();
+        for subject in level {
+            if shown >= TREE_MAX {
+                break;
+            }
+            let rows = app.registry.referrers(repo, &subject, None).await?;
+            shown += rows.len();
+            next.extend(rows.iter().map(|r| r.digest.clone()));
+            tree.insert(subject.to_string(), rows);
+        }
+        level = next;
+    }
+    Ok(tree)
+}
+
+/// The referrers of `subject` grouped by artifact type, each with its own below it.
+fn referrer_list(tree: &HashMap<String, Vec<ReferrerRow>>, subject: &str, to: &dyn Fn(&str) -> String) -> Markup {
+    let mut by_type: BTreeMap<&str, Vec<&ReferrerRow>> = BTreeMap::new();
+    for r in tree.get(subject).into_iter().flatten() {
+        by_type.entry(r.artifact_type.as_deref().unwrap_or("(none)")).or_default().push(r);
+    }
+    html! {
+        @if !by_type.is_empty() {
+            ul.referrers {
+                @for (artifact_type, group) in &by_type {
+                    li {
+                        strong.artifact-type { (artifact_type) }
+                        ul {
+                            @for r in group {
+                                @let digest = r.digest.to_string();
+                                li {
+                                    a.digest href=(to(&digest)) { (short(&digest)) } " (" (bytes(r.size)) ")"
+                                    (referrer_list(tree, &digest, to))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The manifest's bytes, folded away.

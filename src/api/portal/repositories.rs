@@ -32,7 +32,7 @@ pub(super) async fn list_repositories(
     let session = Session::of(&app, &headers).await?;
     let prefix: String = query.q.trim().to_ascii_lowercase().chars().take(256).collect();
     let last = query.last.as_deref().filter(|l| !l.is_empty());
-    let by_time = query.sort == "updated";
+    let by_time = query.sort == "updated" && session.caller.catalog();
     // (name, last update if the listing has it)
     let (rows, more): (Vec<(String, Option<i64>)>, bool) = match (session.caller.catalog(), by_time) {
         (true, false) => {
@@ -43,7 +43,8 @@ pub(super) async fn list_repositories(
             let page = app.registry.catalog_by_time(&prefix, PAGE, last).await?;
             (page.items.into_iter().map(|(n, t)| (n, Some(t))).collect(), page.more)
         }
-        (false, _) => (named_repositories(&app, &session, &prefix, by_time).await?, false),
+        // By name only: what a token may read is a few names and prefixes, not a catalog to sort.
+        (false, _) => named_repositories(&app, &session, &prefix, last).await?,
     };
     let base = &session.base;
     let sort = if by_time { "updated" } else { "name" };
@@ -85,37 +86,53 @@ pub(super) async fn list_repositories(
     Ok(session.page("Repositories", body))
 }
 
-/// For a caller without catalog rights (a repository token): the repositories its rights name
-/// one by one and that exist, as it could learn them by asking for each.
+/// For a caller without catalog rights (a repository token): the repositories its rights
+/// cover, as it could learn them by asking for each: those named one by one that exist, and
+/// those under a `prefix*` pattern (from the catalog, from the narrower of that prefix and the
+/// search's). A page of them after `last`, by name, and whether there are more.
 async fn named_repositories(
     app: &AppState,
     session: &Session,
     prefix: &str,
-    by_time: bool,
-) -> Result<Vec<(String, Option<i64>)>, PortalError> {
+    last: Option<&str>,
+) -> Result<(Vec<(String, Option<i64>)>, bool), PortalError> {
     let readable = Actions::of(&[Action::ContentRead, Action::MetadataRead]);
-    let mut names: Vec<String> = session
-        .caller
-        .effective()
-        .grants
-        .iter()
-        .map(|g| g.pattern.as_str().to_owned())
-        .filter(|p| !p.contains('*') && p.starts_with(prefix))
-        .filter(|p| !session.caller.on(p).intersect(readable).is_empty())
-        .collect();
-    names.sort();
-    names.dedup();
-    let mut rows = Vec::with_capacity(names.len());
-    for name in names.into_iter().take(PAGE as usize) {
+    let after = |name: &str| last.is_none_or(|l| name > l);
+    let mut names = std::collections::BTreeSet::new();
+    for grant in &session.caller.effective().grants {
+        if grant.actions.intersect(readable).is_empty() {
+            continue;
+        }
+        let pattern = grant.pattern.as_str();
+        match pattern.strip_suffix('*') {
+            None if pattern.starts_with(prefix) && after(pattern) => drop(names.insert(pattern.to_owned())),
+            None => {}
+            Some(covered) => {
+                let narrower = match (covered.starts_with(prefix), prefix.starts_with(covered)) {
+                    (true, _) => covered,
+                    (_, true) => prefix,
+                    _ => continue,
+                };
+                names.extend(app.registry.catalog_prefixed(narrower, PAGE + 1, last).await?.items);
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for name in names {
+        if rows.len() > PAGE as usize {
+            break;
+        }
         let Ok(repo) = RepoName::parse(&name) else { continue };
+        if session.caller.on(&name).intersect(readable).is_empty() {
+            continue;
+        }
         match app.registry.repository(&repo).await {
             Ok(row) if row.attributes.list_enabled => rows.push((name, Some(row.updated_at))),
             Ok(_) | Err(registry::Error::NameUnknown(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    if by_time {
-        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    }
-    Ok(rows)
+    let more = rows.len() > PAGE as usize;
+    rows.truncate(PAGE as usize);
+    Ok((rows, more))
 }

@@ -269,16 +269,21 @@ async fn portal_manifest_page_shows_an_index_platforms_and_referrers_by_type() {
     assert_eq!(app.put_manifest("multi", "v1", OCI_INDEX, &index).await.status(), StatusCode::CREATED);
     let index_digest = sha256(&index);
     let empty = app.push_blob("multi", b"{}").await;
-    for (artifact_type, note) in [("application/vnd.example.sbom", "a"), ("application/vnd.example.sig", "b")] {
+    let refer = async |artifact_type: &str, subject: Value| {
         let referrer = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
             "artifactType": artifact_type,
             "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
-            "layers": [], "subject": {"mediaType": OCI_INDEX, "digest": index_digest, "size": index.len()},
-            "annotations": {"note": note}}))
+            "layers": [], "subject": subject}))
         .expect("json");
         let res = app.put_manifest("multi", &sha256(&referrer), OCI_MANIFEST, &referrer).await;
         assert_eq!(res.status(), StatusCode::CREATED);
-    }
+        referrer
+    };
+    let on_index = json!({"mediaType": OCI_INDEX, "digest": index_digest, "size": index.len()});
+    let sbom = refer("application/vnd.example.sbom", on_index.clone()).await;
+    refer("application/vnd.example.sig", on_index).await;
+    let on_sbom = json!({"mediaType": OCI_MANIFEST, "digest": sha256(&sbom), "size": sbom.len()});
+    refer("application/vnd.example.sbom-sig", on_sbom).await;
     let set = raw_sign_in(&app).await;
     let cookie = set.split(';').next().expect("name=value").to_owned();
     let page =
@@ -288,9 +293,14 @@ async fn portal_manifest_page_shows_an_index_platforms_and_referrers_by_type() {
         assert!(html.contains(arch), "{arch} in {html}");
     }
     assert!(html.contains(&format!("/manifest?name=multi&amp;digest={}", amd_digest.replace(':', "%3A"))), "{html}");
-    let sbom = html.find("<h3>application/vnd.example.sbom</h3>").expect("the SBOM group");
-    let sig = html.find("<h3>application/vnd.example.sig</h3>").expect("the signature group");
+    let group = |t: &str| format!("<strong class=\"artifact-type\">{t}</strong>");
+    let sbom = html.find(&group("application/vnd.example.sbom")).expect("the SBOM group");
+    let sig = html.find(&group("application/vnd.example.sig")).expect("the signature group");
     assert!(sbom < sig, "groups in order");
+    // A signature of the SBOM shows under the SBOM, one level down.
+    let nested = html[sbom..sig].matches("<ul class=\"referrers\">").count();
+    assert_eq!(nested, 1, "the SBOM's own referrers: {}", &html[sbom..sig]);
+    assert!(html[sbom..sig].contains("application/vnd.example.sbom-sig"), "{}", &html[sbom..sig]);
 }
 
 #[tokio::test]
@@ -312,4 +322,37 @@ async fn portal_session_cookies_are_no_api_credentials() {
     // The portal itself takes it.
     let page = app.anon(Method::GET, "/").header("cookie", format!("berth_session={session}")).send().await;
     assert_eq!(page.expect("GET").status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn portal_token_with_a_wildcard_lists_the_repositories_it_covers() {
+    let app = TestApp::spawn().await;
+    for repo in ["team/a", "team/b", "teamx", "other/c"] {
+        app.push_image(repo, "v1", &[repo.as_bytes()]).await;
+    }
+    let actions = ["content/read", "metadata/read"];
+    let created = app
+        .admin(
+            Method::POST,
+            "/tokens",
+            Some(json!({"name": "teamreader", "repositories": [{"repository": "team/*", "actions": actions}]})),
+        )
+        .await;
+    let form = [("username", "teamreader".to_owned()), ("password", password(&created, "password1"))];
+    let res = app.client.post(app.url("/signin")).form(&form).send().await.expect("POST");
+    let cookie = res.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("c").to_owned();
+    let names = |html: &str| -> Vec<String> {
+        html.split("<li><a href=\"")
+            .skip(1)
+            .filter_map(|s| s.split('>').nth(1)?.split('<').next().map(str::to_owned))
+            .collect()
+    };
+    let get =
+        |q: &'static str| app.client.get(app.url(&format!("/repositories?q={q}"))).header("cookie", &cookie).send();
+    let html = get("").await.expect("GET").text().await.expect("html");
+    assert_eq!(names(&html), ["team/a", "team/b"], "what team/* covers, and nothing else");
+    let html = get("team%2Fb").await.expect("GET").text().await.expect("html");
+    assert_eq!(names(&html), ["team/b"], "searched within it");
+    let html = get("other").await.expect("GET").text().await.expect("html");
+    assert!(names(&html).is_empty(), "nothing outside it: {html}");
 }
