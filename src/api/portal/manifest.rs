@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::repository::{need, parse_digest, parse_name, short};
-use super::{PageResult, Session, bytes, link};
+use super::{PageResult, PortalError, Session, bytes, link};
 use crate::app::AppState;
 use crate::auth::Action;
 use crate::meta::ReferrerRow;
