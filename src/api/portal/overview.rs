@@ -1,13 +1,12 @@
 //! The overview: the registry's name, what it holds (for callers that may list it), and for
-//! callers with management read its tier, storage against the limit, tokens and webhooks, and
-//! the last garbage collection (`show-usage`).
+//! callers with management read what `show-usage` shows (storage against the limit as a gauge,
+//! webhooks, scope maps and tokens against the tier's) and the last garbage collection.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use maud::{Markup, html};
 
 use super::{PageResult, Session, bytes, when};
-use crate::access::PrincipalKind;
 use crate::api::auth::Origin;
 use crate::app::AppState;
 
@@ -48,9 +47,6 @@ pub(super) async fn management(app: &AppState) -> Result<Markup, super::PortalEr
     let limits = app.registry.limits().await?;
     let usage = app.registry.usage().await?;
     let gc = app.registry.last_gc().await?;
-    let tokens =
-        app.access.snapshot().rows.principals.iter().filter(|p| p.kind == PrincipalKind::Token.as_str()).count();
-    let webhooks = app.webhooks.list().await.map_err(|e| super::PortalError::Api(e.into()))?.len();
     Ok(html! {
         section #management aria-labelledby="usage-title" {
             h2 #usage-title { "Usage" }
@@ -58,17 +54,15 @@ pub(super) async fn management(app: &AppState) -> Result<Markup, super::PortalEr
                 dt { "Tier" } dd { (limits.sku.as_str()) }
                 @for item in &usage {
                     @if item.unit == "Bytes" {
-                        dt { label for="storage" { "Storage" } }
+                        dt #storage-label { "Storage" }
                         dd {
-                            meter #storage min="0" max=(item.limit) value=(item.current) { (bytes(item.current)) }
+                            meter #storage aria-labelledby="storage-label" min="0" max=(item.limit) value=(item.current) { (bytes(item.current)) }
                             " " (bytes(item.current)) " of " (bytes(item.limit))
                         }
                     } @else if item.limit > 0 {
                         dt { (item.name) } dd { (item.current) " of " (item.limit) }
                     }
                 }
-                dt { "Tokens" } dd #count-tokens { (tokens) " of " (limits.tokens) }
-                dt { "Webhooks" } dd #count-webhooks { (webhooks) " of " (limits.webhooks) }
                 dt { "Last garbage collection" }
                 dd {
                     @match &gc {

@@ -134,7 +134,7 @@ fn tags_table(session: &Session, repo: &RepoName, server: &str, rights: Rights, 
                         td.digest { a href=(manifest_link(base, name, &t.digest)) { (short(&t.digest)) } }
                         td { (when(t.updated_at)) }
                         td.locks { @if rights.lock { (lock_toggles(&t.attributes, &t.name)) } @else { (locks(&t.attributes)) } }
-                        td { code.pull title="One click selects the whole command" { "docker pull " (server) "/" (name) ":" (t.name) } }
+                        td { code.pull { "docker pull " (server) "/" (name) ":" (t.name) } }
                         @if rights.delete {
                             td { button.untag type="submit" formaction=(format!("{base}/repository/untag")) name="tag" value=(t.name) { "Untag" } }
                         }
