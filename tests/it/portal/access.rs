@@ -4,28 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::browser::{Browser, csrf_in, raw_sign_in_as};
+use super::browser::{Browser, csrf_in, page, post, session_of};
 use crate::clients::skopeo::{put_image, skopeo, tag_layout};
 use crate::support::*;
-
-/// The `Cookie` header of a session of `user`, signed in over raw HTTP.
-async fn session_of(app: &TestApp, user: &str, password: &str) -> String {
-    let set = raw_sign_in_as(app, user, password).await;
-    set.split(';').next().expect("name=value").to_owned()
-}
-
-/// The Access page as `cookie` sees it: (status, HTML).
-async fn access_page(app: &TestApp, cookie: &str) -> (StatusCode, String) {
-    let res = app.client.get(app.url("/access")).header("cookie", cookie).send().await.expect("GET");
-    (res.status(), res.text().await.expect("html"))
-}
-
-/// POSTs a form of the portal as a browser on the portal's own page would (`Sec-Fetch-Site`).
-async fn post(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
-    let req = app.client.post(app.url(path)).header("cookie", cookie).header("sec-fetch-site", "same-origin");
-    let res = req.form(form).send().await.expect("POST");
-    (res.status(), res.text().await.expect("html"))
-}
 
 /// The status of `GET /berth/v1<path>` as the admin user.
 async fn api_status(app: &TestApp, path: &str) -> StatusCode {
@@ -106,7 +87,7 @@ async fn portal_access_reader_sees_lists_only_and_a_repository_token_is_refused(
     );
 
     let reader = session_of(&app, "rita", &password).await;
-    let (status, html) = access_page(&app, &reader).await;
+    let (status, html) = page(&app, &reader, "/access").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("rita") && html.contains("Reader") && html.contains("_repositories_pull"), "lists shown");
     assert!(!main_of(&html).contains("<form"), "no forms for a Reader: {html}");
@@ -120,7 +101,7 @@ async fn portal_access_reader_sees_lists_only_and_a_repository_token_is_refused(
 
     let puller = token_with(&app, "puller", "app", &["content/read", "metadata/read"]).await;
     let token = session_of(&app, "puller", &puller).await;
-    let (status, html) = access_page(&app, &token).await;
+    let (status, html) = page(&app, &token, "/access").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(html.contains("class=\"error\""), "an error page: {html}");
     let home = app.client.get(app.url("/")).header("cookie", &token).send().await.expect("GET");
@@ -133,7 +114,7 @@ async fn portal_access_contributor_cannot_assign_owner_or_renew_the_admin_passwo
     let app = TestApp::spawn().await;
     let contributor_password = user_with(&app, "carl", &["Contributor"]).await;
     let carl = session_of(&app, "carl", &contributor_password).await;
-    let (status, html) = access_page(&app, &carl).await;
+    let (status, html) = page(&app, &carl, "/access").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("id=\"new-token\"") && html.contains("id=\"new-user\""), "a Contributor's forms");
     assert!(!html.contains("id=\"new-role\"") && !html.contains("/access/admin/renew"), "but not Owner's");
@@ -225,7 +206,7 @@ async fn portal_access_delete_asks_first_and_deletes_only_when_confirmed() {
     let roles = app.admin(Method::GET, "/roleassignments", None).await;
     let id = roles[0]["id"].as_str().expect("id").to_owned();
     let admin = session_of(&app, ADMIN, ADMIN_PASSWORD).await;
-    let csrf = csrf_in(&access_page(&app, &admin).await.1);
+    let csrf = csrf_in(&page(&app, &admin, "/access").await.1);
     for (path, field, value, api) in [
         ("/access/scopemaps/delete", "name", "map", "/scopemaps/map"),
         ("/access/users/delete", "name", "ursula", "/users/ursula"),
@@ -248,7 +229,7 @@ async fn portal_access_posts_without_the_csrf_token_or_from_elsewhere_change_not
     let app = TestApp::spawn().await;
     token_with(&app, "keep", "app", &["content/read"]).await;
     let cookie = session_of(&app, ADMIN, ADMIN_PASSWORD).await;
-    let csrf = csrf_in(&access_page(&app, &cookie).await.1);
+    let csrf = csrf_in(&page(&app, &cookie, "/access").await.1);
     let create = [("name", "t1"), ("repository", "app"), ("action", "content/read")];
     let delete = [("name", "keep"), ("confirm", "yes")];
     for (path, fields) in [("/access/tokens", &create[..]), ("/access/tokens/delete", &delete[..])] {
@@ -276,7 +257,7 @@ async fn portal_access_posts_without_the_csrf_token_or_from_elsewhere_change_not
 async fn portal_access_bad_input_gets_an_error_page_with_its_status() {
     let app = TestApp::spawn().await;
     let cookie = session_of(&app, ADMIN, ADMIN_PASSWORD).await;
-    let csrf = csrf_in(&access_page(&app, &cookie).await.1);
+    let csrf = csrf_in(&page(&app, &cookie, "/access").await.1);
     let c = csrf.as_str();
     let cases = [
         ("/access/scopemaps", vec![("name", "m"), ("actions", "nonsense")], StatusCode::BAD_REQUEST),

@@ -1,5 +1,5 @@
-//! A real browser for the portal's tests: Debian's Chromium, headless, driven through
-//! chromedriver over plain W3C WebDriver HTTP; and signing in over raw HTTP.
+//! What the portal's tests share: a real browser (Debian's Chromium, headless, driven through
+//! chromedriver over plain W3C WebDriver HTTP), and sessions, pages and forms over raw HTTP.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -218,4 +218,31 @@ pub async fn raw_sign_in_as(app: &TestApp, user: &str, password: &str) -> String
     let res = app.client.post(app.url("/signin")).form(&form).send().await.expect("POST");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     res.headers()["set-cookie"].to_str().expect("cookie").to_owned()
+}
+
+/// The `Cookie` header of a session of `user`, signed in over raw HTTP.
+pub async fn session_of(app: &TestApp, user: &str, password: &str) -> String {
+    let set = raw_sign_in_as(app, user, password).await;
+    set.split(';').next().expect("name=value").to_owned()
+}
+
+/// GETs `path` with the session `cookie`: (status, page).
+pub async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+    let res = app.client.get(app.url(path)).header("cookie", cookie).send().await.expect("GET");
+    (res.status(), res.text().await.expect("page"))
+}
+
+/// POSTs `form` as it stands, as a browser on the portal's own page would (`Sec-Fetch-Site`).
+pub async fn post(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let req = app.client.post(app.url(path)).header("cookie", cookie).header("sec-fetch-site", "same-origin");
+    let res = req.form(form).send().await.expect("POST");
+    (res.status(), res.text().await.expect("page"))
+}
+
+/// POSTs `form` with the session's CSRF token (read from the overview, which every session sees).
+pub async fn post_with_csrf(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let csrf = csrf_in(&page(app, cookie, "/").await.1);
+    let mut fields = form.to_vec();
+    fields.push(("csrf", &csrf));
+    post(app, cookie, path, &fields).await
 }

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::browser::{Browser, cookie_of, raw_sign_in};
+use super::browser::{Browser, cookie_of, raw_sign_in, session_of};
 use crate::clients::skopeo::{put_image, skopeo_ok, tag_layout};
 use crate::support::*;
 
@@ -145,8 +145,7 @@ async fn portal_responses_carry_the_security_headers_and_the_cookie_its_flags() 
 #[tokio::test]
 async fn portal_posts_without_the_csrf_token_or_from_elsewhere_are_refused() {
     let app = TestApp::spawn().await;
-    let set = raw_sign_in(&app).await;
-    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let cookie = session_of(&app, ADMIN, ADMIN_PASSWORD).await;
     let signout = |form: Vec<(&'static str, String)>| {
         app.client.post(app.url("/signout")).header("cookie", &cookie).form(&form).send()
     };
@@ -174,7 +173,7 @@ async fn portal_posts_without_the_csrf_token_or_from_elsewhere_are_refused() {
     let page = app.client.get(app.url("/")).header("cookie", &cookie).send().await.expect("GET");
     assert_eq!(page.status(), StatusCode::SEE_OTHER, "the ended session is refused");
     assert!(page.headers()["location"].to_str().expect("location").ends_with("/signin"));
-    let fresh = raw_sign_in(&app).await.split(';').next().expect("name=value").to_owned();
+    let fresh = session_of(&app, ADMIN, ADMIN_PASSWORD).await;
     let page = app.client.get(app.url("/")).header("cookie", &fresh).send().await.expect("GET");
     assert_eq!(page.status(), StatusCode::OK, "a new session holds");
 
@@ -222,8 +221,7 @@ async fn portal_repositories_are_searched_by_prefix_and_paged_by_the_last_name()
         (0..102).map(|i| format!("('r{i:03}', 1, {})", i / 3)).chain(["('s1', 1, 99)".into()]).collect();
     app.execute_sql(&format!("INSERT INTO repositories (name, created_at, updated_at) VALUES {}", rows.join(", ")))
         .await;
-    let set = raw_sign_in(&app).await;
-    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let cookie = session_of(&app, ADMIN, ADMIN_PASSWORD).await;
     let names = |html: &str| -> Vec<String> {
         html.split("<li><a href=\"")
             .skip(1)
@@ -284,8 +282,7 @@ async fn portal_manifest_page_shows_an_index_platforms_and_referrers_by_type() {
     refer("application/vnd.example.sig", on_index).await;
     let on_sbom = json!({"mediaType": OCI_MANIFEST, "digest": sha256(&sbom), "size": sbom.len()});
     refer("application/vnd.example.sbom-sig", on_sbom).await;
-    let set = raw_sign_in(&app).await;
-    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let cookie = session_of(&app, ADMIN, ADMIN_PASSWORD).await;
     let page =
         app.client.get(app.url(&format!("/manifest?name=multi&digest={index_digest}"))).header("cookie", &cookie);
     let html = page.send().await.expect("GET").text().await.expect("html");
@@ -338,9 +335,7 @@ async fn portal_token_with_a_wildcard_lists_the_repositories_it_covers() {
             Some(json!({"name": "teamreader", "repositories": [{"repository": "team/*", "actions": actions}]})),
         )
         .await;
-    let form = [("username", "teamreader".to_owned()), ("password", password(&created, "password1"))];
-    let res = app.client.post(app.url("/signin")).form(&form).send().await.expect("POST");
-    let cookie = res.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("c").to_owned();
+    let cookie = session_of(&app, "teamreader", &password(&created, "password1")).await;
     let names = |html: &str| -> Vec<String> {
         html.split("<li><a href=\"")
             .skip(1)

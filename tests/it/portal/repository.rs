@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::browser::{Browser, csrf_in, raw_sign_in};
+use super::browser::{Browser, csrf_in, session_of};
 use crate::clients::skopeo::{put_image, skopeo, tag_layout};
 use crate::support::*;
 
@@ -128,9 +128,7 @@ async fn portal_actions_need_the_rights_the_api_needs() {
             Some(json!({"name": "puller", "repositories": [{"repository": "app", "actions": actions}]})),
         )
         .await;
-    let form = [("username", "puller".to_owned()), ("password", password(&created, "password1"))];
-    let res = app.client.post(app.url("/signin")).form(&form).send().await.expect("POST");
-    let cookie = res.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("c").to_owned();
+    let cookie = session_of(&app, "puller", &password(&created, "password1")).await;
     let mut html = String::new();
     for view in ["tags", "manifests"] {
         let page = app.client.get(app.url(&format!("/repository?name=app&view={view}"))).header("cookie", &cookie);
@@ -156,7 +154,7 @@ async fn portal_actions_need_the_rights_the_api_needs() {
     assert_eq!(tags.json::<serde_json::Value>().await.expect("json")["tags"], json!(["v1"]), "nothing changed");
 
     // The admin's session may, but not past a delete lock, and not without its CSRF token.
-    let admin = raw_sign_in(&app).await.split(';').next().expect("c").to_owned();
+    let admin = session_of(&app, ADMIN, ADMIN_PASSWORD).await;
     let page = app.client.get(app.url("/repository?name=app")).header("cookie", &admin).send().await.expect("GET");
     let csrf = csrf_in(&page.text().await.expect("html"));
     let post = |path: &'static str, form: Vec<(&'static str, String)>| {

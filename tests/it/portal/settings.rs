@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::browser::{Browser, csrf_in};
+use super::browser::{Browser, csrf_in, page, post_with_csrf, session_of};
 use crate::support::*;
 use crate::webhooks::Receiver;
 
@@ -14,31 +14,6 @@ async fn wait_text(browser: &Browser, css: &str, text: &str) {
         "document.readyState === 'complete' && !!document.querySelector({css:?}) && document.querySelector({css:?}).textContent.includes({text:?})"
     );
     browser.wait_for(&condition).await;
-}
-
-/// Signs `user` in over raw HTTP; the session cookie (`name=value`).
-async fn sign_in_as(app: &TestApp, user: &str, password: &str) -> String {
-    let res = app.client.post(app.url("/signin")).form(&[("username", user), ("password", password)]).send().await;
-    let res = res.expect("POST");
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{user} signs in");
-    let set = res.headers()["set-cookie"].to_str().expect("cookie").to_owned();
-    set.split(';').next().expect("name=value").to_owned()
-}
-
-/// GETs `path` with the session; status and page.
-async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
-    let res = app.client.get(app.url(path)).header("cookie", cookie).send().await.expect("GET");
-    (res.status(), res.text().await.expect("page"))
-}
-
-/// POSTs `form` with the session and its CSRF token (from the overview, which every session sees).
-async fn post(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
-    let (_, overview) = page(app, cookie, "/").await;
-    let csrf = csrf_in(&overview);
-    let mut fields: Vec<(&str, &str)> = form.to_vec();
-    fields.push(("csrf", &csrf));
-    let res = app.client.post(app.url(path)).header("cookie", cookie).form(&fields).send().await.expect("POST");
-    (res.status(), res.text().await.expect("page"))
 }
 
 async fn settings(app: &TestApp) -> Value {
@@ -205,9 +180,9 @@ async fn settings_webhook_is_created_pinged_logged_and_deleted_after_confirming(
 #[tokio::test]
 async fn settings_webhook_errors_are_pages_with_their_status() {
     let app = TestApp::spawn().await;
-    let cookie = sign_in_as(&app, ADMIN, ADMIN_PASSWORD).await;
+    let cookie = session_of(&app, ADMIN, ADMIN_PASSWORD).await;
     let create = async |name: &str, uri: &str| {
-        post(&app, &cookie, "/settings/webhooks", &[("name", name), ("uri", uri), ("actions", "push")]).await
+        post_with_csrf(&app, &cookie, "/settings/webhooks", &[("name", name), ("uri", uri), ("actions", "push")]).await
     };
     for uri in ["file:///etc/passwd", "gopher://127.0.0.1:70/", "http://"] {
         let (status, html) = create("hostile", uri).await;
@@ -222,20 +197,27 @@ async fn settings_webhook_errors_are_pages_with_their_status() {
     let (status, html) = create("bad name!", "http://127.0.0.1:9/").await;
     assert!(status == StatusCode::BAD_REQUEST && html.contains("5 to 50 letters"), "{html}");
     let (status, html) =
-        post(&app, &cookie, "/settings/webhooks", &[("name", "noactions"), ("uri", "http://127.0.0.1:9/")]).await;
+        post_with_csrf(&app, &cookie, "/settings/webhooks", &[("name", "noactions"), ("uri", "http://127.0.0.1:9/")])
+            .await;
     assert!(status == StatusCode::BAD_REQUEST && html.contains("at least one action"), "{html}");
     let headers = [("name", "badheader"), ("uri", "http://127.0.0.1:9/"), ("actions", "push"), ("headers", "no colon")];
-    assert_eq!(post(&app, &cookie, "/settings/webhooks", &headers).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(post_with_csrf(&app, &cookie, "/settings/webhooks", &headers).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(page(&app, &cookie, "/settings/webhook?name=nosuchhook").await.0, StatusCode::NOT_FOUND);
-    let (status, _) = post(&app, &cookie, "/settings/webhook/delete", &[("name", "nosuchhook")]).await;
+    let (status, _) = post_with_csrf(&app, &cookie, "/settings/webhook/delete", &[("name", "nosuchhook")]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let redeliver = [("name", "metadata"), ("id", "none")];
-    assert_eq!(post(&app, &cookie, "/settings/webhook/redeliver", &redeliver).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(post_with_csrf(&app, &cookie, "/settings/webhook/redeliver", &redeliver).await.0, StatusCode::NOT_FOUND);
     let bad = [("quota_mode", "custom"), ("quota", "lots")];
-    assert_eq!(post(&app, &cookie, "/settings/registry", &bad).await.0, StatusCode::BAD_REQUEST);
-    assert_eq!(post(&app, &cookie, "/settings/registry", &[("sku", "Gold")]).await.0, StatusCode::BAD_REQUEST);
-    assert_eq!(post(&app, &cookie, "/settings/retention", &[("days", "400")]).await.0, StatusCode::BAD_REQUEST);
-    assert_eq!(post(&app, &cookie, "/settings/gc", &[("grace", "soon")]).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(post_with_csrf(&app, &cookie, "/settings/registry", &bad).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        post_with_csrf(&app, &cookie, "/settings/registry", &[("sku", "Gold")]).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        post_with_csrf(&app, &cookie, "/settings/retention", &[("days", "400")]).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(post_with_csrf(&app, &cookie, "/settings/gc", &[("grace", "soon")]).await.0, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,7 +253,7 @@ async fn settings_rights_follow_the_api() {
         assert_eq!(browser.count("main form").await, 0, "no forms");
         assert_eq!(browser.count("#webhook-secret").await, 0);
     }
-    let reader = sign_in_as(&app, "reader", &reader_pw).await;
+    let reader = session_of(&app, "reader", &reader_pw).await;
     let (status, html) = page(&app, &reader, "/settings").await;
     assert_eq!(status, StatusCode::OK);
     assert!(!html.contains("<main id=\"main\"><form") && !html.contains("/settings/registry"), "no forms");
@@ -282,39 +264,45 @@ async fn settings_rights_follow_the_api() {
         ("/settings/webhook/ping", vec![("name", "hook1")]),
         ("/settings/webhook/delete", vec![("name", "hook1"), ("confirm", "yes")]),
     ] {
-        assert_eq!(post(&app, &reader, path, &form).await.0, StatusCode::FORBIDDEN, "a Reader posts {path}");
+        assert_eq!(post_with_csrf(&app, &reader, path, &form).await.0, StatusCode::FORBIDDEN, "a Reader posts {path}");
     }
     assert_eq!(settings(&app).await["anonymousPullEnabled"], false);
 
     // A pull-only repository token has no management rights at all.
-    let puller = sign_in_as(&app, "puller", &password(&token, "password1")).await;
+    let puller = session_of(&app, "puller", &password(&token, "password1")).await;
     assert_eq!(page(&app, &puller, "/settings").await.0, StatusCode::FORBIDDEN);
     assert_eq!(page(&app, &puller, "/settings/webhook?name=hook1").await.0, StatusCode::FORBIDDEN);
-    assert_eq!(post(&app, &puller, "/settings/registry", &[("anonymous_pull", "on")]).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        post_with_csrf(&app, &puller, "/settings/registry", &[("anonymous_pull", "on")]).await.0,
+        StatusCode::FORBIDDEN
+    );
 
     // A Contributor changes what the API lets a Contributor change...
-    let contrib = sign_in_as(&app, "contrib", &contrib_pw).await;
+    let contrib = session_of(&app, "contrib", &contrib_pw).await;
     let (_, html) = page(&app, &contrib, "/settings").await;
     assert!(html.contains("anonymous-pull-toggle") && !html.contains("admin-user-toggle"), "{html}");
-    assert_eq!(post(&app, &contrib, "/settings/registry", &[("anonymous_pull", "on")]).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(
+        post_with_csrf(&app, &contrib, "/settings/registry", &[("anonymous_pull", "on")]).await.0,
+        StatusCode::SEE_OTHER
+    );
     let limits = [("sku", "Premium"), ("quota_mode", "custom"), ("quota", "123456789")];
-    assert_eq!(post(&app, &contrib, "/settings/registry", &limits).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(post_with_csrf(&app, &contrib, "/settings/registry", &limits).await.0, StatusCode::SEE_OTHER);
     let now = settings(&app).await;
     assert_eq!((&now["anonymousPullEnabled"], &now["sku"]["name"]), (&json!(true), &json!("Premium")));
     assert_eq!(now["storageQuotaBytes"], 123_456_789);
     let retention = [("days", "3"), ("enabled", "on")];
-    assert_eq!(post(&app, &contrib, "/settings/retention", &retention).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(post_with_csrf(&app, &contrib, "/settings/retention", &retention).await.0, StatusCode::SEE_OTHER);
     assert_eq!(
         app.admin(Method::GET, "/retention", None).await,
         json!({"days": 3, "status": "enabled", "type": "UntaggedManifests"})
     );
-    assert_eq!(post(&app, &contrib, "/settings/gc", &[("dry_run", "on")]).await.0, StatusCode::OK);
+    assert_eq!(post_with_csrf(&app, &contrib, "/settings/gc", &[("dry_run", "on")]).await.0, StatusCode::OK);
     let (status, html) =
-        post(&app, &contrib, "/settings/webhook/status", &[("name", "hook1"), ("status", "disabled")]).await;
+        post_with_csrf(&app, &contrib, "/settings/webhook/status", &[("name", "hook1"), ("status", "disabled")]).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
     assert_eq!(app.admin(Method::GET, "/webhooks/hook1", None).await["status"], "disabled");
     // ... and nothing the API refuses: the admin user is Owner's.
-    let (status, html) = post(&app, &contrib, "/settings/registry", &[("admin_user", "off")]).await;
+    let (status, html) = post_with_csrf(&app, &contrib, "/settings/registry", &[("admin_user", "off")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(html.contains("rights the caller does not hold"), "{html}");
     let res = app
@@ -337,7 +325,7 @@ async fn settings_posts_without_the_csrf_token_or_from_elsewhere_change_nothing(
         Some(json!({"name": "hook1", "serviceUri": "http://127.0.0.1:9/", "actions": ["push"]})),
     )
     .await;
-    let cookie = sign_in_as(&app, ADMIN, ADMIN_PASSWORD).await;
+    let cookie = session_of(&app, ADMIN, ADMIN_PASSWORD).await;
     let (_, html) = page(&app, &cookie, "/settings").await;
     let csrf = csrf_in(&html);
     let cases: [(&str, Vec<(&str, &str)>); 5] = [
