@@ -151,7 +151,8 @@ impl Browser {
     }
 
     /// Clicks `css` and waits until the page that follows has loaded and holds `then` (a CSS
-    /// selector): a click that submits a form returns before its answer has arrived.
+    /// selector): a click that submits a form returns before its answer has arrived. `then`
+    /// must not be on the page clicked, or this may return before the next page came.
     pub async fn click_then(&self, css: &str, then: &str) {
         self.click(css).await;
         self.wait_for(&format!("document.readyState === 'complete' && !!document.querySelector({then:?})")).await;

@@ -34,8 +34,10 @@ async fn portal_write_lock_on_a_tag_makes_a_skopeo_push_onto_it_fail_until_unloc
     browser.sign_in(&app, ADMIN, ADMIN_PASSWORD).await;
     browser.open_repository(&app, "team/api").await;
     let write_lock = "tr[data-tag='v1'] button[name=lock][value^='write:']";
-    browser.click_then(write_lock, "#tags").await;
-    assert_eq!(browser.script(&format!("return document.querySelector({write_lock:?}).ariaPressed")).await, "true");
+    // The page after the click holds the same button: wait for what it says, not for a page.
+    let pressed = |state: &str| format!("document.querySelector({write_lock:?})?.ariaPressed === '{state}'");
+    browser.click(write_lock).await;
+    browser.wait_for(&pressed("true")).await;
     assert!(browser.text("tr[data-tag='v1'] td.locks").await.contains("write locked"));
     browser.screenshot("repository").await;
 
@@ -48,8 +50,8 @@ async fn portal_write_lock_on_a_tag_makes_a_skopeo_push_onto_it_fail_until_unloc
     let tag: serde_json::Value = tag.json().await.expect("json");
     assert_eq!(tag["tag"]["changeableAttributes"]["writeEnabled"], false, "{tag}");
 
-    browser.click_then(write_lock, "#tags").await;
-    assert_eq!(browser.script(&format!("return document.querySelector({write_lock:?}).ariaPressed")).await, "false");
+    browser.click(write_lock).await;
+    browser.wait_for(&pressed("false")).await;
     let (ok, stderr) = skopeo_push(&app, "team/api", "v1", b"second build").await;
     assert!(ok, "unlocked, the push goes through: {stderr}");
 }
