@@ -6,13 +6,13 @@
 //! touches the admin user. A new password is shown once, on the page that answers the POST
 //! (never in a URL); every other change redirects back to the page.
 
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{PageResult, PortalError, Session, confirmed, see_other, when};
+use super::{PageResult, PortalError, Session, confirmed, link, see_other, when};
 use crate::access::{NewPrincipal, PrincipalKind, SecretValue, Snapshot, TokenScope, role_scope};
 use crate::api::time::iso8601_z;
 use crate::app::AppState;
@@ -21,11 +21,24 @@ use crate::meta::PrincipalRow;
 
 const TOKEN: PrincipalKind = PrincipalKind::Token;
 
-/// GET /access
-pub(super) async fn show_access(State(app): State<AppState>, headers: HeaderMap) -> PageResult {
+/// Tokens a page (a tier allows up to 50,000; each row carries its forms).
+const TOKENS_PAGE: usize = 50;
+
+#[derive(Deserialize, Default)]
+pub(super) struct AccessQuery {
+    /// The last token of the previous page of tokens.
+    tokens_last: Option<String>,
+}
+
+/// GET /access?tokens_last=NAME
+pub(super) async fn show_access(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<AccessQuery>,
+) -> PageResult {
     let session = Session::of(&app, &headers).await?;
     session.check_manage(Manage::Read)?;
-    Ok(page(&app, &session, None))
+    Ok(page(&app, &session, None, &query))
 }
 
 /// Passwords just generated for `whose`, shown once.
@@ -35,7 +48,7 @@ struct Fresh<'a> {
 }
 
 /// The page, with the sections' forms as far as the caller may use them.
-fn page(app: &AppState, session: &Session, fresh: Option<Fresh>) -> Response {
+fn page(app: &AppState, session: &Session, fresh: Option<Fresh>, query: &AccessQuery) -> Response {
     let snapshot = app.access.snapshot();
     let body = html! {
         h1 { "Access" }
@@ -60,7 +73,7 @@ fn page(app: &AppState, session: &Session, fresh: Option<Fresh>) -> Response {
         (admin_section(app, session, &snapshot))
         (users_section(session, &snapshot))
         (roles_section(session, &snapshot))
-        (tokens_section(session, &snapshot))
+        (tokens_section(session, &snapshot, query.tokens_last.as_deref()))
         (scope_maps_section(session, &snapshot))
     };
     session.page("Access", body)
@@ -273,9 +286,18 @@ fn scope_label(scope: &str) -> String {
     if scope.is_empty() { "whole registry".into() } else { format!("repositories/{scope}") }
 }
 
-fn tokens_section(session: &Session, snapshot: &Snapshot) -> Markup {
+/// A page of tokens by name, after `last`.
+fn tokens_section(session: &Session, snapshot: &Snapshot, last: Option<&str>) -> Markup {
     let write = session.caller.manage() >= Manage::Write;
-    let tokens: Vec<&PrincipalRow> = snapshot.rows.principals.iter().filter(|p| p.kind == TOKEN.as_str()).collect();
+    let mut tokens: Vec<&PrincipalRow> = snapshot
+        .rows
+        .principals
+        .iter()
+        .filter(|p| p.kind == TOKEN.as_str() && last.is_none_or(|l| p.name.as_str() > l))
+        .collect();
+    tokens.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let more = tokens.len() > TOKENS_PAGE;
+    tokens.truncate(TOKENS_PAGE);
     html! {
         section #tokens aria-labelledby="tokens-title" {
             h2 #tokens-title { "Tokens" }
@@ -316,6 +338,9 @@ fn tokens_section(session: &Session, snapshot: &Snapshot) -> Markup {
                         }
                     }
                 }
+            }
+            @if let (true, Some(t)) = (more, tokens.last()) {
+                p { a rel="next" href=(format!("{}#tokens", link(&session.base, "/access", &[("tokens_last", &t.name)]))) { "More tokens" } }
             }
             @if write {
                 form #new-token method="post" action=(format!("{}/access/tokens", session.base)) {
@@ -436,7 +461,7 @@ pub(super) async fn renew_admin_password(State(app): State<AppState>, req: Reque
     let admin = app.access.admin_name().to_owned();
     let actor = session.caller.effective();
     let fresh = app.access.renew_secrets(&actor, &admin, PrincipalKind::Admin, &[form.name], None).await?;
-    Ok(page(&app, &session, Some(Fresh { whose: &admin, secrets: &fresh })))
+    Ok(page(&app, &session, Some(Fresh { whose: &admin, secrets: &fresh }), &AccessQuery::default()))
 }
 
 #[derive(Deserialize)]
@@ -460,7 +485,7 @@ pub(super) async fn create_user(State(app): State<AppState>, req: Request) -> Pa
     let name = form.name.trim();
     let new = NewPrincipal::user(name.to_owned(), kind, None, roles);
     let fresh = app.access.create_principal(&session.caller.effective(), new).await?;
-    Ok(page(&app, &session, Some(Fresh { whose: name, secrets: &fresh })))
+    Ok(page(&app, &session, Some(Fresh { whose: name, secrets: &fresh }), &AccessQuery::default()))
 }
 
 /// POST /access/users/status
@@ -479,7 +504,7 @@ pub(super) async fn renew_user_password(State(app): State<AppState>, req: Reques
     let kind = app.access.user_kind(&form.name)?;
     let actor = session.caller.effective();
     let fresh = app.access.renew_secrets(&actor, &form.name, kind, &["password".into()], None).await?;
-    Ok(page(&app, &session, Some(Fresh { whose: &form.name, secrets: &fresh })))
+    Ok(page(&app, &session, Some(Fresh { whose: &form.name, secrets: &fresh }), &AccessQuery::default()))
 }
 
 /// POST /access/users/delete — after a confirmation.
@@ -589,7 +614,7 @@ pub(super) async fn renew_token_password(State(app): State<AppState>, req: Reque
     session.check_manage(Manage::Write)?;
     let actor = session.caller.effective();
     let fresh = app.access.renew_secrets(&actor, &form.name, TOKEN, &[form.password], None).await?;
-    Ok(page(&app, &session, Some(Fresh { whose: &form.name, secrets: &fresh })))
+    Ok(page(&app, &session, Some(Fresh { whose: &form.name, secrets: &fresh }), &AccessQuery::default()))
 }
 
 /// POST /access/tokens/delete — after a confirmation.

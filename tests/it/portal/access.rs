@@ -285,3 +285,30 @@ async fn portal_access_bad_input_gets_an_error_page_with_its_status() {
         post(&app, &cookie, "/access/tokens/renew", &[("csrf", c), ("name", "twice"), ("password", "password3")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "not a password name of a token");
 }
+
+#[tokio::test]
+async fn portal_access_pages_tokens_fifty_at_a_time() {
+    let app = TestApp::spawn().await;
+    for i in 0..55 {
+        let token =
+            json!({"name": format!("tok{i:02}"), "repositories": [{"repository": "app", "actions": ["content/read"]}]});
+        app.admin(Method::POST, "/tokens", Some(token)).await;
+    }
+    let cookie = session_of(&app, ADMIN, ADMIN_PASSWORD).await;
+    let tokens_in = |html: &str| -> Vec<String> {
+        let section = html.split("<section id=\"tokens\"").nth(1).unwrap_or_default();
+        let section = section.split("</section>").next().unwrap_or_default();
+        section.split("<tr data-name=\"").skip(1).filter_map(|s| s.split('"').next().map(str::to_owned)).collect()
+    };
+    let (status, first) = page(&app, &cookie, "/access").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(first.len() < 150 * 1024, "a page of tokens weighs {} bytes", first.len());
+    let listed = tokens_in(&first);
+    assert_eq!(listed.len(), 50, "{listed:?}");
+    assert_eq!((listed[0].as_str(), listed[49].as_str()), ("tok00", "tok49"));
+    let next = first.split("rel=\"next\" href=\"").nth(1).and_then(|s| s.split('"').next()).expect("a next page");
+    assert_eq!(next, "/access?tokens_last=tok49#tokens");
+    let (_, second) = page(&app, &cookie, "/access?tokens_last=tok49").await;
+    assert_eq!(tokens_in(&second), ["tok50", "tok51", "tok52", "tok53", "tok54"]);
+    assert!(!second.contains("rel=\"next\""), "the last page");
+}
