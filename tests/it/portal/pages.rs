@@ -222,12 +222,6 @@ async fn portal_repositories_are_searched_by_prefix_and_paged_by_the_last_name()
     app.execute_sql(&format!("INSERT INTO repositories (name, created_at, updated_at) VALUES {}", rows.join(", ")))
         .await;
     let cookie = session_of(&app, ADMIN, ADMIN_PASSWORD).await;
-    let names = |html: &str| -> Vec<String> {
-        html.split("<li><a href=\"")
-            .skip(1)
-            .filter_map(|s| s.split('>').nth(1)?.split('<').next().map(str::to_owned))
-            .collect()
-    };
     let get = |path: String| app.client.get(app.url(&path)).header("cookie", &cookie).send();
     let first = get("/repositories?q=R".into()).await.expect("GET").text().await.expect("html");
     let listed = names(&first);
@@ -327,21 +321,8 @@ async fn portal_token_with_a_wildcard_lists_the_repositories_it_covers() {
     for repo in ["team/a", "team/b", "teamx", "other/c"] {
         app.push_image(repo, "v1", &[repo.as_bytes()]).await;
     }
-    let actions = ["content/read", "metadata/read"];
-    let created = app
-        .admin(
-            Method::POST,
-            "/tokens",
-            Some(json!({"name": "teamreader", "repositories": [{"repository": "team/*", "actions": actions}]})),
-        )
-        .await;
-    let cookie = session_of(&app, "teamreader", &password(&created, "password1")).await;
-    let names = |html: &str| -> Vec<String> {
-        html.split("<li><a href=\"")
-            .skip(1)
-            .filter_map(|s| s.split('>').nth(1)?.split('<').next().map(str::to_owned))
-            .collect()
-    };
+    let token = token_with(&app, "teamreader", "team/*", &["content/read", "metadata/read"]).await;
+    let cookie = session_of(&app, "teamreader", &token).await;
     let get =
         |q: &'static str| app.client.get(app.url(&format!("/repositories?q={q}"))).header("cookie", &cookie).send();
     let html = get("").await.expect("GET").text().await.expect("html");
@@ -350,4 +331,12 @@ async fn portal_token_with_a_wildcard_lists_the_repositories_it_covers() {
     assert_eq!(names(&html), ["team/b"], "searched within it");
     let html = get("other").await.expect("GET").text().await.expect("html");
     assert!(names(&html).is_empty(), "nothing outside it: {html}");
+}
+
+/// The repository names a repository list page shows, in order.
+fn names(html: &str) -> Vec<String> {
+    html.split("<li><a href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('>').nth(1)?.split('<').next().map(str::to_owned))
+        .collect()
 }

@@ -122,15 +122,8 @@ async fn portal_search_as_you_type_swaps_the_list_in_place() {
 async fn portal_actions_need_the_rights_the_api_needs() {
     let app = TestApp::spawn().await;
     let (_, digest) = app.push_image("app", "v1", &[b"layer"]).await;
-    let actions = ["content/read", "metadata/read"];
-    let created = app
-        .admin(
-            Method::POST,
-            "/tokens",
-            Some(json!({"name": "puller", "repositories": [{"repository": "app", "actions": actions}]})),
-        )
-        .await;
-    let cookie = session_of(&app, "puller", &password(&created, "password1")).await;
+    let token = token_with(&app, "puller", "app", &["content/read", "metadata/read"]).await;
+    let cookie = session_of(&app, "puller", &token).await;
     let mut html = String::new();
     for view in ["tags", "manifests"] {
         let page = app.client.get(app.url(&format!("/repository?name=app&view={view}"))).header("cookie", &cookie);

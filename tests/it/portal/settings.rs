@@ -232,13 +232,7 @@ async fn settings_rights_follow_the_api() {
     .await;
     let reader_pw = user_with(&app, "reader", &["Reader"]).await;
     let contrib_pw = user_with(&app, "contrib", &["Contributor"]).await;
-    let token = app
-        .admin(
-            Method::POST,
-            "/tokens",
-            Some(json!({"name": "puller", "repositories": [{"repository": "app", "actions": ["content/read", "metadata/read"]}]})),
-        )
-        .await;
+    let puller_pw = token_with(&app, "puller", "app", &["content/read", "metadata/read"]).await;
 
     // A Reader sees the values, without a form; also in the browser.
     if let Some(browser) = Browser::start().await {
@@ -269,7 +263,7 @@ async fn settings_rights_follow_the_api() {
     assert_eq!(settings(&app).await["anonymousPullEnabled"], false);
 
     // A pull-only repository token has no management rights at all.
-    let puller = session_of(&app, "puller", &password(&token, "password1")).await;
+    let puller = session_of(&app, "puller", &puller_pw).await;
     assert_eq!(page(&app, &puller, "/settings").await.0, StatusCode::FORBIDDEN);
     assert_eq!(page(&app, &puller, "/settings/webhook?name=hook1").await.0, StatusCode::FORBIDDEN);
     assert_eq!(
