@@ -339,16 +339,26 @@ async fn a_freed_gib_layer_leaves_usage_within_one_background_interval() {
     assert_eq!(app.put_manifest("big", "v1", OCI_MANIFEST, &manifest).await.status(), StatusCode::CREATED);
     assert!(app.used().await > 1 << 30);
 
-    app.req(Method::DELETE, &format!("/v2/big/manifests/{}", sha256(&manifest))).send().await.expect("delete");
+    let last_pass = || async { app.admin(Method::GET, "/gc", None).await["lastRun"]["finishTime"].clone() };
+    let before = last_pass().await;
+    let res = app.req(Method::DELETE, &format!("/v2/big/manifests/{}", sha256(&manifest))).send().await;
+    assert_eq!(res.expect("delete").status(), StatusCode::ACCEPTED);
     let deleted = std::time::Instant::now();
-    // The row goes first, then (in the same pass) the object.
-    while app.used().await > 0 || app.blob_stored(&digest).await {
-        assert!(deleted.elapsed() < std::time::Duration::from_secs(15), "usage did not drop after deletion");
+    // The row goes first, then (in the same pass) the object, then the pass is reported. The
+    // bound is generous: a loaded 2-core CI machine runs the rest of the suite meanwhile.
+    loop {
+        let (used, stored) = (app.used().await, app.blob_stored(&digest).await);
+        let last = last_pass().await;
+        if used == 0 && !stored && last.is_string() && last != before {
+            break;
+        }
+        assert!(
+            deleted.elapsed() < std::time::Duration::from_secs(60),
+            "60 s after the deletion: {used} bytes used, object stored: {stored}, last pass finished {last}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     eprintln!("usage dropped {:?} after the deletion", deleted.elapsed());
-    assert!(!app.blob_stored(&digest).await, "the GiB object is gone");
-    assert!(app.admin(Method::GET, "/gc", None).await["lastRun"].is_object(), "the background pass is reported");
     assert_eq!(app.assert_usage_consistent().await, 0);
 }
 
