@@ -135,6 +135,7 @@ impl App {
         let gc = config.gc.enabled.then_some(config.gc.interval.0);
         let uploads = UploadSlots::new(config.http.max_uploads, config.http.max_uploads_per_identity);
         let audit_retention = config.audit.enabled.then_some(config.audit.retention.0);
+        let scan = config.scan.enabled.then_some(config.scan.timeout.0);
         let app = Arc::new(App {
             config,
             registry,
@@ -150,6 +151,9 @@ impl App {
         }
         if let Some(retention) = audit_retention {
             crate::jobs::prune_audit(Arc::downgrade(&app), retention);
+        }
+        if let Some(timeout) = scan {
+            crate::jobs::scan_images(Arc::downgrade(&app), timeout);
         }
         crate::jobs::watch_identities(Arc::downgrade(&app));
         crate::jobs::deliver_webhooks(Arc::downgrade(&app));

@@ -51,6 +51,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub limits: LimitsConfig,
     pub gc: GcConfig,
+    pub scan: ScanConfig,
     pub http: HttpConfig,
     pub secrets: SecretsConfig,
     pub webhooks: WebhooksConfig,
@@ -244,6 +245,21 @@ impl Default for GcConfig {
             grace: Duration(std::time::Duration::from_secs(3600)),
             upload_ttl: Duration(std::time::Duration::from_secs(86_400)),
         }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanConfig {
+    /// Whether this node scans pushed images in the background (any node may; one scans each).
+    pub enabled: bool,
+    /// The longest one image's scan may take before it is reported unscannable.
+    pub timeout: Duration,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self { enabled: true, timeout: Duration(std::time::Duration::from_secs(600)) }
     }
 }
 
@@ -479,6 +495,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
             gc: GcConfig::default(),
+            scan: ScanConfig::default(),
             http: HttpConfig::default(),
             secrets: SecretsConfig::default(),
             webhooks: WebhooksConfig::default(),

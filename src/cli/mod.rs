@@ -14,6 +14,7 @@ mod repositories;
 mod serve;
 mod storage;
 mod tokens;
+mod trust;
 mod webhooks;
 
 use clap::{Parser, Subcommand};
@@ -94,6 +95,11 @@ enum Command {
     /// The audit log of sign-ins and repository events (Berth's own).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Scan an image now and print its vulnerabilities (Berth's own).
+    Scan(trust::ScanArgs),
+    /// Scan and trust policies: what findings and signatures decide about serving images.
+    #[command(subcommand)]
+    Policy(trust::PolicyCommand),
     /// Offline administration of a registry's stores (Berth's own).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -128,6 +134,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhook(cmd) => webhooks::webhook(cmd, out).await,
         Command::SigningKey(cmd) => identity::signing_key(cmd, out).await,
         Command::Audit(cmd) => audit::audit(cmd, out).await,
+        Command::Scan(args) => trust::scan(args, out).await,
+        Command::Policy(cmd) => trust::policy(cmd, out).await,
         Command::Admin(AdminCommand::ResetPassword(args)) => serve::reset_password(args, out).await,
     }
 }

@@ -163,3 +163,53 @@ pub fn prune_audit(app: Weak<App>, retention: Duration) {
         }
     });
 }
+
+/// How often a node looks for images to scan when nothing was queued.
+const SCAN_POLL: Duration = Duration::from_secs(1);
+/// A scan's lease: renewed while it runs, so a node that dies hands its scan on this soon.
+const SCAN_LEASE: Duration = Duration::from_secs(60);
+/// Claims of one image before it is given up as unscannable (it stopped its scanner each time).
+const SCAN_ATTEMPTS: i64 = 3;
+
+/// Scans pushed images, one at a time on this node: queues what the outbox reports pushed,
+/// claims the oldest queued scan with a lease (so each image is scanned by one node), runs it,
+/// and matches finished scans again when the vulnerability database changed.
+pub fn scan_images(app: Weak<App>, timeout: Duration) {
+    let node = uuid::Uuid::new_v4().to_string();
+    tokio::spawn(async move {
+        loop {
+            let Some(app) = app.upgrade() else { return };
+            let audit = app.auditor.enabled();
+            let registry = &app.registry;
+            let worked = async {
+                registry.queue_pushed().await?;
+                let lease = i64::try_from(SCAN_LEASE.as_millis()).unwrap_or(i64::MAX);
+                if let Some(scan) = registry.meta().claim_scan(&node, lease, SCAN_ATTEMPTS).await? {
+                    let renew = async {
+                        loop {
+                            tokio::time::sleep(SCAN_LEASE / 3).await;
+                            if !registry.meta().renew_scan(&scan.repository, &scan.digest, &node, lease).await.unwrap_or(false) {
+                                return;
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        done = registry.run_scan(&scan, &node, timeout, audit) => done?,
+                        () = renew => tracing::warn!(repository = scan.repository, digest = scan.digest, "scan lease lost"),
+                    }
+                    return Ok::<bool, crate::registry::Error>(true);
+                }
+                Ok(registry.rematch(50, audit).await? > 0)
+            }
+            .await;
+            drop(app);
+            match worked {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "scan round failed"),
+            }
+            tokio::time::sleep(SCAN_POLL).await;
+        }
+    });
+}
+

@@ -22,6 +22,7 @@ mod identity;
 mod listings;
 mod manifests;
 mod storage;
+mod scans;
 mod usage;
 
 use std::path::Path;
@@ -41,6 +42,7 @@ pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, S
 pub use listings::{ManifestMetaRow, ManifestSummary, Order, StoredSummary, TagRow, Unsummarized};
 pub use manifests::{Counts, ManifestRow, NewManifest, ReferrerRow};
 pub use storage::Untagged;
+pub use scans::{ScanEnd, ScanRow};
 pub use usage::{StoredBytes, UsageRecount};
 
 /// PostgreSQL advisory lock keys (arbitrary, fixed): the one all write transactions take, and

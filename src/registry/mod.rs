@@ -7,6 +7,8 @@ mod attributes;
 mod blobs;
 mod gc;
 mod manifests;
+mod policies;
+mod scans;
 mod uploads;
 mod usage;
 
@@ -19,6 +21,8 @@ use crate::{blob, meta};
 pub use attributes::{ManifestDetails, Order};
 pub use gc::{GcOptions, GcReport, Retention};
 pub use manifests::{Page, PushedManifest, StoredManifest};
+pub use policies::{COSIGN_TYPE, NOTATION_TYPE};
+pub use scans::{DB_GENERATION, SCANNER};
 pub use uploads::UploadStatus;
 pub use usage::{Limits, UsageItem};
 
@@ -67,6 +71,9 @@ pub enum Error {
     QuotaExceeded { used: u64, limit: u64, adding: u64 },
     #[error("{0}")]
     LimitReached(String),
+    /// A scan or trust policy refuses to serve the image; the message names the policy.
+    #[error("{0}")]
+    PolicyRefused(String),
     #[error(transparent)]
     Signed(#[from] crate::blob::SignError),
     #[error(transparent)]

@@ -23,5 +23,6 @@ mod process;
 mod redirect;
 mod s3;
 mod security;
+mod trust;
 mod usage;
 mod webhooks;

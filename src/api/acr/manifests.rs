@@ -1,6 +1,8 @@
 //! `GET /acr/v1/<name>/_manifests` and `GET|PATCH|DELETE /acr/v1/<name>/_manifests/<digest>`:
 //! manifests with their platform, size, tags and attributes (locks).
 
+use std::collections::HashSet;
+
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -12,8 +14,9 @@ use crate::meta::AttributesPatch;
 use crate::oci::{Digest, Reference, RepoName};
 use crate::registry::ManifestDetails;
 
-/// A manifest as ACR lists it; absent values are left out, as ACR does.
-fn manifest_json(m: &ManifestDetails) -> Value {
+/// A manifest as ACR lists it; absent values are left out, as ACR does. `signed`: it has a
+/// notation or cosign signature.
+fn manifest_json(m: &ManifestDetails, signed: &HashSet<String>) -> Value {
     let r = &m.row;
     let mut v = json!({
         "digest": r.digest,
@@ -22,6 +25,7 @@ fn manifest_json(m: &ManifestDetails) -> Value {
         "lastUpdateTime": iso8601_z(r.updated_at),
         "mediaType": r.media_type,
         "changeableAttributes": attributes_json(&r.attributes),
+        "signed": signed.contains(&r.digest.to_string()),
     });
     let optional = [
         ("architecture", r.architecture.clone()),
@@ -57,22 +61,40 @@ pub(super) async fn list(ctx: &Ctx<'_>, name: &RepoName) -> Result<Response, Api
         (true, Some(last)) => Some(next_link(&format!("/acr/v1/{name}/_manifests"), &last.row.digest, n, &ctx.params)),
         _ => None,
     };
+    let digests: Vec<String> = listed.items.iter().map(|m| m.row.digest.to_string()).collect();
+    let signed = ctx.app.registry.signed_of(name, &digests).await?;
     let body = json!({
         "registry": ctx.login_server,
         "imageName": name.as_str(),
-        "manifests": listed.items.iter().map(manifest_json).collect::<Vec<_>>(),
+        "manifests": listed.items.iter().map(|m| manifest_json(m, &signed)).collect::<Vec<_>>(),
     });
     Ok(page(body, next))
 }
 
-fn one(ctx: &Ctx<'_>, name: &RepoName, m: &ManifestDetails) -> Response {
-    Json(json!({ "registry": ctx.login_server, "imageName": name.as_str(), "manifest": manifest_json(m) }))
-        .into_response()
+/// One manifest, with its scan's summary (Berth's own field: `scan`).
+async fn one(ctx: &Ctx<'_>, name: &RepoName, m: &ManifestDetails) -> Result<Response, ApiError> {
+    let digest = m.row.digest.to_string();
+    let signed = ctx.app.registry.signed_of(name, std::slice::from_ref(&digest)).await?;
+    let mut manifest = manifest_json(m, &signed);
+    if let Ok(d) = Digest::parse(&digest)
+        && let Some(scan) = ctx.app.registry.scan_of(name, &d).await?
+    {
+        let summary = scan.summary.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());
+        manifest["scan"] = json!({
+            "status": scan.status,
+            "scannedTime": scan.scanned_at.map(iso8601_z),
+            "summary": summary,
+            "sbom": scan.sbom_digest,
+            "report": scan.report_digest,
+            "reason": scan.reason,
+        });
+    }
+    Ok(Json(json!({ "registry": ctx.login_server, "imageName": name.as_str(), "manifest": manifest })).into_response())
 }
 
 /// GET /acr/v1/<name>/_manifests/<digest>
 pub(super) async fn show(ctx: &Ctx<'_>, name: &RepoName, digest: &Digest) -> Result<Response, ApiError> {
-    Ok(one(ctx, name, &ctx.app.registry.manifest_detail(name, digest).await?))
+    one(ctx, name, &ctx.app.registry.manifest_detail(name, digest).await?).await
 }
 
 /// PATCH /acr/v1/<name>/_manifests/<digest> — sets the manifest's changeable attributes.
@@ -82,7 +104,7 @@ pub(super) async fn update(
     digest: &Digest,
     patch: AttributesPatch,
 ) -> Result<Response, ApiError> {
-    Ok(one(ctx, name, &ctx.app.registry.update_manifest(name, digest, &patch).await?))
+    one(ctx, name, &ctx.app.registry.update_manifest(name, digest, &patch).await?).await
 }
 
 /// DELETE /acr/v1/<name>/_manifests/<digest> — the manifest and its tags; 202.

@@ -1,6 +1,8 @@
 //! `GET /acr/v1/<name>/_tags` and `GET|PATCH|DELETE /acr/v1/<name>/_tags/<tag>`: tags with
 //! their attributes (locks).
 
+use std::collections::HashSet;
+
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -11,13 +13,14 @@ use crate::api::time::iso8601_z;
 use crate::meta::{AttributesPatch, TagRow};
 use crate::oci::{Digest, ErrorCode, RepoName, Tag};
 
-fn tag_json(t: &TagRow) -> Value {
+/// A tag as ACR lists it; `signed`: its manifest has a notation or cosign signature.
+fn tag_json(t: &TagRow, signed: &HashSet<String>) -> Value {
     json!({
         "name": t.name,
         "digest": t.digest,
         "createdTime": iso8601_z(t.created_at),
         "lastUpdateTime": iso8601_z(t.updated_at),
-        "signed": false,
+        "signed": signed.contains(&t.digest.to_string()),
         "changeableAttributes": attributes_json(&t.attributes),
     })
 }
@@ -37,21 +40,25 @@ pub(super) async fn list(ctx: &Ctx<'_>, name: &RepoName) -> Result<Response, Api
         (true, Some(last)) => Some(next_link(&format!("/acr/v1/{name}/_tags"), &last.name, n, &ctx.params)),
         _ => None,
     };
+    let digests: Vec<String> = listed.items.iter().map(|t| t.digest.to_string()).collect();
+    let signed = ctx.app.registry.signed_of(name, &digests).await?;
     let body = json!({
         "registry": ctx.login_server,
         "imageName": name.as_str(),
-        "tags": listed.items.iter().map(tag_json).collect::<Vec<_>>(),
+        "tags": listed.items.iter().map(|t| tag_json(t, &signed)).collect::<Vec<_>>(),
     });
     Ok(page(body, next))
 }
 
-fn one(ctx: &Ctx<'_>, name: &RepoName, t: &TagRow) -> Response {
-    Json(json!({ "registry": ctx.login_server, "imageName": name.as_str(), "tag": tag_json(t) })).into_response()
+async fn one(ctx: &Ctx<'_>, name: &RepoName, t: &TagRow) -> Result<Response, ApiError> {
+    let signed = ctx.app.registry.signed_of(name, &[t.digest.to_string()]).await?;
+    let tag = tag_json(t, &signed);
+    Ok(Json(json!({ "registry": ctx.login_server, "imageName": name.as_str(), "tag": tag })).into_response())
 }
 
 /// GET /acr/v1/<name>/_tags/<tag>
 pub(super) async fn show(ctx: &Ctx<'_>, name: &RepoName, tag: &Tag) -> Result<Response, ApiError> {
-    Ok(one(ctx, name, &ctx.app.registry.tag_detail(name, tag).await?))
+    one(ctx, name, &ctx.app.registry.tag_detail(name, tag).await?).await
 }
 
 /// PATCH /acr/v1/<name>/_tags/<tag> — sets the tag's changeable attributes (locks).
@@ -61,7 +68,7 @@ pub(super) async fn update(
     tag: &Tag,
     patch: AttributesPatch,
 ) -> Result<Response, ApiError> {
-    Ok(one(ctx, name, &ctx.app.registry.update_tag(name, tag, &patch).await?))
+    one(ctx, name, &ctx.app.registry.update_tag(name, tag, &patch).await?).await
 }
 
 /// DELETE /acr/v1/<name>/_tags/<tag> — untags (the manifest stays); 202.

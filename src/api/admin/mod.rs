@@ -16,6 +16,7 @@ pub(super) use identities::{SettingsPatch, change_settings};
 pub(super) use storage::{change_retention, collect_garbage_now, metrics};
 pub(super) use webhooks::{LISTED_EVENTS, add_webhook};
 mod tokens;
+mod trust;
 mod webhooks;
 
 use axum::Router;
@@ -65,6 +66,9 @@ pub(super) fn router() -> Router<AppState> {
         .route("/webhooks/{name}/ping", post(webhooks::ping_webhook))
         .route("/webhooks/{name}/events", get(webhooks::list_webhook_events))
         .route("/webhooks/{name}/events/{id}/redeliver", post(webhooks::redeliver_webhook_event))
+        .route("/scans", get(trust::show_scan).post(trust::scan_now))
+        .route("/policies/{kind}", get(trust::list_policies))
+        .route("/policies/{kind}/{name}", axum::routing::put(trust::put_policy).delete(trust::delete_policy))
         .route("/scopemaps", get(tokens::list_scope_maps).post(tokens::create_scope_map))
         .route(
             "/scopemaps/{name}",

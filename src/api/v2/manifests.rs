@@ -21,6 +21,7 @@ pub(super) async fn get_manifest(
     head: bool,
 ) -> Result<Response, ApiError> {
     let m = reg.get_manifest(name, reference).await?;
+    reg.check_policies(name, &m).await?;
     let len = m.content.len();
     let body = if head { Body::empty() } else { Body::from(m.content) };
     let headers = [

@@ -1,0 +1,285 @@
+//! Scanning images: their layers streamed through the package inventory (`trust::layers`,
+//! `trust::inventory`), the packages matched against the vulnerability database, and the SBOM
+//! and the report attached to the image as referrers. A layer is read from the blob store as a
+//! stream into a blocking thread, so no layer is ever held whole; what a scan may cost is
+//! bounded by `trust::layers::Limits`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Registry, Result};
+use crate::meta::{Actor, ScanEnd, ScanRow, now_ms};
+use crate::oci::{Digest, Reference, RepoName};
+use crate::trust::inventory::{Inventory, Package};
+use crate::trust::layers::{ImageFiles, Limits};
+use crate::trust::osv::Finding;
+use crate::trust::policy::{ScanPolicy, TrustPolicy};
+use crate::trust::sbom::{self, Summary};
+
+/// The job name scans are recorded under, and the identity their referrers are pushed as.
+pub const SCANNER: &str = "scanner";
+/// The settings key of the vulnerability database's generation (bumped by each import that
+/// changed it; scans matched against an older one are matched again).
+pub const DB_GENERATION: &str = "vulndb_generation";
+
+const EMPTY_CONFIG: &[u8] = b"{}";
+/// The largest report read back.
+const MAX_REPORT: u64 = 64 << 20;
+const EMPTY_TYPE: &str = "application/vnd.oci.empty.v1+json";
+const IMAGE_CONFIGS: [&str; 2] =
+    ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImageManifest {
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+impl Registry {
+    /// Reads the layers of image `digest` in `repo` and builds its inventory; `Ok(Err(why))` for
+    /// what is not an image or cannot be scanned (the reason says which layer and why).
+    pub async fn inventory(&self, repo: &RepoName, digest: &Digest, timeout: Duration) -> Result<Result<Inventory, String>> {
+        let Some(stored) = self.meta.manifest(repo, digest).await? else {
+            return Ok(Err("the manifest is no longer stored".into()));
+        };
+        let Ok(manifest) = serde_json::from_slice::<ImageManifest>(&stored.content) else {
+            return Ok(Err("not an image manifest".into()));
+        };
+        match &manifest.config {
+            Some(c) if IMAGE_CONFIGS.contains(&c.media_type.as_str()) => {}
+            _ => return Ok(Err("not an image: an index or an artifact has no layers to scan".into())),
+        }
+        let mut files = ImageFiles::new(Limits::new(timeout));
+        for layer in &manifest.layers {
+            let Ok(layer_digest) = Digest::parse(&layer.digest) else {
+                return Ok(Err(format!("layer {} has no valid digest", layer.digest)));
+            };
+            let stream = self.blobs.read(&layer_digest, 0..layer.size).await?;
+            let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+            let media_type = layer.media_type.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let result = files.add_layer(reader, &media_type);
+                (files, result)
+            })
+            .await;
+            let Ok((back, result)) = read else { return Ok(Err("the scanner stopped while reading a layer".into())) };
+            files = back;
+            if let Err(e) = result {
+                return Ok(Err(format!("layer {layer_digest}: {e}")));
+            }
+        }
+        let mut inventory = files.inventory();
+        if let Some(db) = inventory.rpmdb.take() {
+            match crate::trust::rpmdb::packages(db, inventory.distro.as_ref()).await {
+                Ok(found) => inventory.packages.extend(found),
+                Err(e) => inventory.notes.push(format!("rpm database: {e}")),
+            }
+        }
+        Ok(Ok(inventory))
+    }
+
+    /// The vulnerability database's generation (0 before any import).
+    pub async fn db_generation(&self) -> Result<i64> {
+        Ok(self.meta.setting(DB_GENERATION).await?.and_then(|g| g.parse().ok()).unwrap_or(0))
+    }
+
+    /// Scans image `digest` of `repo` for `holder`, who claimed it: inventory, findings, the
+    /// SBOM and report referrers, then the quarantine state if a scan policy sets it.
+    pub async fn run_scan(&self, scan: &ScanRow, holder: &str, timeout: Duration, audit: bool) -> Result<()> {
+        let (Ok(repo), Ok(digest)) = (RepoName::parse(&scan.repository), Digest::parse(&scan.digest)) else {
+            self.meta.finish_scan(&scan.repository, &scan.digest, holder, &ScanEnd::Skipped("not a valid name")).await?;
+            return Ok(());
+        };
+        let inventory = match self.inventory(&repo, &digest, timeout).await? {
+            Ok(i) => i,
+            Err(why) => {
+                let end = if why.starts_with("layer") { ScanEnd::Unscannable(&why) } else { ScanEnd::Skipped(&why) };
+                self.meta.finish_scan(&scan.repository, &scan.digest, holder, &end).await?;
+                return Ok(());
+            }
+        };
+        let generation = self.db_generation().await?;
+        let findings = self.findings(&inventory.packages).await?;
+        let actor = Actor::internal(SCANNER, audit);
+        let image = format!("{}@{digest}", repo.as_str());
+        let created = crate::api::time::rfc3339(now_ms());
+        let sbom_doc = sbom::spdx(&image, &format!("https://berth.invalid/spdx/{}/{}", repo.as_str(), digest.hex()), &created, &inventory);
+        let sbom_digest = self.attach(&repo, &digest, sbom::SBOM_TYPE, &sbom_doc, &actor).await;
+        let report_digest = self.attach_report(&repo, &digest, generation, &inventory, &findings, &actor).await;
+        let summary = Summary::of(inventory.packages.len(), &findings);
+        let summary_json = serde_json::to_string(&summary).unwrap_or_default();
+        let inventory_json = serde_json::to_string(&inventory.packages).unwrap_or_default();
+        let (sbom_digest, report_digest) = (sbom_digest.map(|d| d.to_string()), report_digest.map(|d| d.to_string()));
+        let end = ScanEnd::Done {
+            generation,
+            summary: &summary_json,
+            inventory: &inventory_json,
+            sbom_digest: sbom_digest.as_deref(),
+            report_digest: report_digest.as_deref(),
+        };
+        if self.meta.finish_scan(&scan.repository, &scan.digest, holder, &end).await? {
+            self.quarantine_by_scan(&repo, &digest, &summary, &actor).await?;
+        }
+        Ok(())
+    }
+
+    /// Matches the stored inventories of scans older than the database against it again, and
+    /// replaces their reports; the number matched.
+    pub async fn rematch(&self, limit: u32, audit: bool) -> Result<usize> {
+        let generation = self.db_generation().await?;
+        let scans = self.meta.scans_older_than(generation, limit).await?;
+        let actor = Actor::internal(SCANNER, audit);
+        for scan in &scans {
+            let (Ok(repo), Ok(digest)) = (RepoName::parse(&scan.repository), Digest::parse(&scan.digest)) else { continue };
+            let packages: Vec<Package> =
+                scan.inventory.as_deref().and_then(|i| serde_json::from_str(i).ok()).unwrap_or_default();
+            let inventory = Inventory { packages, ..Inventory::default() };
+            let findings = self.findings(&inventory.packages).await?;
+            let Some(report) = self.attach_report(&repo, &digest, generation, &inventory, &findings, &actor).await else {
+                continue;
+            };
+            let summary = Summary::of(inventory.packages.len(), &findings);
+            let summary_json = serde_json::to_string(&summary).unwrap_or_default();
+            if self.meta.rematched(&scan.repository, &scan.digest, generation, &summary_json, &report.to_string()).await? {
+                if let Some(old) = scan.report_digest.as_deref().and_then(|d| Digest::parse(d).ok()) {
+                    // The report it replaces goes (a locked one stays, and says so in the log).
+                    if let Err(e) = self.delete_manifest(&repo, &Reference::Digest(old), &actor).await {
+                        tracing::warn!(error = %e, "cannot delete a replaced scan report");
+                    }
+                }
+                self.quarantine_by_scan(&repo, &digest, &summary, &actor).await?;
+            }
+        }
+        Ok(scans.len())
+    }
+
+    async fn attach_report(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        generation: i64,
+        inventory: &Inventory,
+        findings: &[Finding],
+        actor: &Actor,
+    ) -> Option<Digest> {
+        let image = format!("{}@{digest}", repo.as_str());
+        let database = json!({"generation": generation});
+        let doc = sbom::report(&image, &crate::api::time::rfc3339(now_ms()), &database, inventory, findings);
+        self.attach(repo, digest, sbom::REPORT_TYPE, &doc, actor).await
+    }
+
+    /// Pushes `doc` as an artifact of `artifact_type` whose subject is `subject`; its digest,
+    /// or `None` (logged) if the repository refused it (locked, over quota).
+    async fn attach(&self, repo: &RepoName, subject: &Digest, artifact_type: &str, doc: &Value, actor: &Actor) -> Option<Digest> {
+        let result: Result<Digest> = async {
+            let content = Bytes::from(serde_json::to_vec(doc).unwrap_or_default());
+            let layer = Digest::sha256_of(&content);
+            let config = Digest::sha256_of(EMPTY_CONFIG);
+            for (d, bytes) in [(&config, Bytes::from_static(EMPTY_CONFIG)), (&layer, content.clone())] {
+                let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+                self.put_blob(repo, d, Box::pin(body)).await?;
+            }
+            let manifest = json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "artifactType": artifact_type,
+                "config": {"mediaType": EMPTY_TYPE, "digest": config.to_string(), "size": EMPTY_CONFIG.len()},
+                "layers": [{"mediaType": artifact_type, "digest": layer.to_string(), "size": content.len()}],
+                "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject.to_string(),
+                            "size": self.meta.manifest(repo, subject).await?.map_or(0, |m| m.content.len())},
+                "annotations": {"org.opencontainers.image.created": crate::api::time::rfc3339(now_ms()),
+                                "org.opencontainers.image.title": artifact_type},
+            });
+            let bytes = serde_json::to_vec(&manifest).unwrap_or_default();
+            let digest = Digest::sha256_of(&bytes);
+            let media = Some("application/vnd.oci.image.manifest.v1+json");
+            self.put_manifest(repo, &Reference::Digest(digest.clone()), media, &bytes, actor).await?;
+            Ok(digest)
+        }
+        .await;
+        result.inspect_err(|e| tracing::warn!(error = %e, repository = repo.as_str(), %subject, "cannot attach {artifact_type}")).ok()
+    }
+
+    /// Sets the quarantine state of a quarantined image from its scan, if a scan policy for its
+    /// repository says at which severity it fails.
+    async fn quarantine_by_scan(&self, repo: &RepoName, digest: &Digest, summary: &Summary, actor: &Actor) -> Result<()> {
+        let policies = self.scan_policies().await?;
+        let Some(threshold) = crate::trust::policy::governing(&policies, repo.as_str()).and_then(|p| p.quarantine_severity) else {
+            return Ok(());
+        };
+        if self.quarantine_state(repo, digest).await?.as_deref() != Some("Quarantined") {
+            return Ok(());
+        }
+        let failed = summary.at_or_above(threshold);
+        let state = if failed { super::QuarantineState::Failed } else { super::QuarantineState::Passed };
+        let details = json!({"scanner": "berth", "summary": summary, "threshold": threshold}).to_string();
+        self.set_quarantine(repo, digest, state, Some(&details), actor).await?;
+        Ok(())
+    }
+
+    pub async fn scan_policies(&self) -> Result<Vec<ScanPolicy>> {
+        Ok(self.meta.policies("scan").await?.iter().filter_map(|b| serde_json::from_str(b).ok()).collect())
+    }
+
+    pub async fn trust_policies(&self) -> Result<Vec<TrustPolicy>> {
+        Ok(self.meta.policies("trust").await?.iter().filter_map(|b| serde_json::from_str(b).ok()).collect())
+    }
+
+    pub async fn put_policy(&self, kind: &str, name: &str, body: &Value) -> Result<()> {
+        Ok(self.meta.put_policy(kind, name, &body.to_string()).await?)
+    }
+
+    pub async fn delete_policy(&self, kind: &str, name: &str) -> Result<bool> {
+        Ok(self.meta.delete_policy(kind, name).await?)
+    }
+
+    /// The report a finished scan attached, read back from its referrer.
+    pub async fn scan_report(&self, repo: &RepoName, scan: &ScanRow) -> Result<Option<Value>> {
+        let Some(digest) = scan.report_digest.as_deref().and_then(|d| Digest::parse(d).ok()) else { return Ok(None) };
+        let Some(m) = self.meta.manifest(repo, &digest).await? else { return Ok(None) };
+        let Ok(manifest) = serde_json::from_slice::<ImageManifest>(&m.content) else { return Ok(None) };
+        let Some(layer) = manifest.layers.first() else { return Ok(None) };
+        let Ok(layer_digest) = Digest::parse(&layer.digest) else { return Ok(None) };
+        if layer.size > MAX_REPORT {
+            return Ok(None);
+        }
+        let stream = self.blobs.read(&layer_digest, 0..layer.size).await?;
+        let chunks: Vec<Bytes> = stream.try_collect().await.map_err(|e| super::Error::Blob(e.into()))?;
+        let bytes = chunks.concat();
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+
+    /// The scan of `digest` in `repo`, if it was queued.
+    pub async fn scan_of(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ScanRow>> {
+        Ok(self.meta.scan(repo.as_str(), &digest.to_string()).await?)
+    }
+
+    /// Queues a scan of `digest` in `repo` now (again if it was scanned).
+    pub async fn queue_scan(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
+        Ok(self.meta.queue_scan(repo.as_str(), &digest.to_string()).await?)
+    }
+
+    /// Queues scans of the manifests pushed since the queue last looked.
+    pub async fn queue_pushed(&self) -> Result<usize> {
+        Ok(self.meta.queue_pushed(500).await?)
+    }
+}
+
+impl Registry {
+    /// STUB
+    pub async fn findings(&self, _p: &[Package]) -> Result<Vec<Finding>> { Ok(Vec::new()) }
+}

@@ -1,0 +1,3 @@
+//! Supply-chain trust: signatures made by real tools, scanning, quarantine and policies.
+
+mod signatures;
