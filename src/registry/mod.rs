@@ -7,6 +7,7 @@ mod attributes;
 mod blobs;
 mod gc;
 mod manifests;
+mod quarantine;
 mod uploads;
 mod usage;
 
@@ -19,6 +20,8 @@ use crate::{blob, meta};
 pub use attributes::{ManifestDetails, Order};
 pub use gc::{GcOptions, GcReport, Retention};
 pub use manifests::{Page, PushedManifest, StoredManifest};
+pub use quarantine::QuarantineState;
+pub use crate::meta::Visibility;
 pub use uploads::UploadStatus;
 pub use usage::{Limits, UsageItem};
 
@@ -56,6 +59,9 @@ pub enum Error {
     /// A lock (ACR's changeable attributes) forbids the operation; the message names it.
     #[error("{0}")]
     Locked(String),
+    /// The manifest is held in quarantine (not released yet, or failed): the message says which.
+    #[error("{0}")]
+    Quarantined(String),
     #[error(
         "manifest {manifest} is listed by index {index} in this repository: deleting it alone would break the index; delete the index (which takes its children along) instead"
     )]
