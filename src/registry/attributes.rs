@@ -183,7 +183,12 @@ impl Registry {
     }
 
     /// Manifest `digest`, unknown if `visible` does not show it.
-    pub async fn manifest_detail(&self, repo: &RepoName, digest: &Digest, visible: Visibility) -> Result<ManifestDetails> {
+    pub async fn manifest_detail(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        visible: Visibility,
+    ) -> Result<ManifestDetails> {
         self.ensure_exists(repo).await?;
         let row = self.meta.manifest_meta(repo, digest, visible).await?;
         row.map(ManifestDetails::of).ok_or_else(|| Error::ManifestUnknown(digest.to_string()))

@@ -17,11 +17,11 @@ use crate::meta::MetaStore;
 use crate::oci::{Digest, ManifestError, RefKind, RepoName};
 use crate::{blob, meta};
 
+pub use crate::meta::Visibility;
 pub use attributes::{ManifestDetails, Order};
 pub use gc::{GcOptions, GcReport, Retention};
 pub use manifests::{Page, PushedManifest, StoredManifest};
 pub use quarantine::QuarantineState;
-pub use crate::meta::Visibility;
 pub use uploads::UploadStatus;
 pub use usage::{Limits, UsageItem};
 

@@ -44,7 +44,8 @@ async fn skopeo_push(app: &TestApp, repo: &str, content: &[u8]) -> String {
     let digest = image["digest"].as_str().expect("digest").to_owned();
     tag_layout(&src, image, "v1");
     let dest = format!("docker://{}/{repo}:v1", app.host());
-    let (ok, _, stderr) = skopeo(app, &["copy", "--dest-tls-verify=false", &format!("oci:{}:v1", src.display()), &dest]).await;
+    let (ok, _, stderr) =
+        skopeo(app, &["copy", "--dest-tls-verify=false", &format!("oci:{}:v1", src.display()), &dest]).await;
     assert!(ok, "skopeo push: {stderr}");
     digest
 }
@@ -54,8 +55,7 @@ async fn skopeo_pull(app: &TestApp, repo: &str, creds: &str) -> (bool, String) {
     let (_guard, tmp) = temp_dir();
     let src = format!("docker://{}/{repo}:v1", app.host());
     let out = format!("oci:{}:v1", tmp.join("out").display());
-    let (ok, _, stderr) =
-        skopeo(app, &["copy", "--src-tls-verify=false", "--src-creds", creds, &src, &out]).await;
+    let (ok, _, stderr) = skopeo(app, &["copy", "--src-tls-verify=false", "--src-creds", creds, &src, &out]).await;
     (ok, stderr)
 }
 
@@ -121,7 +121,8 @@ async fn a_pushed_image_waits_in_quarantine_until_a_writer_releases_it() {
         assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("quarantine/write"), "{body}");
     }
     // Nor can the writer change locks it has no metadata/write for.
-    let (status, _) = patch_as(&app, "qwriter", &writer, &path, json!({"quarantineState": "Passed", "readEnabled": false})).await;
+    let (status, _) =
+        patch_as(&app, "qwriter", &writer, &path, json!({"quarantineState": "Passed", "readEnabled": false})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // The writer releases it: listed and pulled with the same pull-only token.
@@ -192,7 +193,10 @@ async fn a_failed_image_stays_refused_and_a_moved_tag_waits_for_its_image() {
             "CVE-2024-0001 critical",
         ])
         .await;
-    assert_eq!((set["quarantineState"].as_str(), set["quarantineDetails"].as_str()), (Some("Failed"), Some("CVE-2024-0001 critical")));
+    assert_eq!(
+        (set["quarantineState"].as_str(), set["quarantineDetails"].as_str()),
+        (Some("Failed"), Some("CVE-2024-0001 critical"))
+    );
     let (status, body) = get_as(&app, "puller", &puller, "/v2/app/manifests/v1").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("failed"), "{body}");

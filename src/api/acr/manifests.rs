@@ -52,7 +52,8 @@ fn manifest_json(m: &ManifestDetails) -> Value {
 /// manifests are left out.
 pub(super) async fn list(ctx: &Ctx<'_>, name: &RepoName) -> Result<Response, ApiError> {
     let n = ctx.params.n()?;
-    let listed = ctx.app.registry.manifest_details(name, ctx.params.order()?, ctx.sees, ctx.params.last.as_deref(), n).await?;
+    let listed =
+        ctx.app.registry.manifest_details(name, ctx.params.order()?, ctx.sees, ctx.params.last.as_deref(), n).await?;
     let next = match (listed.more, listed.items.last()) {
         (true, Some(last)) => Some(next_link(&format!("/acr/v1/{name}/_manifests"), &last.row.digest, n, &ctx.params)),
         _ => None,
@@ -79,7 +80,12 @@ pub(super) async fn show(ctx: &Ctx<'_>, name: &RepoName, digest: &Digest) -> Res
 /// its quarantine state (`quarantineState`, `quarantineDetails`: the need checked for
 /// quarantine/write). The state is set first: releasing a manifest and locking it in one
 /// request leaves it locked.
-pub(super) async fn update(ctx: &Ctx<'_>, name: &RepoName, digest: &Digest, patch: Patch) -> Result<Response, ApiError> {
+pub(super) async fn update(
+    ctx: &Ctx<'_>,
+    name: &RepoName,
+    digest: &Digest,
+    patch: Patch,
+) -> Result<Response, ApiError> {
     let reg = &ctx.app.registry;
     if patch.quarantine() {
         let Some(state) = patch.quarantine_state.as_deref() else {

@@ -96,7 +96,8 @@ pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Respo
                     if !may_read_source {
                         params.mount = None;
                     }
-                    let who = Who { sees: endpoint.name().map_or(Visibility::Released, |n| caller.sees(n.as_str())), actor };
+                    let who =
+                        Who { sees: endpoint.name().map_or(Visibility::Released, |n| caller.sees(n.as_str())), actor };
                     route(&app, parts.method.clone(), endpoint, params, &parts.headers, body, &who).await
                 }
                 Err(e) => Err(e),
@@ -178,7 +179,9 @@ async fn route(
             uploads::put_upload(reg, &name, &id, &q, headers, body_stream(body)).await
         }
         (Method::DELETE, Endpoint::Upload { name, id }) => uploads::cancel_upload(reg, &name, &id).await,
-        (Method::GET, Endpoint::Referrers { name, digest }) => referrers::list_referrers(reg, &name, &digest, &q, who.sees).await,
+        (Method::GET, Endpoint::Referrers { name, digest }) => {
+            referrers::list_referrers(reg, &name, &digest, &q, who.sees).await
+        }
         (method, _) => {
             Err(ApiError::new(ErrorCode::Unsupported, format!("method {method} is not supported on this endpoint")))
         }
