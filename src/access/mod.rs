@@ -129,6 +129,14 @@ impl Caller {
         self.permissions.catalog() && self.token.as_ref().is_none_or(|t| t.catalog)
     }
 
+    /// Which manifests of `repo` this caller sees: quarantined ones too with quarantine/read.
+    pub fn sees(&self, repo: &str) -> crate::meta::Visibility {
+        match self.on(repo).has(crate::auth::Action::QuarantineRead) {
+            true => crate::meta::Visibility::All,
+            false => crate::meta::Visibility::Released,
+        }
+    }
+
     /// Management rights: the principal's, as far as its token (if any) carries them.
     pub fn manage(&self) -> Manage {
         self.token.as_ref().map_or(self.permissions.manage, |t| self.permissions.manage.min(t.manage))

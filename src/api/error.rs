@@ -135,13 +135,12 @@ impl From<registry::Error> for ApiError {
             E::NameUnknown(_) => Self::new(ErrorCode::NameUnknown, message),
             E::TagUnknown(_) => Self::new(ErrorCode::TagUnknown, message),
             E::Locked(_)
+            | E::Quarantined(_)
             | E::ListedByIndex { .. }
             | E::QuotaExceeded { .. }
             | E::LimitReached(_)
             | E::PolicyRefused(_)
-            | E::Signed(_) => {
-                Self::new(ErrorCode::Denied, message)
-            }
+            | E::Signed(_) => Self::new(ErrorCode::Denied, message),
             E::Meta(cause) if cause.is_storage_full() => Self::storage_full(cause),
             E::Blob(cause) if cause.is_storage_full() => Self::storage_full(cause),
             E::Meta(cause) => Self::internal(cause),

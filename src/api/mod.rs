@@ -138,6 +138,7 @@ pub(crate) fn actor(
         identity: caller.name.clone(),
         client_ip: Some(client.to_string()),
         audit: app.auditor.enabled(),
+        internal: false,
     }
 }
 

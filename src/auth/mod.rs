@@ -208,7 +208,8 @@ impl Role {
     }
 
     /// The repository actions of ACR's role table: Owner and Contributor push, pull, delete and
-    /// change policies; Reader and AcrPull pull; AcrPush pushes and pulls; AcrDelete deletes.
+    /// change policies; Reader and AcrPull pull; AcrPush pushes and pulls; AcrDelete deletes;
+    /// the quarantine roles (and Owner) see quarantined images, the writer (and Owner) releases.
     pub fn actions(self) -> Actions {
         use Action::*;
         match self {
@@ -218,7 +219,9 @@ impl Role {
             Role::AcrImageSigner => Actions::of(&[Sign]),
             Role::AcrQuarantineReader => Actions::of(&[ContentRead, MetadataRead, QuarantineRead]),
             Role::AcrQuarantineWriter => Actions::of(&[ContentRead, MetadataRead, QuarantineRead, QuarantineWrite]),
-            Role::Contributor | Role::Owner => Actions::ALL_REPOSITORY,
+            Role::Contributor => Actions::ALL_REPOSITORY,
+            // As in ACR, Owner may also see and release quarantined images; Contributor not.
+            Role::Owner => Actions::ALL_REPOSITORY.union(Actions::of(&[QuarantineRead, QuarantineWrite])),
         }
     }
 

@@ -62,12 +62,19 @@ pub(super) enum ManifestCommand {
         #[command(flatten)]
         spec: Spec,
     },
-    /// Lock or unlock a manifest (or the tag named)
+    /// Lock or unlock a manifest (or the tag named); set its quarantine state
     UpdateMetadata {
         #[command(flatten)]
         spec: Spec,
         #[command(flatten)]
         locks: Locks,
+        /// Quarantine state of the manifest (of the tag's manifest, given a tag): Passed
+        /// releases it, Failed keeps it held; needs AcrQuarantineWriter or Owner
+        #[arg(long, value_parser = ["Quarantined", "Passed", "Failed"])]
+        quarantine_state: Option<String>,
+        /// What the check found, kept with the state
+        #[arg(long, value_name = "TEXT", requires = "quarantine_state")]
+        quarantine_details: Option<String>,
     },
     /// Delete a manifest and every tag on it
     Delete {
@@ -105,10 +112,21 @@ pub(super) async fn manifest(cmd: ManifestCommand, out: &OutputArgs) -> anyhow::
             let (path, field) = Image::parse(&name)?.attributes_path();
             registry.call(Method::GET, &path, None).await?[field].take()
         }
-        ManifestCommand::UpdateMetadata { spec, locks } => {
+        ManifestCommand::UpdateMetadata { spec, locks, quarantine_state, quarantine_details } => {
             let (registry, name) = spec.resolve()?;
-            let (path, field) = Image::parse(&name)?.attributes_path();
+            let image = Image::parse(&name)?;
+            let (path, field) = image.attributes_path();
             let patch = locks.patch();
+            if let Some(state) = quarantine_state {
+                // The state is a manifest's, whatever names it: a tag is resolved first.
+                let digest = image.digest(&registry).await?;
+                let manifest = format!("/acr/v1/{}/_manifests/{digest}", image.repository());
+                let body = json!({ "quarantineState": state, "quarantineDetails": quarantine_details });
+                let set = registry.call(Method::PATCH, &manifest, Some(&body)).await?;
+                if patch.is_none() {
+                    return output::print(&set["manifest"], out, None);
+                }
+            }
             let method = if patch.is_some() { Method::PATCH } else { Method::GET };
             registry.call(method, &path, patch.as_ref()).await?[field].take()
         }

@@ -81,7 +81,7 @@ enum Command {
     /// Garbage collection: run a pass now, or show the last.
     #[command(subcommand)]
     Gc(storage::GcCommand),
-    /// Registry policies: retention of untagged manifests.
+    /// Registry policies: retention of untagged manifests, quarantine of new images.
     #[command(subcommand)]
     Config(storage::ConfigCommand),
     /// Delete tags (and with --untagged, manifests) by filter and age, as `acr purge`.
@@ -175,6 +175,7 @@ mod tests {
         );
         assert!(parse("berth purge -r localhost:5000 --filter hello:.* --ago 2x").is_err());
         assert!(parse("berth config retention update -r localhost:5000 --days 3 --status enabled").is_ok());
+        assert!(parse("berth config quarantine update -r localhost:5000 --status enabled").is_ok());
         assert!(parse("berth update -n localhost:5000 --sku Premium --storage-quota 1000").is_ok());
         assert!(
             parse("berth user create -n dev -r localhost:5000 --new-password secret-1 --role AcrPush --role Reader")

@@ -1,5 +1,5 @@
 //! `berth show-usage`, `berth usage check` (Berth's own), `berth gc run|show`,
-//! `berth config retention show|update` and `berth purge` (ACR's `acr purge`, run from the
+//! `berth config retention show|update`, `berth config quarantine show|update` and `berth purge` (ACR's `acr purge`, run from the
 //! client over `/acr/v1`).
 
 use anyhow::Context;
@@ -82,6 +82,22 @@ pub(super) enum ConfigCommand {
     /// Retention of untagged manifests
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Quarantine of new images until released (ACR's quarantine policy)
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum QuarantineCommand {
+    /// Whether new images start quarantined
+    Show(RegistryTarget),
+    /// Turn it on or off; off releases nothing already held
+    Update {
+        #[command(flatten)]
+        target: RegistryTarget,
+        #[arg(long, value_parser = ["enabled", "disabled"])]
+        status: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +118,11 @@ pub(super) enum RetentionCommand {
     },
 }
 
-pub(super) async fn config(ConfigCommand::Retention(cmd): ConfigCommand, out: &OutputArgs) -> anyhow::Result<()> {
+pub(super) async fn config(cmd: ConfigCommand, out: &OutputArgs) -> anyhow::Result<()> {
+    let cmd = match cmd {
+        ConfigCommand::Retention(cmd) => cmd,
+        ConfigCommand::Quarantine(cmd) => return quarantine(cmd, out).await,
+    };
     let result = match cmd {
         RetentionCommand::Show(target) => target.registry()?.call(Method::GET, "/berth/v1/retention", None).await?,
         RetentionCommand::Update { target, days, status, kind } => {
@@ -111,6 +131,17 @@ pub(super) async fn config(ConfigCommand::Retention(cmd): ConfigCommand, out: &O
         }
     };
     output::print(&result, out, Some(|r: &Value| vec![("STATUS", cell(&r["status"])), ("TYPE", cell(&r["type"]))]))
+}
+
+async fn quarantine(cmd: QuarantineCommand, out: &OutputArgs) -> anyhow::Result<()> {
+    let result = match cmd {
+        QuarantineCommand::Show(target) => target.registry()?.call(Method::GET, "/berth/v1/quarantine", None).await?,
+        QuarantineCommand::Update { target, status } => {
+            let body = json!({ "status": status });
+            target.registry()?.call(Method::PATCH, "/berth/v1/quarantine", Some(&body)).await?
+        }
+    };
+    output::print(&result, out, Some(|r: &Value| vec![("STATUS", cell(&r["status"]))]))
 }
 
 #[derive(Debug, Args)]

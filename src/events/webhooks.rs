@@ -17,8 +17,9 @@ use crate::auth::seal::{self, MasterKeys};
 use crate::config::WebhooksConfig;
 use crate::meta::{self, DeliveryRow, DeliveryState, EventRow, MetaStore, WebhookRow, WebhookSettings, now_ms};
 
-/// The actions a webhook can subscribe to (az's `--actions`). Berth emits `push` and `delete`;
-/// Helm charts are pushed as OCI artifacts and so send `push`, as ACR does for them.
+/// The actions a webhook can subscribe to (az's `--actions`). Berth emits `push`, `delete` and,
+/// with quarantine on, `quarantine`; Helm charts are pushed as OCI artifacts and so send `push`,
+/// as ACR does for them.
 pub const ACTIONS: &[&str] = &["push", "delete", "quarantine", "chart_push", "chart_delete"];
 
 /// The header carrying `sha256=<hex HMAC-SHA256 of the body>` when the webhook has a secret.

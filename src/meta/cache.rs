@@ -84,6 +84,7 @@ mod tests {
             content: bytes::Bytes::from_static(content),
             subject: None,
             read_lock: None,
+            quarantine_state: None,
         }
     }
 

@@ -21,12 +21,14 @@ pub struct Actor {
     pub client_ip: Option<String>,
     /// Whether the changes go into the audit log too (`audit.enabled`).
     pub audit: bool,
+    /// Berth itself (a job), not a user: what it writes is trusted (never quarantined).
+    pub internal: bool,
 }
 
 impl Actor {
     /// Berth's own job `job` (e.g. `retention`).
     pub fn internal(job: &str, audit: bool) -> Self {
-        Actor { identity: Some(format!("berth:{job}")), audit, ..Actor::default() }
+        Actor { identity: Some(format!("berth:{job}")), audit, internal: true, ..Actor::default() }
     }
 }
 

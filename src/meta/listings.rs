@@ -10,6 +10,7 @@ use sqlx::any::AnyRow;
 
 use super::attributes::COLUMNS;
 use super::manifests::BATCH;
+use super::quarantine::{self, Visibility};
 use super::{Attributes, MetaStore, Result};
 use crate::oci::{Digest, RepoName, Tag};
 
@@ -61,6 +62,8 @@ pub struct ManifestMetaRow {
     pub architecture: Option<String>,
     pub os: Option<String>,
     pub quarantine_state: Option<String>,
+    /// What set the state said (a scanner's summary, a reviewer's note).
+    pub quarantine_details: Option<String>,
     #[sqlx(flatten)]
     pub attributes: Attributes,
     /// Its tags, sorted (in a listing, only the listed ones).
@@ -98,7 +101,7 @@ pub struct Unsummarized {
 
 const TAG_COLUMNS: &str = "name, manifest_digest, created_at, updated_at";
 const MANIFEST_COLUMNS: &str = "digest, media_type, size, image_size, config_media_type, child_platforms, \
-     created_at, updated_at, architecture, os, quarantine_state";
+     created_at, updated_at, architecture, os, quarantine_state, quarantine_details";
 
 /// One listing: the listed rows of `table` in `repo`, keyed by `key` within the repository.
 #[derive(Clone, Copy)]
@@ -109,6 +112,7 @@ struct Listing<'a> {
     repo: &'a RepoName,
     /// Only the tags on this manifest.
     manifest: Option<&'a str>,
+    visible: Visibility,
 }
 
 /// A value bound to a statement.
@@ -151,8 +155,13 @@ impl Listing<'_> {
         let mut s = Statement { sql: String::new(), params: Vec::new() };
         let repo = s.param(Param::Text(self.repo.as_str().to_owned()));
         s.sql = format!(
-            "SELECT {}, {COLUMNS} FROM {} WHERE repository = {repo} AND list_enabled = 1",
-            self.columns, self.table
+            "SELECT {}, {COLUMNS} FROM {} WHERE repository = {repo} AND list_enabled = 1{}",
+            self.columns,
+            self.table,
+            self.visible.and(|| match self.table {
+                "tags" => quarantine::tag_released("tags"),
+                _ => quarantine::released(self.table),
+            })
         );
         if let Some(digest) = self.manifest {
             let p = s.param(Param::Text(digest.to_owned()));
@@ -228,41 +237,57 @@ struct TagOf {
 
 impl MetaStore {
     /// Up to `limit` listed tags of `repo` (only those on `manifest`, if given) after `last`
-    /// in `order`.
+    /// in `order`, of the manifests `visible` shows.
     pub async fn tag_page(
         &self,
         repo: &RepoName,
         manifest: Option<&str>,
         order: Order,
+        visible: Visibility,
         last: Option<&str>,
         limit: usize,
     ) -> Result<Vec<TagRow>> {
-        let listing = Listing { table: "tags", key: "name", columns: TAG_COLUMNS, repo, manifest };
+        let listing = Listing { table: "tags", key: "name", columns: TAG_COLUMNS, repo, manifest, visible };
         listing.page(self, order, last, limit).await
     }
 
-    pub async fn tag_row(&self, repo: &RepoName, tag: &Tag) -> Result<Option<TagRow>> {
-        let sql = format!("SELECT {TAG_COLUMNS}, {COLUMNS} FROM tags WHERE repository = $1 AND name = $2");
+    /// Tag `tag` of `repo`, if it is on a manifest `visible` shows.
+    pub async fn tag_row(&self, repo: &RepoName, tag: &Tag, visible: Visibility) -> Result<Option<TagRow>> {
+        let sql = format!(
+            "SELECT {TAG_COLUMNS}, {COLUMNS} FROM tags WHERE repository = $1 AND name = $2{}",
+            visible.and(|| quarantine::tag_released("tags"))
+        );
         Ok(sqlx::query_as(&sql).bind(repo.as_str()).bind(tag.as_str()).fetch_optional(&self.reader).await?)
     }
 
-    /// Up to `limit` listed manifests of `repo` after `last` in `order`, with their listed tags.
+    /// Up to `limit` listed manifests of `repo` that `visible` shows after `last` in `order`,
+    /// with their listed tags.
     pub async fn manifest_page(
         &self,
         repo: &RepoName,
         order: Order,
+        visible: Visibility,
         last: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ManifestMetaRow>> {
-        let listing = Listing { table: "manifests", key: "digest", columns: MANIFEST_COLUMNS, repo, manifest: None };
+        let listing =
+            Listing { table: "manifests", key: "digest", columns: MANIFEST_COLUMNS, repo, manifest: None, visible };
         let mut rows: Vec<ManifestMetaRow> = listing.page(self, order, last, limit).await?;
         self.fill_tags(repo, &mut rows, true).await?;
         Ok(rows)
     }
 
-    /// Manifest `digest` of `repo`, with all its tags.
-    pub async fn manifest_meta(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestMetaRow>> {
-        let sql = format!("SELECT {MANIFEST_COLUMNS}, {COLUMNS} FROM manifests WHERE repository = $1 AND digest = $2");
+    /// Manifest `digest` of `repo`, with all its tags, if `visible` shows it.
+    pub async fn manifest_meta(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        visible: Visibility,
+    ) -> Result<Option<ManifestMetaRow>> {
+        let sql = format!(
+            "SELECT {MANIFEST_COLUMNS}, {COLUMNS} FROM manifests WHERE repository = $1 AND digest = $2{}",
+            visible.and(|| quarantine::released("manifests"))
+        );
         let row = sqlx::query_as::<_, ManifestMetaRow>(&sql).bind(repo.as_str()).bind(digest.to_string());
         let row = row.fetch_optional(&self.reader);
         let Some(row) = row.await? else { return Ok(None) };

@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use super::events::{self, Actor, Change};
+use super::quarantine::{self, Visibility};
 use super::usage::{self, Counter};
 use super::{Error, ManifestSummary, MetaStore, Result, attributes, now_ms};
 use crate::oci::{Digest, ManifestRef, RefKind, RepoName, Tag};
@@ -23,6 +24,9 @@ pub struct NewManifest<'a> {
     pub os: Option<&'a str>,
     /// What listings show that only the bytes say.
     pub summary: ManifestSummary<'a>,
+    /// Whether a digest new to the repository starts `Quarantined` (quarantine is on and a
+    /// user pushed it).
+    pub quarantine: bool,
 }
 
 /// A stored manifest, as served by GET.
@@ -35,6 +39,8 @@ pub struct ManifestRow {
     /// Which read lock (`readEnabled: false`) keeps it from being pulled: "repository", "tag"
     /// or "manifest".
     pub read_lock: Option<String>,
+    /// `Quarantined`, `Passed` or `Failed`; `None` if pushed while quarantine was off.
+    pub quarantine_state: Option<String>,
 }
 
 /// How much the registry holds.
@@ -73,7 +79,11 @@ struct StoredManifest {
     content: Vec<u8>,
     subject_digest: Option<String>,
     read_lock: Option<String>,
+    quarantine_state: Option<String>,
 }
+
+/// The state a manifest new to its repository starts in while quarantine is on.
+const QUARANTINED: &str = "Quarantined";
 
 /// Rows one batched statement reads or writes: far under either engine's limit on parameters.
 pub(super) const BATCH: usize = 400;
@@ -121,13 +131,14 @@ impl TryFrom<StoredManifest> for ManifestRow {
             content: m.content.into(),
             subject: m.subject_digest.as_deref().map(parse_digest).transpose()?,
             read_lock: m.read_lock,
+            quarantine_state: m.quarantine_state,
         })
     }
 }
 
 impl MetaStore {
     /// Stores a manifest, replaces its reference list and points `tag` at it, in one transaction,
-    /// after checking inside that transaction that every blob and child manifest it needs is in
+    /// with its `push` event (and `quarantine` event, when it starts quarantined), after checking inside that transaction that every blob and child manifest it needs is in
     /// the repository (`Error::MissingReference` otherwise) and, for a digest new to the
     /// registry, that its bytes fit within `limit` (`Error::QuotaExceeded`); nothing is written
     /// then.
@@ -149,6 +160,14 @@ impl MetaStore {
                 return Err(Error::MissingReference { digest: missing.clone(), kind });
             }
         }
+        let in_repo = sqlx::query("SELECT 1 FROM manifests WHERE repository = $1 AND digest = $2")
+            .bind(repo.as_str())
+            .bind(&digest)
+            .fetch_optional(&mut *tx)
+            .await?;
+        // Only a digest new to the repository enters quarantine: pushing one again (or tagging
+        // it) keeps the state it has, released or not.
+        let quarantined = m.quarantine && in_repo.is_none();
         if !stored_anywhere(&mut tx, &digest).await? {
             usage::add_within(&mut tx, Counter::Manifests, m.content.len() as u64, limit).await?;
         }
@@ -163,8 +182,8 @@ impl MetaStore {
         sqlx::query(
             "INSERT INTO manifests (repository, digest, media_type, artifact_type, content, size, config_digest,
                                     subject_digest, annotations, created_at, updated_at, architecture, os,
-                                    image_size, config_media_type, child_platforms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)
+                                    image_size, config_media_type, child_platforms, quarantine_state)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (repository, digest) DO UPDATE SET media_type = excluded.media_type,
                  artifact_type = excluded.artifact_type, updated_at = excluded.updated_at,
                  image_size = excluded.image_size, config_media_type = excluded.config_media_type,
@@ -185,6 +204,7 @@ impl MetaStore {
         .bind(i64::try_from(m.summary.image_size).unwrap_or(i64::MAX))
         .bind(m.summary.config_media_type)
         .bind(m.summary.child_platforms)
+        .bind(quarantined.then_some(QUARANTINED))
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM manifest_refs WHERE repository = $1 AND manifest_digest = $2")
@@ -226,7 +246,9 @@ impl MetaStore {
             media_type: Some(m.media_type),
             size: Some(m.content.len() as i64),
         };
-        events::emit(&mut tx, actor, &[pushed]).await?;
+        let held = Change { action: "quarantine", ..pushed.clone() };
+        let changes = if quarantined { vec![pushed, held] } else { vec![pushed] };
+        events::emit(&mut tx, actor, &changes).await?;
         tx.commit().await?;
         self.manifests_changed();
         Ok(())
@@ -236,7 +258,7 @@ impl MetaStore {
     pub async fn manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRow>> {
         let sql = "SELECT m.digest, m.media_type, m.content, m.subject_digest,
                        CASE WHEN r.read_enabled = 0 THEN 'repository' WHEN m.read_enabled = 0 THEN 'manifest' END
-                           AS read_lock
+                           AS read_lock, m.quarantine_state
                    FROM manifests m JOIN repositories r ON r.name = m.repository
                    WHERE m.repository = $1 AND m.digest = $2";
         self.cached_manifest(repo, &digest.to_string(), sql).await
@@ -246,7 +268,7 @@ impl MetaStore {
     pub async fn tagged_manifest(&self, repo: &RepoName, tag: &Tag) -> Result<Option<ManifestRow>> {
         let sql = "SELECT m.digest, m.media_type, m.content, m.subject_digest,
                        CASE WHEN r.read_enabled = 0 THEN 'repository' WHEN t.read_enabled = 0 THEN 'tag'
-                            WHEN m.read_enabled = 0 THEN 'manifest' END AS read_lock
+                            WHEN m.read_enabled = 0 THEN 'manifest' END AS read_lock, m.quarantine_state
                    FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest_digest
                    JOIN repositories r ON r.name = t.repository
                    WHERE t.repository = $1 AND t.name = $2";
@@ -399,11 +421,14 @@ impl MetaStore {
         Ok(row.is_some())
     }
 
-    /// Up to `limit` listed tags of `repo` sorted bytewise, starting after `last`.
-    pub async fn tags(&self, repo: &RepoName, last: &str, limit: u32) -> Result<Vec<String>> {
-        let sql =
-            "SELECT name FROM tags WHERE repository = $1 AND name > $2 AND list_enabled = 1 ORDER BY name LIMIT $3";
-        let query = sqlx::query_scalar(sql).bind(repo.as_str()).bind(last).bind(i64::from(limit));
+    /// Up to `limit` listed tags of `repo` sorted bytewise, starting after `last`, of the
+    /// manifests `visible` shows.
+    pub async fn tags(&self, repo: &RepoName, last: &str, limit: u32, visible: Visibility) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT name FROM tags WHERE repository = $1 AND name > $2 AND list_enabled = 1{} ORDER BY name LIMIT $3",
+            visible.and(|| quarantine::tag_released("tags"))
+        );
+        let query = sqlx::query_scalar(&sql).bind(repo.as_str()).bind(last).bind(i64::from(limit));
         Ok(query.fetch_all(&self.reader).await?)
     }
 
@@ -495,17 +520,22 @@ impl MetaStore {
         Ok(rows)
     }
 
-    /// Manifests of `repo` whose subject is `subject`, optionally only those of `artifact_type`.
+    /// Manifests of `repo` whose subject is `subject`, optionally only those of `artifact_type`,
+    /// of those `visible` shows.
     pub async fn referrers(
         &self,
         repo: &RepoName,
         subject: &Digest,
         artifact_type: Option<&str>,
+        visible: Visibility,
     ) -> Result<Vec<ReferrerRow>> {
-        let sql = "SELECT digest, media_type, size, artifact_type, annotations FROM manifests
-                   WHERE repository = $1 AND subject_digest = $2 AND ($3 IS NULL OR artifact_type = $3)
-                   ORDER BY created_at, digest";
-        let query = sqlx::query_as(sql).bind(repo.as_str()).bind(subject.to_string()).bind(artifact_type);
+        let sql = format!(
+            "SELECT digest, media_type, size, artifact_type, annotations FROM manifests m
+             WHERE repository = $1 AND subject_digest = $2 AND ($3 IS NULL OR artifact_type = $3){}
+             ORDER BY created_at, digest",
+            visible.and(|| quarantine::released("m"))
+        );
+        let query = sqlx::query_as(&sql).bind(repo.as_str()).bind(subject.to_string()).bind(artifact_type);
         let rows: Vec<StoredReferrer> = query.fetch_all(&self.reader).await?;
         rows.into_iter()
             .map(|r| {

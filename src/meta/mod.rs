@@ -21,6 +21,7 @@ mod events;
 mod identity;
 mod listings;
 mod manifests;
+mod quarantine;
 mod storage;
 mod scans;
 mod usage;
@@ -41,6 +42,7 @@ pub use events::{Actor, DeliveryRow, DeliveryState, EventRow, WebhookRow, Webhoo
 pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, SecretRow, SigningKeyRow};
 pub use listings::{ManifestMetaRow, ManifestSummary, Order, StoredSummary, TagRow, Unsummarized};
 pub use manifests::{Counts, ManifestRow, NewManifest, ReferrerRow};
+pub use quarantine::Visibility;
 pub use storage::Untagged;
 pub use scans::{ScanEnd, ScanRow};
 pub use usage::{StoredBytes, UsageRecount};

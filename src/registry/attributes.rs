@@ -2,7 +2,9 @@
 //! `/acr/v1` API; and the lock checks the `/v2/` operations share.
 
 use super::{Error, Page, Registry, Result};
-use crate::meta::{Actor, AttributesPatch, DeletedRepository, ManifestMetaRow, ManifestSummary, RepositoryRow, TagRow};
+use crate::meta::{
+    Actor, AttributesPatch, DeletedRepository, ManifestMetaRow, ManifestSummary, RepositoryRow, TagRow, Visibility,
+};
 use crate::oci::{ChildPlatform, Digest, ManifestInfo, RepoName, Tag};
 
 pub use crate::meta::Order;
@@ -122,31 +124,42 @@ impl Registry {
         self.meta.delete_repository(repo, actor).await?.ok_or_else(|| Error::NameUnknown(repo.clone()))
     }
 
-    /// Up to `n` listed tags after `last` in `order`, optionally only those on `digest`.
+    /// Up to `n` listed tags on manifests `visible` shows after `last` in `order`, optionally
+    /// only those on `digest`.
     pub async fn tag_details(
         &self,
         repo: &RepoName,
         digest: Option<&Digest>,
         order: Order,
+        visible: Visibility,
         last: Option<&str>,
         n: usize,
     ) -> Result<Page<TagRow>> {
         self.ensure_exists(repo).await?;
         let digest = digest.map(Digest::to_string);
-        let tags = self.meta.tag_page(repo, digest.as_deref(), order, last, n.saturating_add(1)).await?;
+        let tags = self.meta.tag_page(repo, digest.as_deref(), order, visible, last, n.saturating_add(1)).await?;
         Ok(Page::cut(tags, n))
     }
 
-    pub async fn tag_detail(&self, repo: &RepoName, tag: &Tag) -> Result<TagRow> {
+    /// Tag `tag`, unknown if it is on a manifest `visible` does not show.
+    pub async fn tag_detail(&self, repo: &RepoName, tag: &Tag, visible: Visibility) -> Result<TagRow> {
         self.ensure_exists(repo).await?;
-        self.meta.tag_row(repo, tag).await?.ok_or_else(|| Error::TagUnknown(tag.to_string()))
+        self.meta.tag_row(repo, tag, visible).await?.ok_or_else(|| Error::TagUnknown(tag.to_string()))
     }
 
-    pub async fn update_tag(&self, repo: &RepoName, tag: &Tag, patch: &AttributesPatch) -> Result<TagRow> {
+    pub async fn update_tag(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+        patch: &AttributesPatch,
+        visible: Visibility,
+    ) -> Result<TagRow> {
+        // Checked first, so that a held manifest's tag stays unknown to who may not see it.
+        self.tag_detail(repo, tag, visible).await?;
         if !self.meta.update_tag(repo, tag, patch).await? {
             return Err(Error::TagUnknown(tag.to_string()));
         }
-        self.tag_detail(repo, tag).await
+        self.tag_detail(repo, tag, visible).await
     }
 
     /// Removes a tag (the manifest stays), unless a lock forbids it.
@@ -155,22 +168,29 @@ impl Registry {
         if self.meta.delete_tag(repo, tag, actor).await? { Ok(()) } else { Err(Error::TagUnknown(tag.to_string())) }
     }
 
-    /// Up to `n` listed manifests after `last` (a digest) in `order`.
+    /// Up to `n` listed manifests `visible` shows after `last` (a digest) in `order`.
     pub async fn manifest_details(
         &self,
         repo: &RepoName,
         order: Order,
+        visible: Visibility,
         last: Option<&str>,
         n: usize,
     ) -> Result<Page<ManifestDetails>> {
         self.ensure_exists(repo).await?;
-        let rows = self.meta.manifest_page(repo, order, last, n.saturating_add(1)).await?;
+        let rows = self.meta.manifest_page(repo, order, visible, last, n.saturating_add(1)).await?;
         Ok(Page::cut(rows.into_iter().map(ManifestDetails::of).collect(), n))
     }
 
-    pub async fn manifest_detail(&self, repo: &RepoName, digest: &Digest) -> Result<ManifestDetails> {
+    /// Manifest `digest`, unknown if `visible` does not show it.
+    pub async fn manifest_detail(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        visible: Visibility,
+    ) -> Result<ManifestDetails> {
         self.ensure_exists(repo).await?;
-        let row = self.meta.manifest_meta(repo, digest).await?;
+        let row = self.meta.manifest_meta(repo, digest, visible).await?;
         row.map(ManifestDetails::of).ok_or_else(|| Error::ManifestUnknown(digest.to_string()))
     }
 
@@ -179,11 +199,14 @@ impl Registry {
         repo: &RepoName,
         digest: &Digest,
         patch: &AttributesPatch,
+        visible: Visibility,
     ) -> Result<ManifestDetails> {
+        // Checked first, so that a held manifest stays unknown to who may not see it.
+        self.manifest_detail(repo, digest, visible).await?;
         if !self.meta.update_manifest(repo, digest, patch).await? {
             return Err(Error::ManifestUnknown(digest.to_string()));
         }
-        self.manifest_detail(repo, digest).await
+        self.manifest_detail(repo, digest, visible).await
     }
 }
 

@@ -5,7 +5,7 @@ use futures_util::TryStreamExt;
 
 use super::attributes::Summary;
 use super::{Error, MAX_MANIFEST_SIZE, Registry, Result};
-use crate::meta::{Actor, Counts, ManifestRow, NewManifest, ReferrerRow};
+use crate::meta::{Actor, Counts, ManifestRow, NewManifest, ReferrerRow, Visibility};
 use crate::oci::{Digest, Hasher, ManifestInfo, Reference, RepoName};
 
 pub type StoredManifest = ManifestRow;
@@ -76,6 +76,8 @@ impl Registry {
             _ => (None, None),
         };
         let summary = Summary::of(bytes, Some(&info));
+        // What Berth writes itself is trusted; a user's push waits for release.
+        let quarantine = !actor.internal && self.quarantine_enabled().await?;
         let new = NewManifest {
             digest: &digest,
             media_type: info.media_type.as_str(),
@@ -88,6 +90,7 @@ impl Registry {
             architecture: architecture.as_deref(),
             os: os.as_deref(),
             summary: summary.as_meta(),
+            quarantine,
         };
         self.meta.put_manifest(repo, &new, tag, limit, actor).await?;
         Ok(PushedManifest { digest, subject: info.subject })
@@ -113,7 +116,14 @@ impl Registry {
         }
     }
 
-    pub async fn get_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<StoredManifest> {
+    /// The manifest `reference` names, unless a read lock or quarantine (for a caller who sees
+    /// only `visible`) keeps it from being pulled.
+    pub async fn get_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        visible: Visibility,
+    ) -> Result<StoredManifest> {
         let found = match reference {
             Reference::Digest(d) => self.meta.manifest(repo, d).await?,
             Reference::Tag(t) => self.meta.tagged_manifest(repo, t).await?,
@@ -127,6 +137,11 @@ impl Registry {
             };
             return Err(Error::Locked(format!("{what} is locked (readEnabled: false): it cannot be pulled")));
         }
+        let image = match reference {
+            Reference::Digest(d) => format!("{repo}@{d}"),
+            Reference::Tag(t) => format!("{repo}:{t}"),
+        };
+        Self::check_released(found.quarantine_state.as_deref(), visible, &image)?;
         Ok(found)
     }
 
@@ -139,13 +154,20 @@ impl Registry {
         if deleted { Ok(()) } else { Err(Error::ManifestUnknown(reference.to_string())) }
     }
 
-    /// Tags of `repo` in lexical order, `n` at most (all if `None`), after `last`.
-    pub async fn list_tags(&self, repo: &RepoName, n: Option<u32>, last: Option<&str>) -> Result<Page> {
+    /// Tags of `repo` on manifests `visible` shows, in lexical order, `n` at most (all if
+    /// `None`), after `last`.
+    pub async fn list_tags(
+        &self,
+        repo: &RepoName,
+        n: Option<u32>,
+        last: Option<&str>,
+        visible: Visibility,
+    ) -> Result<Page> {
         if !self.meta.repository_exists(repo).await? {
             return Err(Error::NameUnknown(repo.clone()));
         }
         let limit = n.unwrap_or(u32::MAX).min(u32::MAX - 1);
-        let items = self.meta.tags(repo, last.unwrap_or(""), limit + 1).await?;
+        let items = self.meta.tags(repo, last.unwrap_or(""), limit + 1, visible).await?;
         Ok(Page::cut(items, limit as usize))
     }
 
@@ -175,13 +197,15 @@ impl Registry {
         Ok(Page::cut(items, limit as usize))
     }
 
-    /// Manifests in `repo` whose subject is `subject`, optionally of one artifact type only.
+    /// Manifests in `repo` `visible` shows whose subject is `subject`, optionally of one
+    /// artifact type only.
     pub async fn referrers(
         &self,
         repo: &RepoName,
         subject: &Digest,
         artifact_type: Option<&str>,
+        visible: Visibility,
     ) -> Result<Vec<ReferrerRow>> {
-        Ok(self.meta.referrers(repo, subject, artifact_type).await?)
+        Ok(self.meta.referrers(repo, subject, artifact_type, visible).await?)
     }
 }

@@ -8,6 +8,7 @@ mod blobs;
 mod gc;
 mod manifests;
 mod policies;
+mod quarantine;
 mod scans;
 mod uploads;
 mod usage;
@@ -18,10 +19,12 @@ use crate::meta::MetaStore;
 use crate::oci::{Digest, ManifestError, RefKind, RepoName};
 use crate::{blob, meta};
 
+pub use crate::meta::Visibility;
 pub use attributes::{ManifestDetails, Order};
 pub use gc::{GcOptions, GcReport, Retention};
 pub use manifests::{Page, PushedManifest, StoredManifest};
 pub use policies::{COSIGN_TYPE, NOTATION_TYPE};
+pub use quarantine::QuarantineState;
 pub use scans::{DB_GENERATION, SCANNER};
 pub use uploads::UploadStatus;
 pub use usage::{Limits, UsageItem};
@@ -60,6 +63,9 @@ pub enum Error {
     /// A lock (ACR's changeable attributes) forbids the operation; the message names it.
     #[error("{0}")]
     Locked(String),
+    /// The manifest is held in quarantine (not released yet, or failed): the message says which.
+    #[error("{0}")]
+    Quarantined(String),
     #[error(
         "manifest {manifest} is listed by index {index} in this repository: deleting it alone would break the index; delete the index (which takes its children along) instead"
     )]

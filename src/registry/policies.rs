@@ -8,6 +8,7 @@ use futures_util::TryStreamExt;
 use serde::Deserialize;
 
 use super::{Error, Registry, Result, StoredManifest};
+use crate::meta::Visibility;
 use crate::oci::{Digest, RepoName, Tag};
 use crate::trust::policy::{TrustMode, TrustPolicy, governing};
 use crate::trust::sbom::Summary;
@@ -80,11 +81,12 @@ impl Registry {
     }
 
     /// The signature manifests of `digest` in `repo`: notation and cosign referrers, and the
-    /// manifest cosign tags `sha256-<hex>.sig`.
+    /// manifest cosign tags `sha256-<hex>.sig` (quarantined ones too: a signature's worth is
+    /// its cryptography).
     pub async fn signatures(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<(String, StoredManifest)>> {
         let mut found = Vec::new();
         for kind in [NOTATION_TYPE, COSIGN_TYPE] {
-            for r in self.referrers(repo, digest, Some(kind)).await?.into_iter().take(MAX_SIGNATURES) {
+            for r in self.referrers(repo, digest, Some(kind), Visibility::All).await?.into_iter().take(MAX_SIGNATURES) {
                 if let Some(m) = self.meta.manifest(repo, &r.digest).await? {
                     found.push((kind.to_string(), m));
                 }

@@ -221,7 +221,8 @@ impl Registry {
         let Some(threshold) = crate::trust::policy::governing(&policies, repo.as_str()).and_then(|p| p.quarantine_severity) else {
             return Ok(());
         };
-        if self.quarantine_state(repo, digest).await?.as_deref() != Some("Quarantined") {
+        let held = self.manifest_detail(repo, digest, crate::meta::Visibility::All).await?.row.quarantine_state;
+        if held.as_deref() != Some(super::QuarantineState::Quarantined.as_str()) {
             return Ok(());
         }
         let failed = summary.at_or_above(threshold);

@@ -20,6 +20,7 @@ mod oci;
 mod openapi;
 mod portal;
 mod process;
+mod quarantine;
 mod redirect;
 mod s3;
 mod security;

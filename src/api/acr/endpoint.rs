@@ -4,6 +4,7 @@
 
 use axum::http::Method;
 
+use super::Patch;
 use crate::api::ApiError;
 use crate::auth::{Action, Actions, Need};
 use crate::oci::{Digest, ErrorCode, RepoName, Tag};
@@ -54,23 +55,34 @@ impl Endpoint {
         Ok(Self::Repository { name: repo(rest)? })
     }
 
-    /// What `method` needs, as ACR's data plane: reads `metadata_read`, PATCH `metadata_write`,
-    /// DELETE `delete`; the catalog `registry:catalog:*`.
-    pub(super) fn need(&self, method: &Method) -> Need {
-        let name = match self {
-            Self::Catalog => return Need::Catalog,
+    /// The repository addressed (all but the catalog).
+    pub(super) fn name(&self) -> Option<&RepoName> {
+        match self {
+            Self::Catalog => None,
             Self::Repository { name }
             | Self::Tags { name }
             | Self::Tag { name, .. }
             | Self::Manifests { name }
-            | Self::Manifest { name, .. } => name,
+            | Self::Manifest { name, .. } => Some(name),
+        }
+    }
+
+    /// What `method` needs, as ACR's data plane: reads `metadata_read`, PATCH `metadata_write`,
+    /// DELETE `delete`; the catalog `registry:catalog:*`. A manifest PATCH (`patch`, if its
+    /// body parsed) setting the quarantine state needs `quarantine_write`, and `metadata_write`
+    /// only if it changes locks too.
+    pub(super) fn need(&self, method: &Method, patch: Option<&Patch>) -> Need {
+        let Some(name) = self.name() else { return Need::Catalog };
+        let actions = match (method, self, patch) {
+            (&Method::PATCH, Self::Manifest { .. }, Some(p)) if p.quarantine() => match p.locks() {
+                true => Actions::of(&[Action::MetadataWrite, Action::QuarantineWrite]),
+                false => Actions::of(&[Action::QuarantineWrite]),
+            },
+            (&Method::PATCH, ..) => Actions::of(&[Action::MetadataWrite]),
+            (&Method::DELETE, ..) => Actions::of(&[Action::ContentDelete]),
+            _ => Actions::of(&[Action::MetadataRead]),
         };
-        let action = match *method {
-            Method::PATCH => Action::MetadataWrite,
-            Method::DELETE => Action::ContentDelete,
-            _ => Action::MetadataRead,
-        };
-        Need::Repository { name: name.clone(), actions: Actions::of(&[action]) }
+        Need::Repository { name: name.clone(), actions }
     }
 }
 
@@ -107,13 +119,23 @@ mod tests {
     #[test]
     fn needs_follow_acr() {
         let tags = Endpoint::Tags { name: name("app") };
-        let needs = |m: Method| match tags.need(&m) {
+        let needs = |m: Method| match tags.need(&m, None) {
             Need::Repository { actions, .. } => actions,
             other => panic!("unexpected {other:?}"),
         };
         assert_eq!(needs(Method::GET), Actions::of(&[Action::MetadataRead]));
         assert_eq!(needs(Method::PATCH), Actions::of(&[Action::MetadataWrite]));
         assert_eq!(needs(Method::DELETE), Actions::of(&[Action::ContentDelete]));
-        assert_eq!(Endpoint::Catalog.need(&Method::GET), Need::Catalog);
+        assert_eq!(Endpoint::Catalog.need(&Method::GET, None), Need::Catalog);
+        let manifest = Endpoint::Manifest { name: name("app"), digest: Digest::sha256_of(b"m") };
+        let patching = |p: Patch| match manifest.need(&Method::PATCH, Some(&p)) {
+            Need::Repository { actions, .. } => actions,
+            other => panic!("unexpected {other:?}"),
+        };
+        let release = Patch { quarantine_state: Some("Passed".into()), ..Patch::default() };
+        assert_eq!(patching(release.clone()), Actions::of(&[Action::QuarantineWrite]));
+        let both = Patch { read_enabled: Some(false), ..release };
+        assert_eq!(patching(both), Actions::of(&[Action::MetadataWrite, Action::QuarantineWrite]));
+        assert_eq!(patching(Patch::default()), Actions::of(&[Action::MetadataWrite]));
     }
 }

@@ -7,12 +7,11 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Ctx, accepted, attributes_json, next_link, page};
+use super::{Ctx, Patch, accepted, attributes_json, next_link, page};
 use crate::api::ApiError;
 use crate::api::time::iso8601_z;
-use crate::meta::AttributesPatch;
-use crate::oci::{Digest, Reference, RepoName};
-use crate::registry::ManifestDetails;
+use crate::oci::{Digest, ErrorCode, Reference, RepoName};
+use crate::registry::{ManifestDetails, QuarantineState};
 
 /// A manifest as ACR lists it; absent values are left out, as ACR does. `signed`: it has a
 /// notation or cosign signature.
@@ -32,6 +31,7 @@ fn manifest_json(m: &ManifestDetails, signed: &HashSet<String>) -> Value {
         ("os", r.os.clone()),
         ("configMediaType", r.summary.config_media_type.clone()),
         ("quarantineState", r.quarantine_state.clone()),
+        ("quarantineDetails", r.quarantine_details.clone()),
     ];
     for (key, value) in optional {
         if let Some(value) = value {
@@ -56,7 +56,8 @@ fn manifest_json(m: &ManifestDetails, signed: &HashSet<String>) -> Value {
 /// manifests are left out.
 pub(super) async fn list(ctx: &Ctx<'_>, name: &RepoName) -> Result<Response, ApiError> {
     let n = ctx.params.n()?;
-    let listed = ctx.app.registry.manifest_details(name, ctx.params.order()?, ctx.params.last.as_deref(), n).await?;
+    let listed =
+        ctx.app.registry.manifest_details(name, ctx.params.order()?, ctx.sees, ctx.params.last.as_deref(), n).await?;
     let next = match (listed.more, listed.items.last()) {
         (true, Some(last)) => Some(next_link(&format!("/acr/v1/{name}/_manifests"), &last.row.digest, n, &ctx.params)),
         _ => None,
@@ -94,17 +95,32 @@ async fn one(ctx: &Ctx<'_>, name: &RepoName, m: &ManifestDetails) -> Result<Resp
 
 /// GET /acr/v1/<name>/_manifests/<digest>
 pub(super) async fn show(ctx: &Ctx<'_>, name: &RepoName, digest: &Digest) -> Result<Response, ApiError> {
-    one(ctx, name, &ctx.app.registry.manifest_detail(name, digest).await?).await
+    one(ctx, name, &ctx.app.registry.manifest_detail(name, digest, ctx.sees).await?).await
 }
 
-/// PATCH /acr/v1/<name>/_manifests/<digest> — sets the manifest's changeable attributes.
+/// PATCH /acr/v1/<name>/_manifests/<digest> — sets the manifest's changeable attributes and
+/// its quarantine state (`quarantineState`, `quarantineDetails`: the need checked for
+/// quarantine/write). The state is set first: releasing a manifest and locking it in one
+/// request leaves it locked.
 pub(super) async fn update(
     ctx: &Ctx<'_>,
     name: &RepoName,
     digest: &Digest,
-    patch: AttributesPatch,
+    patch: Patch,
 ) -> Result<Response, ApiError> {
-    one(ctx, name, &ctx.app.registry.update_manifest(name, digest, &patch).await?).await
+    let reg = &ctx.app.registry;
+    if patch.quarantine() {
+        let Some(state) = patch.quarantine_state.as_deref() else {
+            return Err(ApiError::new(ErrorCode::RequestInvalid, "quarantineDetails needs a quarantineState"));
+        };
+        let state: QuarantineState = state.parse().map_err(|e: String| ApiError::new(ErrorCode::RequestInvalid, e))?;
+        reg.set_quarantine(name, digest, state, patch.quarantine_details.as_deref(), &ctx.actor).await?;
+    }
+    let updated = match patch.locks() {
+        true => reg.update_manifest(name, digest, &patch.attributes(), ctx.sees).await?,
+        false => reg.manifest_detail(name, digest, ctx.sees).await?,
+    };
+    one(ctx, name, &updated).await
 }
 
 /// DELETE /acr/v1/<name>/_manifests/<digest> — the manifest and its tags; 202.

@@ -35,7 +35,7 @@ pub(super) async fn list(ctx: &Ctx<'_>, name: &RepoName) -> Result<Response, Api
         None => None,
     };
     let last = ctx.params.last.as_deref();
-    let listed = ctx.app.registry.tag_details(name, digest.as_ref(), order, last, n).await?;
+    let listed = ctx.app.registry.tag_details(name, digest.as_ref(), order, ctx.sees, last, n).await?;
     let next = match (listed.more, listed.items.last()) {
         (true, Some(last)) => Some(next_link(&format!("/acr/v1/{name}/_tags"), &last.name, n, &ctx.params)),
         _ => None,
@@ -58,7 +58,7 @@ async fn one(ctx: &Ctx<'_>, name: &RepoName, t: &TagRow) -> Result<Response, Api
 
 /// GET /acr/v1/<name>/_tags/<tag>
 pub(super) async fn show(ctx: &Ctx<'_>, name: &RepoName, tag: &Tag) -> Result<Response, ApiError> {
-    one(ctx, name, &ctx.app.registry.tag_detail(name, tag).await?).await
+    one(ctx, name, &ctx.app.registry.tag_detail(name, tag, ctx.sees).await?).await
 }
 
 /// PATCH /acr/v1/<name>/_tags/<tag> — sets the tag's changeable attributes (locks).
@@ -68,7 +68,7 @@ pub(super) async fn update(
     tag: &Tag,
     patch: AttributesPatch,
 ) -> Result<Response, ApiError> {
-    one(ctx, name, &ctx.app.registry.update_tag(name, tag, &patch).await?).await
+    one(ctx, name, &ctx.app.registry.update_tag(name, tag, &patch, ctx.sees).await?).await
 }
 
 /// DELETE /acr/v1/<name>/_tags/<tag> — untags (the manifest stays); 202.

@@ -1,6 +1,6 @@
 //! The management API under `/berth/v1`: admin credentials
 //! and registry settings, repository tokens and scope maps, users, service principals and role
-//! assignments, storage and the audit log, documented in `docs/openapi.json`. JSON field names follow `az acr`'s output;
+//! assignments, storage, the quarantine setting and the audit log, documented in `docs/openapi.json`. JSON field names follow `az acr`'s output;
 //! errors use the OCI error envelope.
 //! Callers sign in like on `/v2/` (Basic or bearer); reading needs Reader, changing Contributor,
 //! role assignments and the admin user Owner. A bearer token reaches this API only if it carries
@@ -10,6 +10,7 @@
 mod audit;
 mod identities;
 mod keys;
+mod quarantine;
 mod storage;
 
 pub(super) use identities::{SettingsPatch, change_settings};
@@ -57,6 +58,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/usage/check", post(storage::check_usage))
         .route("/gc", get(storage::show_gc).post(storage::run_gc))
         .route("/retention", get(storage::show_retention).patch(storage::update_retention))
+        .route("/quarantine", get(quarantine::show_quarantine).patch(quarantine::update_quarantine))
         .route("/webhooks", get(webhooks::list_webhooks).post(webhooks::create_webhook))
         .route(
             "/webhooks/{name}",

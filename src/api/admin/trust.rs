@@ -65,7 +65,7 @@ fn scan_json(s: &ScanRow, signed: bool) -> Value {
 async fn resolve(app: &AppState, repo: &RepoName, reference: &Reference) -> Result<Digest, ApiError> {
     Ok(match reference {
         Reference::Digest(d) => d.clone(),
-        Reference::Tag(_) => app.registry.get_manifest(repo, reference).await?.digest,
+        Reference::Tag(_) => app.registry.get_manifest(repo, reference, crate::meta::Visibility::All).await?.digest,
     })
 }
 

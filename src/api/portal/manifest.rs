@@ -1,6 +1,7 @@
 //! One manifest as its bytes say it: media type, config, layers, an index's children with
 //! their platforms, annotations, and the artifacts that refer to it as a tree (a signature of
-//! an SBOM of an image under the SBOM), grouped by artifact type at each level.
+//! an SBOM of an image under the SBOM), grouped by artifact type at each level; its quarantine
+//! state, with Release and Fail buttons for callers with quarantine/write.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,11 +11,11 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::repository::{need, parse_digest, parse_name, short};
+use super::repository::{need, parse_digest, parse_name, quarantine_cell, short};
 use super::{PageResult, PortalError, Session, bytes, link};
 use crate::app::AppState;
 use crate::auth::Action;
-use crate::meta::ReferrerRow;
+use crate::meta::{ReferrerRow, Visibility};
 use crate::oci::{Digest, Reference, RepoName};
 
 #[derive(Deserialize)]
@@ -23,7 +24,8 @@ pub(super) struct ManifestQuery {
     digest: String,
 }
 
-/// GET /manifest?name=NAME&digest=DIGEST — needs what pulling the manifest needs.
+/// GET /manifest?name=NAME&digest=DIGEST — needs what pulling the manifest needs (a
+/// quarantined one: quarantine/read too).
 pub(super) async fn show_manifest(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -33,9 +35,15 @@ pub(super) async fn show_manifest(
     let repo = parse_name(&query.name)?;
     let digest = parse_digest(&query.digest)?;
     session.check(&need(&repo, Action::ContentRead))?;
-    let stored = app.registry.get_manifest(&repo, &Reference::Digest(digest.clone())).await?;
+    let sees = session.caller.sees(repo.as_str());
+    let stored = app.registry.get_manifest(&repo, &Reference::Digest(digest.clone()), sees).await?;
     let json: Value = serde_json::from_slice(&stored.content).unwrap_or(Value::Null);
-    let tree = referrer_tree(&app, &repo, &digest).await?;
+    let tree = referrer_tree(&app, &repo, &digest, sees).await?;
+    let details = match stored.quarantine_state {
+        Some(_) => app.registry.manifest_detail(&repo, &digest, sees).await?.row.quarantine_details,
+        None => None,
+    };
+    let may_release = session.caller.on(repo.as_str()).has(Action::QuarantineWrite);
     let (base, name) = (&session.base, repo.as_str());
     let to = |d: &str| link(base, "/manifest", &[("name", name), ("digest", d)]);
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -49,6 +57,18 @@ pub(super) async fn show_manifest(
             dt { "Manifest size" } dd { (bytes(stored.content.len() as u64)) }
             @if let Some(subject) = &stored.subject {
                 dt { "Subject" } dd.digest { a href=(to(&subject.to_string())) { (subject) } }
+            }
+            @if let Some(state) = stored.quarantine_state.as_deref() {
+                dt { "Quarantine" }
+                dd #quarantine {
+                    form.inline method="post" action=(format!("{base}/repository/quarantine")) {
+                        (session.csrf_field())
+                        input type="hidden" name="name" value=(name);
+                        input type="hidden" name="from" value="manifest";
+                        (quarantine_cell(base, Some(state), &stored.digest.to_string(), may_release))
+                    }
+                    @if let Some(details) = &details { " " span.quarantine-details { (details) } }
+                }
             }
             @if let Some(config) = json.get("config") {
                 dt { "Config" }
@@ -111,6 +131,7 @@ async fn referrer_tree(
     app: &AppState,
     repo: &RepoName,
     root: &Digest,
+    visible: Visibility,
 ) -> Result<HashMap<String, Vec<ReferrerRow>>, PortalError> {
     let mut tree = HashMap::new();
     let mut level = vec![root.clone()];
@@ -121,7 +142,7 @@ async fn referrer_tree(
             if shown >= TREE_MAX {
                 break;
             }
-            let rows = app.registry.referrers(repo, &subject, None).await?;
+            let rows = app.registry.referrers(repo, &subject, None, visible).await?;
             shown += rows.len();
             next.extend(rows.iter().map(|r| r.digest.clone()));
             tree.insert(subject.to_string(), rows);

@@ -64,6 +64,7 @@ fn routes() -> Router<AppState> {
         .route("/repository/locks", post(repository::set_lock))
         .route("/repository/untag", post(repository::untag))
         .route("/repository/delete-manifest", post(repository::delete_manifest))
+        .route("/repository/quarantine", post(repository::set_quarantine))
         .route("/repository/delete", post(repository::delete_repository))
         .route("/manifest", get(manifest::show_manifest))
         .route("/access", get(access::show_access))

@@ -1,7 +1,9 @@
 //! One repository: its tags and manifests as `/acr/v1` lists them, with the command to pull
 //! each tag; toggles for the four locks of the repository, each tag and each manifest; untag,
-//! delete a manifest and delete the repository, each after a confirmation. Every action needs
-//! what its `/acr/v1` request needs: `metadata/write` for locks, `content/delete` for deletes.
+//! delete a manifest and delete the repository, each after a confirmation; a manifest's
+//! quarantine state, with Release and Fail buttons. Every action needs what its `/acr/v1`
+//! request needs: `metadata/write` for locks, `content/delete` for deletes, `quarantine/write`
+//! to release or fail; quarantined manifests are listed only to callers with `quarantine/read`.
 
 use axum::extract::{Query, Request, State};
 use axum::http::HeaderMap;
@@ -14,7 +16,7 @@ use crate::app::AppState;
 use crate::auth::{Action, Actions, Need};
 use crate::meta::{Attributes, AttributesPatch, TagRow};
 use crate::oci::{Digest, Reference, RepoName, Tag};
-use crate::registry::{ManifestDetails, Order, Page};
+use crate::registry::{ManifestDetails, Order, Page, QuarantineState};
 
 #[derive(Deserialize)]
 pub(super) struct RepositoryQuery {
@@ -45,15 +47,20 @@ pub(super) async fn show_repository(
     let last = query.last.as_deref().filter(|l| !l.is_empty());
     let (base, name) = (&session.base, repo.as_str());
     let may = |action| !session.caller.on(name).intersect(Actions::of(&[action])).is_empty();
-    let rights = Rights { lock: may(Action::MetadataWrite), delete: may(Action::ContentDelete) };
+    let rights = Rights {
+        lock: may(Action::MetadataWrite),
+        delete: may(Action::ContentDelete),
+        quarantine: may(Action::QuarantineWrite),
+    };
+    let sees = session.caller.sees(name);
     let table = match view {
         View::Tags => {
             let server = Origin::of(&app, &headers).service;
-            let tags = app.registry.tag_details(&repo, None, Order::Name, last, PAGE as usize).await?;
+            let tags = app.registry.tag_details(&repo, None, Order::Name, sees, last, PAGE as usize).await?;
             tags_table(&session, &repo, &server, rights, &tags)
         }
         View::Manifests => {
-            let manifests = app.registry.manifest_details(&repo, Order::Name, last, PAGE as usize).await?;
+            let manifests = app.registry.manifest_details(&repo, Order::Name, sees, last, PAGE as usize).await?;
             manifests_table(&session, &repo, rights, &manifests)
         }
     };
@@ -111,6 +118,8 @@ impl View {
 struct Rights {
     lock: bool,
     delete: bool,
+    /// Release or fail quarantined manifests.
+    quarantine: bool,
 }
 
 /// The fields every form of this page carries; `target` says what its lock buttons change.
@@ -158,7 +167,7 @@ fn manifests_table(session: &Session, repo: &RepoName, rights: Rights, manifests
             thead {
                 tr {
                     th { "Digest" } th { "Size" } th { "Platforms" } th { "Tags" } th { "Created" } th { "Updated" }
-                    th { "Locks" } @if rights.delete { th { "Delete" } }
+                    th { "Locks" } th { "Quarantine" } @if rights.delete { th { "Delete" } }
                 }
             }
             tbody {
@@ -171,6 +180,7 @@ fn manifests_table(session: &Session, repo: &RepoName, rights: Rights, manifests
                         td { (when(m.row.created_at)) }
                         td { (when(m.row.updated_at)) }
                         td.locks { @if rights.lock { (lock_toggles(&m.row.attributes, &m.row.digest)) } @else { (locks(&m.row.attributes)) } }
+                        td.quarantine { (quarantine_cell(base, m.row.quarantine_state.as_deref(), &m.row.digest, rights.quarantine)) }
                         @if rights.delete {
                             td { button.delete type="submit" formaction=(format!("{base}/repository/delete-manifest")) name="digest" value=(m.row.digest) { "Delete" } }
                         }
@@ -189,13 +199,31 @@ fn manifests_table(session: &Session, repo: &RepoName, rights: Rights, manifests
 
 /// `table` inside the one form its buttons submit, if the caller may change anything.
 fn in_form(session: &Session, name: &str, target: &str, rights: Rights, table: Markup) -> Markup {
-    match rights.lock || rights.delete {
+    match rights.lock || rights.delete || rights.quarantine {
         true => html! {
             form method="post" action=(format!("{}/repository/locks", session.base)) {
                 (hidden_fields(session, name, target)) (table)
             }
         },
         false => table,
+    }
+}
+
+/// A manifest's quarantine state ("none" if it never was quarantined) and, for a caller who
+/// may, the buttons that set it `Passed` (Release) or `Failed`; they submit to
+/// `/repository/quarantine` from whichever form holds them.
+pub(super) fn quarantine_cell(base: &str, state: Option<&str>, digest: &str, may: bool) -> Markup {
+    let action = format!("{base}/repository/quarantine");
+    html! {
+        span.quarantine-state { (state.unwrap_or("none")) }
+        @if may && state.is_some() {
+            @for (value, label) in [("Passed", "Release"), ("Failed", "Fail")] {
+                @if state != Some(value) {
+                    " "
+                    button type="submit" formaction=(action) name="state" value=(format!("{value}:{digest}")) { (label) }
+                }
+            }
+        }
     }
 }
 
@@ -232,6 +260,7 @@ pub(super) async fn set_lock(State(app): State<AppState>, req: Request) -> PageR
     let (session, form) = Session::form::<LockForm>(&app, req).await?;
     let repo = parse_name(&form.name)?;
     session.check(&need(&repo, Action::MetadataWrite))?;
+    let sees = session.caller.sees(repo.as_str());
     let bad = || PortalError::BadRequest(format!("lock {:?}: use write, delete, read or list, :on or :off", form.lock));
     let mut parts = form.lock.splitn(3, ':');
     let (lock, state, id) = (parts.next().unwrap_or_default(), parts.next(), parts.next().unwrap_or_default());
@@ -249,8 +278,8 @@ pub(super) async fn set_lock(State(app): State<AppState>, req: Request) -> PageR
     };
     match form.target.as_str() {
         "repository" => drop(app.registry.update_repository(&repo, &patch).await?),
-        "tag" => drop(app.registry.update_tag(&repo, &parse_tag(id)?, &patch).await?),
-        "manifest" => drop(app.registry.update_manifest(&repo, &parse_digest(id)?, &patch).await?),
+        "tag" => drop(app.registry.update_tag(&repo, &parse_tag(id)?, &patch, sees).await?),
+        "manifest" => drop(app.registry.update_manifest(&repo, &parse_digest(id)?, &patch, sees).await?),
         other => return Err(PortalError::BadRequest(format!("target {other:?}: use repository, tag or manifest"))),
     }
     Ok(see_other(back_to(&session, &repo, &form.target)))
@@ -260,6 +289,33 @@ pub(super) async fn set_lock(State(app): State<AppState>, req: Request) -> PageR
 fn back_to(session: &Session, repo: &RepoName, target: &str) -> String {
     let view = if target == "manifest" { "manifests" } else { "tags" };
     link(&session.base, "/repository", &[("name", repo.as_str()), ("view", view)])
+}
+
+#[derive(Deserialize)]
+pub(super) struct QuarantineForm {
+    name: String,
+    /// `Passed:DIGEST` or `Failed:DIGEST`.
+    state: String,
+    /// Where the form came from: `manifest` goes back to the manifest's page.
+    #[serde(default)]
+    from: String,
+}
+
+/// POST /repository/quarantine — releases (`Passed`) or fails a manifest, as a PATCH of its
+/// `quarantineState` through `/acr/v1` does.
+pub(super) async fn set_quarantine(State(app): State<AppState>, req: Request) -> PageResult {
+    let (session, form) = Session::form::<QuarantineForm>(&app, req).await?;
+    let repo = parse_name(&form.name)?;
+    session.check(&need(&repo, Action::QuarantineWrite))?;
+    let (state, digest) = form.state.split_once(':').unwrap_or_default();
+    let state: QuarantineState = state.parse().map_err(PortalError::BadRequest)?;
+    let digest = parse_digest(digest)?;
+    let by = format!("set in the portal by {}", session.caller.name.as_deref().unwrap_or_default());
+    app.registry.set_quarantine(&repo, &digest, state, Some(&by), &session.actor).await?;
+    Ok(see_other(match form.from.as_str() {
+        "manifest" => manifest_link(&session.base, repo.as_str(), &digest.to_string()),
+        _ => back_to(&session, &repo, "manifest"),
+    }))
 }
 
 #[derive(Deserialize)]

@@ -106,6 +106,19 @@ impl Endpoint {
 
     /// What `method` on this endpoint needs, as CNCF Distribution derives it: reads need pull,
     /// writes (uploads, manifest PUTs) push, deletes delete.
+    /// The repository addressed (all but the catalog).
+    pub(super) fn name(&self) -> Option<&RepoName> {
+        match self {
+            Self::Catalog => None,
+            Self::Tags { name }
+            | Self::Manifest { name, .. }
+            | Self::Blob { name, .. }
+            | Self::Uploads { name }
+            | Self::Upload { name, .. }
+            | Self::Referrers { name, .. } => Some(name),
+        }
+    }
+
     pub(super) fn need(&self, method: &Method) -> Need {
         let (name, action) = match self {
             Self::Catalog => return Need::Catalog,

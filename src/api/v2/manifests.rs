@@ -11,16 +11,18 @@ use crate::api::ApiError;
 use crate::blob::ByteStream;
 use crate::meta::Actor;
 use crate::oci::{Reference, RepoName};
-use crate::registry::{self, MAX_MANIFEST_SIZE, Registry};
+use crate::registry::{self, MAX_MANIFEST_SIZE, Registry, Visibility};
 
-/// GET|HEAD /v2/<name>/manifests/<reference>: the exact bytes pushed, with their media type.
+/// GET|HEAD /v2/<name>/manifests/<reference>: the exact bytes pushed, with their media type;
+/// a quarantined manifest is refused (`DENIED`) unless the caller sees it.
 pub(super) async fn get_manifest(
     reg: &Registry,
     name: &RepoName,
     reference: &Reference,
     head: bool,
+    visible: Visibility,
 ) -> Result<Response, ApiError> {
-    let m = reg.get_manifest(name, reference).await?;
+    let m = reg.get_manifest(name, reference, visible).await?;
     reg.check_policies(name, &m).await?;
     let len = m.content.len();
     let body = if head { Body::empty() } else { Body::from(m.content) };

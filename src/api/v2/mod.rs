@@ -22,7 +22,7 @@ use crate::app::AppState;
 use crate::auth::{Action, Need};
 use crate::blob::ByteStream;
 use crate::events::audit::{self, AuditEntry};
-use crate::meta::Actor;
+use crate::meta::{Actor, Visibility};
 use crate::oci::{ErrorCode, Reference, RepoName};
 use endpoint::{Endpoint, ManifestRef};
 
@@ -96,7 +96,9 @@ pub(super) async fn dispatch(State(app): State<AppState>, req: Request) -> Respo
                     if !may_read_source {
                         params.mount = None;
                     }
-                    route(&app, parts.method.clone(), endpoint, params, &parts.headers, body, &actor).await
+                    let who =
+                        Who { sees: endpoint.name().map_or(Visibility::Released, |n| caller.sees(n.as_str())), actor };
+                    route(&app, parts.method.clone(), endpoint, params, &parts.headers, body, &who).await
                 }
                 Err(e) => Err(e),
             }
@@ -128,6 +130,12 @@ fn manifest_event(app: &AppState, method: &Method, endpoint: &Endpoint) -> Optio
     Some(e)
 }
 
+/// Who makes the request: in its changes' events, and what of the repository they may see.
+struct Who {
+    actor: Actor,
+    sees: Visibility,
+}
+
 async fn route(
     app: &AppState,
     method: Method,
@@ -135,17 +143,17 @@ async fn route(
     q: Params,
     headers: &HeaderMap,
     body: Body,
-    actor: &Actor,
+    who: &Who,
 ) -> Result<Response, ApiError> {
-    let reg = &app.registry;
+    let (reg, actor) = (&app.registry, &who.actor);
     match (method, endpoint) {
         (Method::GET, Endpoint::Catalog) => tags::catalog(reg, &q).await,
-        (Method::GET, Endpoint::Tags { name }) => tags::list_tags(reg, &name, &q).await,
+        (Method::GET, Endpoint::Tags { name }) => tags::list_tags(reg, &name, &q, who.sees).await,
         (Method::GET, Endpoint::Manifest { name, reference }) => {
-            manifests::get_manifest(reg, &name, reference.for_reading()?, false).await
+            manifests::get_manifest(reg, &name, reference.for_reading()?, false, who.sees).await
         }
         (Method::HEAD, Endpoint::Manifest { name, reference }) => {
-            manifests::get_manifest(reg, &name, reference.for_reading()?, true).await
+            manifests::get_manifest(reg, &name, reference.for_reading()?, true, who.sees).await
         }
         (Method::PUT, Endpoint::Manifest { name, reference }) => {
             manifests::put_manifest(reg, &name, reference.for_pushing()?, headers, body_stream(body), actor).await
@@ -171,7 +179,9 @@ async fn route(
             uploads::put_upload(reg, &name, &id, &q, headers, body_stream(body)).await
         }
         (Method::DELETE, Endpoint::Upload { name, id }) => uploads::cancel_upload(reg, &name, &id).await,
-        (Method::GET, Endpoint::Referrers { name, digest }) => referrers::list_referrers(reg, &name, &digest, &q).await,
+        (Method::GET, Endpoint::Referrers { name, digest }) => {
+            referrers::list_referrers(reg, &name, &digest, &q, who.sees).await
+        }
         (method, _) => {
             Err(ApiError::new(ErrorCode::Unsupported, format!("method {method} is not supported on this endpoint")))
         }

@@ -8,16 +8,17 @@ use serde_json::{Map, Value, json};
 use super::Params;
 use crate::api::ApiError;
 use crate::oci::{Digest, MediaType, RepoName};
-use crate::registry::Registry;
+use crate::registry::{Registry, Visibility};
 
 pub(super) async fn list_referrers(
     reg: &Registry,
     name: &RepoName,
     digest: &Digest,
     q: &Params,
+    visible: Visibility,
 ) -> Result<Response, ApiError> {
     let filter = q.artifact_type.as_deref().filter(|t| !t.is_empty());
-    let rows = reg.referrers(name, digest, filter).await?;
+    let rows = reg.referrers(name, digest, filter, visible).await?;
     let manifests: Vec<Value> = rows
         .into_iter()
         .map(|r| {

@@ -9,12 +9,18 @@ use serde_json::json;
 use super::Params;
 use crate::api::ApiError;
 use crate::oci::{ErrorCode, RepoName};
-use crate::registry::{Page, Registry};
+use crate::registry::{Page, Registry, Visibility};
 
 /// GET /v2/<name>/tags/list?n=&last=
-pub(super) async fn list_tags(reg: &Registry, name: &RepoName, q: &Params) -> Result<Response, ApiError> {
+/// Tags on quarantined manifests are left out unless the caller sees those.
+pub(super) async fn list_tags(
+    reg: &Registry,
+    name: &RepoName,
+    q: &Params,
+    visible: Visibility,
+) -> Result<Response, ApiError> {
     let n = page_size(q)?;
-    let page = reg.list_tags(name, n, q.last.as_deref()).await?;
+    let page = reg.list_tags(name, n, q.last.as_deref(), visible).await?;
     let next = format!("/v2/{name}/tags/list");
     Ok(paged(Json(json!({ "name": name.as_str(), "tags": &page.items })), &page, &next, n))
 }

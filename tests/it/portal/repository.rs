@@ -206,3 +206,37 @@ async fn portal_actions_need_the_rights_the_api_needs() {
     let res = app.req(Method::GET, &format!("/v2/app/manifests/{digest}")).send().await.expect("GET");
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "the repository is gone");
 }
+
+#[tokio::test]
+async fn a_quarantine_writer_releases_an_image_from_the_portal() {
+    let app = TestApp::spawn().await;
+    app.admin(Method::PATCH, "/quarantine", Some(json!({"status": "enabled"}))).await;
+    let (_, digest) = app.push_image("app", "v1", &[b"held"]).await;
+    let puller = user_with(&app, "puller", &["AcrPull"]).await;
+    let writer = user_with(&app, "qwriter", &["AcrQuarantineWriter"]).await;
+    let manifests = "/repository?name=app&view=manifests";
+
+    // An AcrPull user finds no trace of it, and cannot release it by hand.
+    let cookie = session_of(&app, "puller", &puller).await;
+    let html = app.client.get(app.url(manifests)).header("cookie", &cookie).send().await.expect("GET");
+    let html = html.text().await.expect("html");
+    assert!(!html.contains(&digest), "a held image is listed to AcrPull: {html}");
+    let state = format!("Passed:{digest}");
+    let form = [("name", "app"), ("state", state.as_str()), ("csrf", &csrf_in(&html))];
+    let res = app.client.post(app.url("/repository/quarantine")).header("cookie", &cookie).form(&form);
+    assert_eq!(res.send().await.expect("POST").status(), StatusCode::FORBIDDEN);
+
+    // The writer sees its state and a Release button, and releases it.
+    let cookie = session_of(&app, "qwriter", &writer).await;
+    let html = app.client.get(app.url(manifests)).header("cookie", &cookie).send().await.expect("GET");
+    let html = html.text().await.expect("html");
+    assert!(html.contains(&digest) && html.contains("Quarantined") && html.contains(&state), "{html}");
+    let manifest = app.client.get(app.url(&format!("/manifest?name=app&digest={digest}"))).header("cookie", &cookie);
+    let page = manifest.send().await.expect("GET").text().await.expect("html");
+    assert!(page.contains("id=\"quarantine\"") && page.contains("Release"), "{page}");
+    let form = [("name", "app"), ("state", state.as_str()), ("csrf", &csrf_in(&html))];
+    let res = app.client.post(app.url("/repository/quarantine")).header("cookie", &cookie).form(&form);
+    assert_eq!(res.send().await.expect("POST").status(), StatusCode::SEE_OTHER);
+    let pulled = app.anon(Method::GET, "/v2/app/manifests/v1").basic_auth("puller", Some(&puller)).send().await;
+    assert_eq!(pulled.expect("GET").status(), StatusCode::OK, "released from the portal");
+}
