@@ -67,6 +67,18 @@ impl MetaStore {
     /// Reads up to `limit` outbox events past the scan cursor, queues a scan of each manifest
     /// pushed, and moves the cursor past them, in one transaction; the number of events read.
     pub async fn queue_pushed(&self, limit: u32) -> Result<usize> {
+        // Idle rounds only read: the writer is taken when there is something to queue.
+        let idle = sqlx::query(
+            "SELECT 1 FROM events WHERE seq > COALESCE((SELECT CAST(value AS BIGINT) FROM settings WHERE name = $1), 0)
+             LIMIT 1",
+        )
+        .bind(CURSOR)
+        .fetch_optional(&self.reader)
+        .await?
+        .is_none();
+        if idle {
+            return Ok(0);
+        }
         let mut tx = self.write().await?;
         let cursor = sqlx::query("SELECT value FROM settings WHERE name = $1")
             .bind(CURSOR)
@@ -117,11 +129,13 @@ impl MetaStore {
     /// unscannable instead (a scan that keeps killing its node is not retried forever).
     pub async fn claim_scan(&self, holder: &str, lease_ms: i64, max_attempts: i64) -> Result<Option<ScanRow>> {
         let now = now_ms();
+        let due = "status = 'queued' OR (status = 'running' AND lease_until < $1)";
+        let probe = format!("SELECT 1 FROM scans WHERE {due} LIMIT 1");
+        if sqlx::query(&probe).bind(now).fetch_optional(&self.reader).await?.is_none() {
+            return Ok(None);
+        }
         let mut tx = self.write().await?;
-        let sql = format!(
-            "SELECT {SCAN_COLUMNS} FROM scans WHERE status = 'queued' OR (status = 'running' AND lease_until < $1)
-             ORDER BY queued_at LIMIT 1"
-        );
+        let sql = format!("SELECT {SCAN_COLUMNS} FROM scans WHERE {due} ORDER BY queued_at LIMIT 1");
         let Some(row) = sqlx::query(&sql).bind(now).fetch_optional(&mut *tx).await? else { return Ok(None) };
         let scan = scan_row(&row);
         if scan.attempts >= max_attempts {
