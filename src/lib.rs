@@ -17,6 +17,7 @@ pub mod oci;
 pub mod registry;
 mod server;
 pub mod tls;
+pub mod trust;
 
 pub use app::{App, AppState};
 pub use config::Config;

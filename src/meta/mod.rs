@@ -23,6 +23,7 @@ mod listings;
 mod manifests;
 mod storage;
 mod usage;
+mod vulns;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub use listings::{ManifestMetaRow, ManifestSummary, Order, StoredSummary, TagRo
 pub use manifests::{Counts, ManifestRow, NewManifest, ReferrerRow};
 pub use storage::Untagged;
 pub use usage::{StoredBytes, UsageRecount};
+pub use vulns::{NewVuln, StoredVulns, VulnImport, VulnSummary};
 
 /// PostgreSQL advisory lock keys (arbitrary, fixed): the one all write transactions take, and
 /// the one that fences blob commits from garbage collection's object deletions.

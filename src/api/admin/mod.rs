@@ -1,6 +1,6 @@
 //! The management API under `/berth/v1`: admin credentials
 //! and registry settings, repository tokens and scope maps, users, service principals and role
-//! assignments, storage and the audit log, documented in `docs/openapi.json`. JSON field names follow `az acr`'s output;
+//! assignments, storage, the audit log and the vulnerability database, documented in `docs/openapi.json`. JSON field names follow `az acr`'s output;
 //! errors use the OCI error envelope.
 //! Callers sign in like on `/v2/` (Basic or bearer); reading needs Reader, changing Contributor,
 //! role assignments and the admin user Owner. A bearer token reaches this API only if it carries
@@ -16,6 +16,7 @@ pub(super) use identities::{SettingsPatch, change_settings};
 pub(super) use storage::{change_retention, collect_garbage_now, metrics};
 pub(super) use webhooks::{LISTED_EVENTS, add_webhook};
 mod tokens;
+mod vulndb;
 mod webhooks;
 
 use axum::Router;
@@ -56,6 +57,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/usage/check", post(storage::check_usage))
         .route("/gc", get(storage::show_gc).post(storage::run_gc))
         .route("/retention", get(storage::show_retention).patch(storage::update_retention))
+        .route("/vulndb", get(vulndb::show_vulndb).post(vulndb::import_vulndb))
         .route("/webhooks", get(webhooks::list_webhooks).post(webhooks::create_webhook))
         .route(
             "/webhooks/{name}",
