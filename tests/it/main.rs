@@ -24,4 +24,5 @@ mod redirect;
 mod s3;
 mod security;
 mod usage;
+mod vulndb;
 mod webhooks;
