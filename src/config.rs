@@ -568,6 +568,11 @@ impl Config {
         if self.tls.self_signed && self.tls.cert.is_some() {
             return Err(ConfigError::Invalid("tls.self_signed and tls.cert exclude each other".into()));
         }
+        if self.vulndb.max_import_size == 0 || self.vulndb.max_record_size == 0 {
+            return Err(ConfigError::Invalid(
+                "vulndb.max_import_size and vulndb.max_record_size must be at least 1".into(),
+            ));
+        }
         if self.http.max_uploads == 0 || self.http.max_uploads_per_identity == 0 {
             return Err(ConfigError::Invalid(
                 "http.max_uploads and http.max_uploads_per_identity must be at least 1".into(),

@@ -14,6 +14,7 @@ mod repositories;
 mod serve;
 mod storage;
 mod tokens;
+mod vulndb;
 mod webhooks;
 
 use clap::{Parser, Subcommand};
@@ -94,6 +95,9 @@ enum Command {
     /// The audit log of sign-ins and repository events (Berth's own).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The offline vulnerability database: import OSV records, show what is loaded (Berth's own).
+    #[command(subcommand)]
+    Vulndb(vulndb::VulndbCommand),
     /// Offline administration of a registry's stores (Berth's own).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -128,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhook(cmd) => webhooks::webhook(cmd, out).await,
         Command::SigningKey(cmd) => identity::signing_key(cmd, out).await,
         Command::Audit(cmd) => audit::audit(cmd, out).await,
+        Command::Vulndb(cmd) => vulndb::vulndb(cmd, out).await,
         Command::Admin(AdminCommand::ResetPassword(args)) => serve::reset_password(args, out).await,
     }
 }
@@ -179,5 +184,8 @@ mod tests {
         assert!(parse("berth usage check").is_err());
         assert!(parse("berth audit list -n localhost:5000 --repository x --result failure -o json").is_ok());
         assert!(parse("berth audit list -n localhost:5000 --operation copy").is_err());
+        assert!(parse("berth vulndb import -r localhost:5000 Debian-all.zip -o table").is_ok());
+        assert!(parse("berth vulndb import -r localhost:5000").is_err());
+        assert!(parse("berth vulndb show -r localhost:5000 --query records -o tsv").is_ok());
     }
 }
