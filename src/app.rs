@@ -50,6 +50,8 @@ pub enum BuildError {
 pub struct App {
     pub config: Config,
     pub registry: Registry,
+    /// The offline vulnerability database (OSV records) and matching against it.
+    pub vulndb: crate::trust::VulnDb,
     pub access: Access,
     pub webhooks: Webhooks,
     /// The audit log's writer (see `events::audit`).
@@ -127,6 +129,8 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let webhooks = Webhooks::new(meta.clone(), master, &config.webhooks, metrics.clone());
         let auditor = Auditor::start(&config.audit, meta.clone()).map_err(BuildError::AuditFile)?;
+        let vulndb =
+            crate::trust::VulnDb::new(meta.clone(), config.data_dir.join("tmp"), config.vulndb.max_record_size);
         let registry = Registry::new(meta, blobs, config.limits.clone());
         let summarized = registry.summarize_stored_manifests().await?;
         if summarized > 0 {
@@ -139,6 +143,7 @@ impl App {
         let app = Arc::new(App {
             config,
             registry,
+            vulndb,
             access,
             webhooks,
             auditor,

@@ -20,6 +20,7 @@
 //! | master key     | `secrets.key_file`, `secrets.key` | `BERTH_SECRET_KEY_FILE`, `BERTH_SECRET_KEY` | `<data_dir>/berth.key` |
 //! | audit log      | `audit.enabled`, `audit.pulls`, `audit.retention`, `audit.file` (a path, or `-` for stderr) | | on, on, `90d`, none |
 //! | web portal     | `portal.enabled`, `portal.path` (`/` or a prefix such as `/portal`) | | on, `/` |
+//! | vulnerability database imports | `vulndb.max_import_size`, `vulndb.max_record_size` (bytes) | | 2 GiB, 4 MiB |
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,25 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub audit: AuditConfig,
     pub portal: PortalConfig,
+    pub vulndb: VulndbConfig,
+}
+
+/// Imports into the offline vulnerability database (`trust::vulndb`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VulndbConfig {
+    /// Largest upload `POST /berth/v1/vulndb` takes (it is spooled to `<data_dir>/tmp`).
+    pub max_import_size: u64,
+    /// Largest record (a zip entry inflated, a JSON record or array element) an import takes;
+    /// a zip entry inflating past it is refused as a decompression bomb.
+    pub max_record_size: u64,
+}
+
+impl Default for VulndbConfig {
+    fn default() -> Self {
+        // OSV's largest export (all ecosystems) is a few GiB; one ecosystem's fits in 2 GiB.
+        Self { max_import_size: 2 << 30, max_record_size: 4 << 20 }
+    }
 }
 
 /// The web portal (`api::portal`): server-rendered pages for browsing the registry.
@@ -501,6 +521,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             audit: AuditConfig::default(),
             portal: PortalConfig::default(),
+            vulndb: VulndbConfig::default(),
         }
     }
 }
@@ -563,6 +584,11 @@ impl Config {
         }
         if self.tls.self_signed && self.tls.cert.is_some() {
             return Err(ConfigError::Invalid("tls.self_signed and tls.cert exclude each other".into()));
+        }
+        if self.vulndb.max_import_size == 0 || self.vulndb.max_record_size == 0 {
+            return Err(ConfigError::Invalid(
+                "vulndb.max_import_size and vulndb.max_record_size must be at least 1".into(),
+            ));
         }
         if self.http.max_uploads == 0 || self.http.max_uploads_per_identity == 0 {
             return Err(ConfigError::Invalid(

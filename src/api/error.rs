@@ -185,6 +185,22 @@ impl From<crate::events::webhooks::Error> for ApiError {
     }
 }
 
+impl From<crate::trust::Error> for ApiError {
+    fn from(e: crate::trust::Error) -> Self {
+        use crate::trust::Error as E;
+        match e {
+            E::Invalid(m) => Self::new(ErrorCode::RequestInvalid, m),
+            E::TooLarge(m) => Self::too_large(m),
+            E::Meta(cause) if cause.is_storage_full() => Self::storage_full(cause),
+            E::Meta(cause) => Self::internal(cause),
+            E::Io(cause) if cause.raw_os_error() == Some(28) => Self::storage_full(cause),
+            E::Io(cause) | E::Read(cause) => Self::internal(cause),
+            // What a layer, an rpm database or a trust store holds: bad input, said as it is.
+            other => Self::new(ErrorCode::RequestInvalid, other.to_string()),
+        }
+    }
+}
+
 /// The `Range` an upload session reports: the bytes it holds, `0-<last>` (`0-0` when empty,
 /// as CNCF Distribution does and clients expect).
 pub(crate) fn upload_range(size: u64) -> String {

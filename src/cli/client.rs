@@ -78,6 +78,18 @@ impl Registry {
         self.answer(res, &format!("{method} {path}")).await
     }
 
+    /// POSTs `body` (streamed, e.g. from a file) to a JSON API of the registry with the stored
+    /// credentials; its JSON answer.
+    pub(crate) async fn upload(&self, path: &str, body: reqwest::Body, content_type: &str) -> anyhow::Result<Value> {
+        let mut req =
+            self.http.post(format!("{}{path}", self.base)).header(reqwest::header::CONTENT_TYPE, content_type);
+        if let Some(c) = &self.creds {
+            req = req.basic_auth(&c.username, Some(&c.password));
+        }
+        let res = self.send(req.body(body)).await?;
+        self.answer(res, &format!("POST {path}")).await
+    }
+
     /// Every item of a paged `/acr/v1` listing (following `Link: <…>; rel="next"`): the arrays
     /// under `field`, at most `top` items.
     pub(crate) async fn list(&self, path: &str, field: &str, top: Option<usize>) -> anyhow::Result<Vec<Value>> {

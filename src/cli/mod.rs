@@ -15,6 +15,7 @@ mod serve;
 mod storage;
 mod tokens;
 mod trust;
+mod vulndb;
 mod webhooks;
 
 use clap::{Parser, Subcommand};
@@ -100,6 +101,9 @@ enum Command {
     /// Scan and trust policies: what findings and signatures decide about serving images.
     #[command(subcommand)]
     Policy(trust::PolicyCommand),
+    /// The offline vulnerability database: import OSV records, show what is loaded (Berth's own).
+    #[command(subcommand)]
+    Vulndb(vulndb::VulndbCommand),
     /// Offline administration of a registry's stores (Berth's own).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -136,6 +140,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(cmd) => audit::audit(cmd, out).await,
         Command::Scan(args) => trust::scan(args, out).await,
         Command::Policy(cmd) => trust::policy(cmd, out).await,
+        Command::Vulndb(cmd) => vulndb::vulndb(cmd, out).await,
         Command::Admin(AdminCommand::ResetPassword(args)) => serve::reset_password(args, out).await,
     }
 }
@@ -188,5 +193,8 @@ mod tests {
         assert!(parse("berth usage check").is_err());
         assert!(parse("berth audit list -n localhost:5000 --repository x --result failure -o json").is_ok());
         assert!(parse("berth audit list -n localhost:5000 --operation copy").is_err());
+        assert!(parse("berth vulndb import -r localhost:5000 Debian-all.zip -o table").is_ok());
+        assert!(parse("berth vulndb import -r localhost:5000").is_err());
+        assert!(parse("berth vulndb show -r localhost:5000 --query records -o tsv").is_ok());
     }
 }

@@ -194,12 +194,12 @@ pub fn scan_images(app: Weak<App>, timeout: Duration) {
                         }
                     };
                     tokio::select! {
-                        done = registry.run_scan(&scan, &node, timeout, audit) => done?,
+                        done = registry.run_scan(&scan, &node, timeout, audit, &app.vulndb) => done?,
                         () = renew => tracing::warn!(repository = scan.repository, digest = scan.digest, "scan lease lost"),
                     }
                     return Ok::<bool, crate::registry::Error>(true);
                 }
-                Ok(registry.rematch(50, audit).await? > 0)
+                Ok(registry.rematch(50, audit, &app.vulndb).await? > 0)
             }
             .await;
             drop(app);

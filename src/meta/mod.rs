@@ -25,6 +25,7 @@ mod quarantine;
 mod storage;
 mod scans;
 mod usage;
+mod vulns;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub use quarantine::Visibility;
 pub use storage::Untagged;
 pub use scans::{ScanEnd, ScanRow};
 pub use usage::{StoredBytes, UsageRecount};
+pub use vulns::{NewVuln, StoredVulns, VulnImport, VulnSummary};
 
 /// PostgreSQL advisory lock keys (arbitrary, fixed): the one all write transactions take, and
 /// the one that fences blob commits from garbage collection's object deletions.

@@ -8,6 +8,9 @@ use super::{MetaStore, Result, now_ms};
 
 /// The setting holding the last outbox event the scan queue has read.
 const CURSOR: &str = "scan_cursor";
+/// The setting counting the vulnerability database's changes: scans matched against an older
+/// generation are matched again.
+const GENERATION: &str = "vulndb_generation";
 
 /// A scan's row: its state and, once done, what it found.
 #[derive(Debug, Clone)]
@@ -113,6 +116,30 @@ impl MetaStore {
             .await?;
         tx.commit().await?;
         Ok(rows.len())
+    }
+
+    /// The vulnerability database's generation (0 before any import changed it).
+    pub async fn vuln_generation(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1").bind(GENERATION).fetch_optional(&self.reader);
+        Ok(row.await?.and_then(|r| r.get::<String, _>(0).parse().ok()).unwrap_or(0))
+    }
+
+    /// Counts one more change of the vulnerability database.
+    pub async fn bump_vuln_generation(&self) -> Result<()> {
+        let mut tx = self.write().await?;
+        let current = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(GENERATION)
+            .fetch_optional(&mut *tx)
+            .await?
+            .and_then(|r| r.get::<String, _>(0).parse::<i64>().ok())
+            .unwrap_or(0);
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
+            .bind(GENERATION)
+            .bind((current + 1).to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Queues (again) a scan of `digest` in `repository`, unless one is running.

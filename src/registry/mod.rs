@@ -25,7 +25,7 @@ pub use gc::{GcOptions, GcReport, Retention};
 pub use manifests::{Page, PushedManifest, StoredManifest};
 pub use policies::{COSIGN_TYPE, NOTATION_TYPE};
 pub use quarantine::QuarantineState;
-pub use scans::{DB_GENERATION, SCANNER};
+pub use scans::SCANNER;
 pub use uploads::UploadStatus;
 pub use usage::{Limits, UsageItem};
 

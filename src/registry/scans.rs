@@ -19,12 +19,10 @@ use crate::trust::layers::{ImageFiles, Limits};
 use crate::trust::osv::Finding;
 use crate::trust::policy::{ScanPolicy, TrustPolicy};
 use crate::trust::sbom::{self, Summary};
+use crate::trust::VulnDb;
 
 /// The job name scans are recorded under, and the identity their referrers are pushed as.
 pub const SCANNER: &str = "scanner";
-/// The settings key of the vulnerability database's generation (bumped by each import that
-/// changed it; scans matched against an older one are matched again).
-pub const DB_GENERATION: &str = "vulndb_generation";
 
 const EMPTY_CONFIG: &[u8] = b"{}";
 /// The largest report read back.
@@ -92,14 +90,9 @@ impl Registry {
         Ok(Ok(inventory))
     }
 
-    /// The vulnerability database's generation (0 before any import).
-    pub async fn db_generation(&self) -> Result<i64> {
-        Ok(self.meta.setting(DB_GENERATION).await?.and_then(|g| g.parse().ok()).unwrap_or(0))
-    }
-
     /// Scans image `digest` of `repo` for `holder`, who claimed it: inventory, findings, the
     /// SBOM and report referrers, then the quarantine state if a scan policy sets it.
-    pub async fn run_scan(&self, scan: &ScanRow, holder: &str, timeout: Duration, audit: bool) -> Result<()> {
+    pub async fn run_scan(&self, scan: &ScanRow, holder: &str, timeout: Duration, audit: bool, db: &VulnDb) -> Result<()> {
         let (Ok(repo), Ok(digest)) = (RepoName::parse(&scan.repository), Digest::parse(&scan.digest)) else {
             self.meta.finish_scan(&scan.repository, &scan.digest, holder, &ScanEnd::Skipped("not a valid name")).await?;
             return Ok(());
@@ -112,8 +105,8 @@ impl Registry {
                 return Ok(());
             }
         };
-        let generation = self.db_generation().await?;
-        let findings = self.findings(&inventory.packages).await?;
+        let generation = self.meta.vuln_generation().await?;
+        let findings = db.findings(&inventory.packages).await.map_err(trust_error)?;
         let actor = Actor::internal(SCANNER, audit);
         let image = format!("{}@{digest}", repo.as_str());
         let created = crate::api::time::rfc3339(now_ms());
@@ -139,8 +132,8 @@ impl Registry {
 
     /// Matches the stored inventories of scans older than the database against it again, and
     /// replaces their reports; the number matched.
-    pub async fn rematch(&self, limit: u32, audit: bool) -> Result<usize> {
-        let generation = self.db_generation().await?;
+    pub async fn rematch(&self, limit: u32, audit: bool, db: &VulnDb) -> Result<usize> {
+        let generation = self.meta.vuln_generation().await?;
         let scans = self.meta.scans_older_than(generation, limit).await?;
         let actor = Actor::internal(SCANNER, audit);
         for scan in &scans {
@@ -148,7 +141,7 @@ impl Registry {
             let packages: Vec<Package> =
                 scan.inventory.as_deref().and_then(|i| serde_json::from_str(i).ok()).unwrap_or_default();
             let inventory = Inventory { packages, ..Inventory::default() };
-            let findings = self.findings(&inventory.packages).await?;
+            let findings = db.findings(&inventory.packages).await.map_err(trust_error)?;
             let Some(report) = self.attach_report(&repo, &digest, generation, &inventory, &findings, &actor).await else {
                 continue;
             };
@@ -280,7 +273,10 @@ impl Registry {
     }
 }
 
-impl Registry {
-    /// STUB
-    pub async fn findings(&self, _p: &[Package]) -> Result<Vec<Finding>> { Ok(Vec::new()) }
+/// A failure to read the vulnerability database is the metadata store's (its only I/O).
+fn trust_error(e: crate::trust::Error) -> super::Error {
+    match e {
+        crate::trust::Error::Meta(m) => super::Error::Meta(m),
+        other => super::Error::Meta(crate::meta::Error::Corrupt(other.to_string())),
+    }
 }

@@ -3,9 +3,12 @@
 //! (`osv`), signature verification (`signature`, `cosign`, `notation`), policies (`policy`),
 //! and the documents a scan attaches (`sbom`). Layer reading (`layers`, `inventory`) streams:
 //! a tar over a decompressing reader over the blob stream, never unpacked to disk.
+//! `feed` reads vulnerability database imports within bounds; `vulndb` keeps them in `meta`.
 //! `registry::scans` and `registry::policies` put these to work.
 
 pub mod cosign;
+pub mod cvss;
+pub mod feed;
 pub mod inventory;
 pub mod layers;
 pub mod notation;
@@ -15,6 +18,9 @@ pub mod rpmdb;
 pub mod sbom;
 pub mod signature;
 pub mod version;
+pub mod vulndb;
+
+pub use vulndb::{ImportReport, VulnDb};
 
 /// Errors of the trust layer's readers (a refused signature is a `signature::Refusal`, not
 /// an error).
@@ -40,6 +46,17 @@ pub enum Error {
     Read(#[source] std::io::Error),
     #[error("rpm header is malformed: {0}")]
     RpmHeader(&'static str),
+    /// An upload is not something Berth can import (not a zip, JSON record or array of
+    /// records; a damaged zip); the message says what is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// An upload or one of its records is over a limit (a decompression bomb among them).
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("spooling the upload: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Meta(#[from] crate::meta::Error),
     /// A file the scanner reads is not what it should be.
     #[error("{0}")]
     Unreadable(String),
@@ -47,3 +64,5 @@ pub enum Error {
     #[error("trust store: {0}")]
     TrustStore(String),
 }
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

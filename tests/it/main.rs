@@ -26,4 +26,5 @@ mod s3;
 mod security;
 mod trust;
 mod usage;
+mod vulndb;
 mod webhooks;

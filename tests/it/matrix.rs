@@ -122,6 +122,8 @@ const TABLE: &[(&str, &str, Body, [u16; 14])] = &[
     ("PATCH /berth/v1/retention", "PATCH /berth/v1/retention", Body::Json(r#"{"status": "disabled"}"#), [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("GET /berth/v1/quarantine", "GET /berth/v1/quarantine", Body::Empty,                        [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("PATCH /berth/v1/quarantine", "PATCH /berth/v1/quarantine", Body::Json(r#"{"status": "disabled"}"#), [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("GET /berth/v1/vulndb", "GET /berth/v1/vulndb", Body::Empty,                              [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("POST /berth/v1/vulndb", "POST /berth/v1/vulndb", Body::Json("[]"),                        [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("GET /berth/v1/webhooks", "GET /berth/v1/webhooks", Body::Empty,                            [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("POST /berth/v1/webhooks", "POST /berth/v1/webhooks", Body::Json(r#"{"name": "new{wh}", "serviceUri": "http://127.0.0.1:9/", "actions": ["push"]}"#), [201, 201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("GET /berth/v1/webhooks/{name}", "GET /berth/v1/webhooks/{wh}", Body::Empty,                [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),

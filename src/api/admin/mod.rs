@@ -1,6 +1,7 @@
 //! The management API under `/berth/v1`: admin credentials
 //! and registry settings, repository tokens and scope maps, users, service principals and role
-//! assignments, storage, the quarantine setting and the audit log, documented in `docs/openapi.json`. JSON field names follow `az acr`'s output;
+//! assignments, storage, the quarantine setting, scans and policies, the audit log and the vulnerability
+//! database, documented in `docs/openapi.json`. JSON field names follow `az acr`'s output;
 //! errors use the OCI error envelope.
 //! Callers sign in like on `/v2/` (Basic or bearer); reading needs Reader, changing Contributor,
 //! role assignments and the admin user Owner. A bearer token reaches this API only if it carries
@@ -18,6 +19,7 @@ pub(super) use storage::{change_retention, collect_garbage_now, metrics};
 pub(super) use webhooks::{LISTED_EVENTS, add_webhook};
 mod tokens;
 mod trust;
+mod vulndb;
 mod webhooks;
 
 use axum::Router;
@@ -59,6 +61,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/gc", get(storage::show_gc).post(storage::run_gc))
         .route("/retention", get(storage::show_retention).patch(storage::update_retention))
         .route("/quarantine", get(quarantine::show_quarantine).patch(quarantine::update_quarantine))
+        .route("/vulndb", get(vulndb::show_vulndb).post(vulndb::import_vulndb))
         .route("/webhooks", get(webhooks::list_webhooks).post(webhooks::create_webhook))
         .route(
             "/webhooks/{name}",
