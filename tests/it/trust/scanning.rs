@@ -186,7 +186,7 @@ async fn a_scan_policy_refuses_pulls_of_vulnerable_images_only() {
     let bad = json!({"repository": "Web/*", "refuseSeverity": "High"});
     let res = app.req(Method::PUT, "/berth/v1/policies/scan/bad").json(&bad).send().await.expect("policy");
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(error_code(res).await, "REQUEST_INVALID");
+    assert_eq!(error_code(res).await, "BAD_REQUEST");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

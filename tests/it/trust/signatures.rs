@@ -66,7 +66,7 @@ fn cosign_verify(
     digest: &str,
     trust: &TrustStore,
     now: SystemTime,
-) -> Result<signature::signature::Verified, Refusal> {
+) -> Result<berth::trust::signature::Verified, Refusal> {
     cosign::verify(
         &sig.payload,
         &sig.signature,
