@@ -27,7 +27,10 @@ pub(super) async fn scan(args: ScanArgs, out: &OutputArgs) -> anyhow::Result<()>
     let body = json!({"image": args.image, "wait": !args.no_wait});
     let mut result = registry.call(Method::POST, "/berth/v1/scans", Some(&body)).await?;
     if !args.no_wait {
-        let path = format!("/berth/v1/scans?image={}", percent_encoding::utf8_percent_encode(&args.image, percent_encoding::NON_ALPHANUMERIC));
+        let path = format!(
+            "/berth/v1/scans?image={}",
+            percent_encoding::utf8_percent_encode(&args.image, percent_encoding::NON_ALPHANUMERIC)
+        );
         result = registry.call(Method::GET, &path, None).await?;
     }
     // The table lists the findings; JSON prints the whole scan.
@@ -118,18 +121,32 @@ const SEVERITIES: [&str; 5] = ["Unknown", "Low", "Medium", "High", "Critical"];
 
 pub(super) async fn policy(cmd: PolicyCommand, out: &OutputArgs) -> anyhow::Result<()> {
     let (kind, result) = match cmd {
-        PolicyCommand::Scan(ScanPolicyCommand::Create { target, name, repository, refuse_severity, quarantine_severity }) => {
+        PolicyCommand::Scan(ScanPolicyCommand::Create {
+            target,
+            name,
+            repository,
+            refuse_severity,
+            quarantine_severity,
+        }) => {
             let body = json!({"repository": repository, "refuseSeverity": refuse_severity, "quarantineSeverity": quarantine_severity});
-            ("scan", target.registry()?.call(Method::PUT, &format!("/berth/v1/policies/scan/{name}"), Some(&body)).await?)
+            (
+                "scan",
+                target.registry()?.call(Method::PUT, &format!("/berth/v1/policies/scan/{name}"), Some(&body)).await?,
+            )
         }
         PolicyCommand::Trust(TrustPolicyCommand::Create { target, name, repository, mode, trusted }) => {
             let mut pem = String::new();
             for path in &trusted {
-                pem.push_str(&std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?);
+                pem.push_str(
+                    &std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+                );
                 pem.push('\n');
             }
             let body = json!({"repository": repository, "mode": mode, "trusted": pem});
-            ("trust", target.registry()?.call(Method::PUT, &format!("/berth/v1/policies/trust/{name}"), Some(&body)).await?)
+            (
+                "trust",
+                target.registry()?.call(Method::PUT, &format!("/berth/v1/policies/trust/{name}"), Some(&body)).await?,
+            )
         }
         PolicyCommand::Scan(ScanPolicyCommand::List(target)) => {
             ("scan", target.registry()?.call(Method::GET, "/berth/v1/policies/scan", None).await?)
@@ -147,17 +164,25 @@ pub(super) async fn policy(cmd: PolicyCommand, out: &OutputArgs) -> anyhow::Resu
         }
     };
     if kind == "scan" {
-        output::print(&result, out, Some(|p: &Value| {
-            vec![
-                ("NAME", cell(&p["name"])),
-                ("REPOSITORY", cell(&p["repository"])),
-                ("REFUSE SEVERITY", cell(&p["refuseSeverity"])),
-                ("QUARANTINE SEVERITY", cell(&p["quarantineSeverity"])),
-            ]
-        }))
+        output::print(
+            &result,
+            out,
+            Some(|p: &Value| {
+                vec![
+                    ("NAME", cell(&p["name"])),
+                    ("REPOSITORY", cell(&p["repository"])),
+                    ("REFUSE SEVERITY", cell(&p["refuseSeverity"])),
+                    ("QUARANTINE SEVERITY", cell(&p["quarantineSeverity"])),
+                ]
+            }),
+        )
     } else {
-        output::print(&result, out, Some(|p: &Value| {
-            vec![("NAME", cell(&p["name"])), ("REPOSITORY", cell(&p["repository"])), ("MODE", cell(&p["mode"]))]
-        }))
+        output::print(
+            &result,
+            out,
+            Some(|p: &Value| {
+                vec![("NAME", cell(&p["name"])), ("REPOSITORY", cell(&p["repository"])), ("MODE", cell(&p["mode"]))]
+            }),
+        )
     }
 }

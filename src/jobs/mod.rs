@@ -212,4 +212,3 @@ pub fn scan_images(app: Weak<App>, timeout: Duration) {
         }
     });
 }
-

@@ -22,8 +22,8 @@ mod identity;
 mod listings;
 mod manifests;
 mod quarantine;
-mod storage;
 mod scans;
+mod storage;
 mod usage;
 mod vulns;
 
@@ -44,8 +44,8 @@ pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, S
 pub use listings::{ManifestMetaRow, ManifestSummary, Order, StoredSummary, TagRow, Unsummarized};
 pub use manifests::{Counts, ManifestRow, NewManifest, ReferrerRow};
 pub use quarantine::Visibility;
-pub use storage::Untagged;
 pub use scans::{ScanEnd, ScanRow};
+pub use storage::Untagged;
 pub use usage::{StoredBytes, UsageRecount};
 pub use vulns::{NewVuln, StoredVulns, VulnImport, VulnSummary};
 

@@ -89,11 +89,12 @@ impl MetaStore {
             .await?
             .and_then(|r| r.get::<String, _>(0).parse::<i64>().ok())
             .unwrap_or(0);
-        let rows = sqlx::query("SELECT seq, action, repository, digest FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(cursor)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows =
+            sqlx::query("SELECT seq, action, repository, digest FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(cursor)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
         let Some(last) = rows.last().map(|r| r.get::<i64, _>(0)) else { return Ok(0) };
         let now = now_ms();
         for r in &rows {
@@ -120,7 +121,8 @@ impl MetaStore {
 
     /// The vulnerability database's generation (0 before any import changed it).
     pub async fn vuln_generation(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT value FROM settings WHERE name = $1").bind(GENERATION).fetch_optional(&self.reader);
+        let row =
+            sqlx::query("SELECT value FROM settings WHERE name = $1").bind(GENERATION).fetch_optional(&self.reader);
         Ok(row.await?.and_then(|r| r.get::<String, _>(0).parse().ok()).unwrap_or(0))
     }
 
@@ -333,8 +335,9 @@ impl MetaStore {
     }
 
     pub async fn delete_policy(&self, kind: &str, name: &str) -> Result<bool> {
-        let done =
-            self.execute(sqlx::query("DELETE FROM policies WHERE kind = $1 AND name = $2").bind(kind).bind(name)).await?;
+        let done = self
+            .execute(sqlx::query("DELETE FROM policies WHERE kind = $1 AND name = $2").bind(kind).bind(name))
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -111,7 +111,12 @@ impl Registry {
     }
 
     /// The signer of the first signature of `digest` that verifies under `policy`, or why none does.
-    async fn verify_signatures(&self, repo: &RepoName, digest: &Digest, policy: &TrustPolicy) -> Result<Result<String, String>> {
+    async fn verify_signatures(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        policy: &TrustPolicy,
+    ) -> Result<Result<String, String>> {
         let store = match TrustStore::from_pem(&policy.trusted) {
             Ok(s) => s,
             Err(e) => return Ok(Err(format!("the policy's trusted certificates cannot be read: {e}"))),
@@ -161,5 +166,8 @@ impl Registry {
 }
 
 fn is_image(media_type: &str) -> bool {
-    matches!(media_type, "application/vnd.oci.image.manifest.v1+json" | "application/vnd.docker.distribution.manifest.v2+json")
+    matches!(
+        media_type,
+        "application/vnd.oci.image.manifest.v1+json" | "application/vnd.docker.distribution.manifest.v2+json"
+    )
 }

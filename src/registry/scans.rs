@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 use super::{Registry, Result};
 use crate::meta::{Actor, ScanEnd, ScanRow, now_ms};
 use crate::oci::{Digest, Reference, RepoName};
+use crate::trust::VulnDb;
 use crate::trust::inventory::{Inventory, Package};
 use crate::trust::layers::{ImageFiles, Limits};
 use crate::trust::osv::Finding;
 use crate::trust::policy::{ScanPolicy, TrustPolicy};
 use crate::trust::sbom::{self, Summary};
-use crate::trust::VulnDb;
 
 /// The job name scans are recorded under, and the identity their referrers are pushed as.
 pub const SCANNER: &str = "scanner";
@@ -50,7 +50,12 @@ struct Descriptor {
 impl Registry {
     /// Reads the layers of image `digest` in `repo` and builds its inventory; `Ok(Err(why))` for
     /// what is not an image or cannot be scanned (the reason says which layer and why).
-    pub async fn inventory(&self, repo: &RepoName, digest: &Digest, timeout: Duration) -> Result<Result<Inventory, String>> {
+    pub async fn inventory(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        timeout: Duration,
+    ) -> Result<Result<Inventory, String>> {
         let Some(stored) = self.meta.manifest(repo, digest).await? else {
             return Ok(Err("the manifest is no longer stored".into()));
         };
@@ -92,9 +97,18 @@ impl Registry {
 
     /// Scans image `digest` of `repo` for `holder`, who claimed it: inventory, findings, the
     /// SBOM and report referrers, then the quarantine state if a scan policy sets it.
-    pub async fn run_scan(&self, scan: &ScanRow, holder: &str, timeout: Duration, audit: bool, db: &VulnDb) -> Result<()> {
+    pub async fn run_scan(
+        &self,
+        scan: &ScanRow,
+        holder: &str,
+        timeout: Duration,
+        audit: bool,
+        db: &VulnDb,
+    ) -> Result<()> {
         let (Ok(repo), Ok(digest)) = (RepoName::parse(&scan.repository), Digest::parse(&scan.digest)) else {
-            self.meta.finish_scan(&scan.repository, &scan.digest, holder, &ScanEnd::Skipped("not a valid name")).await?;
+            self.meta
+                .finish_scan(&scan.repository, &scan.digest, holder, &ScanEnd::Skipped("not a valid name"))
+                .await?;
             return Ok(());
         };
         let inventory = match self.inventory(&repo, &digest, timeout).await? {
@@ -110,7 +124,12 @@ impl Registry {
         let actor = Actor::internal(SCANNER, audit);
         let image = format!("{}@{digest}", repo.as_str());
         let created = crate::api::time::rfc3339(now_ms());
-        let sbom_doc = sbom::spdx(&image, &format!("https://berth.invalid/spdx/{}/{}", repo.as_str(), digest.hex()), &created, &inventory);
+        let sbom_doc = sbom::spdx(
+            &image,
+            &format!("https://berth.invalid/spdx/{}/{}", repo.as_str(), digest.hex()),
+            &created,
+            &inventory,
+        );
         let sbom_digest = self.attach(&repo, &digest, sbom::SBOM_TYPE, &sbom_doc, &actor).await;
         let report_digest = self.attach_report(&repo, &digest, generation, &inventory, &findings, &actor).await;
         let summary = Summary::of(inventory.packages.len(), &findings);
@@ -137,17 +156,24 @@ impl Registry {
         let scans = self.meta.scans_older_than(generation, limit).await?;
         let actor = Actor::internal(SCANNER, audit);
         for scan in &scans {
-            let (Ok(repo), Ok(digest)) = (RepoName::parse(&scan.repository), Digest::parse(&scan.digest)) else { continue };
+            let (Ok(repo), Ok(digest)) = (RepoName::parse(&scan.repository), Digest::parse(&scan.digest)) else {
+                continue;
+            };
             let packages: Vec<Package> =
                 scan.inventory.as_deref().and_then(|i| serde_json::from_str(i).ok()).unwrap_or_default();
             let inventory = Inventory { packages, ..Inventory::default() };
             let findings = db.findings(&inventory.packages).await.map_err(trust_error)?;
-            let Some(report) = self.attach_report(&repo, &digest, generation, &inventory, &findings, &actor).await else {
+            let Some(report) = self.attach_report(&repo, &digest, generation, &inventory, &findings, &actor).await
+            else {
                 continue;
             };
             let summary = Summary::of(inventory.packages.len(), &findings);
             let summary_json = serde_json::to_string(&summary).unwrap_or_default();
-            if self.meta.rematched(&scan.repository, &scan.digest, generation, &summary_json, &report.to_string()).await? {
+            if self
+                .meta
+                .rematched(&scan.repository, &scan.digest, generation, &summary_json, &report.to_string())
+                .await?
+            {
                 if let Some(old) = scan.report_digest.as_deref().and_then(|d| Digest::parse(d).ok()) {
                     // The report it replaces goes (a locked one stays, and says so in the log).
                     if let Err(e) = self.delete_manifest(&repo, &Reference::Digest(old), &actor).await {
@@ -177,7 +203,14 @@ impl Registry {
 
     /// Pushes `doc` as an artifact of `artifact_type` whose subject is `subject`; its digest,
     /// or `None` (logged) if the repository refused it (locked, over quota).
-    async fn attach(&self, repo: &RepoName, subject: &Digest, artifact_type: &str, doc: &Value, actor: &Actor) -> Option<Digest> {
+    async fn attach(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: &str,
+        doc: &Value,
+        actor: &Actor,
+    ) -> Option<Digest> {
         let result: Result<Digest> = async {
             let content = Bytes::from(serde_json::to_vec(doc).unwrap_or_default());
             let layer = Digest::sha256_of(&content);
@@ -204,14 +237,26 @@ impl Registry {
             Ok(digest)
         }
         .await;
-        result.inspect_err(|e| tracing::warn!(error = %e, repository = repo.as_str(), %subject, "cannot attach {artifact_type}")).ok()
+        result
+            .inspect_err(
+                |e| tracing::warn!(error = %e, repository = repo.as_str(), %subject, "cannot attach {artifact_type}"),
+            )
+            .ok()
     }
 
     /// Sets the quarantine state of a quarantined image from its scan, if a scan policy for its
     /// repository says at which severity it fails.
-    async fn quarantine_by_scan(&self, repo: &RepoName, digest: &Digest, summary: &Summary, actor: &Actor) -> Result<()> {
+    async fn quarantine_by_scan(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        summary: &Summary,
+        actor: &Actor,
+    ) -> Result<()> {
         let policies = self.scan_policies().await?;
-        let Some(threshold) = crate::trust::policy::governing(&policies, repo.as_str()).and_then(|p| p.quarantine_severity) else {
+        let Some(threshold) =
+            crate::trust::policy::governing(&policies, repo.as_str()).and_then(|p| p.quarantine_severity)
+        else {
             return Ok(());
         };
         let held = self.manifest_detail(repo, digest, crate::meta::Visibility::All).await?.row.quarantine_state;

@@ -14,8 +14,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use super::signature::{
-    CertInfo, MAX_CHAIN, PublicKey, Refusal, TrustStore, Verified, cosign_algorithms, malformed,
-    pem_certs, unix_seconds, verify_chain,
+    CertInfo, MAX_CHAIN, PublicKey, Refusal, TrustStore, Verified, cosign_algorithms, malformed, pem_certs,
+    unix_seconds, verify_chain,
 };
 
 /// Largest simple-signing payload accepted; real ones are a few hundred bytes
@@ -65,20 +65,13 @@ pub fn verify(
         return Err(Refusal::TooLarge("signature size"));
     }
     // cosign writes RSA signatures wrapped in lines; Go's decoder skips newlines.
-    let compact: String = signature_b64
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    let signature = STANDARD
-        .decode(compact)
-        .map_err(|_| malformed("signature is not base64"))?;
+    let compact: String = signature_b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let signature = STANDARD.decode(compact).map_err(|_| malformed("signature is not base64"))?;
 
     let signer = match certificate_pem {
         Some(pem) => {
             let mut certs = pem_certs(pem, 1)?; // more than one is refused
-            let leaf = certs
-                .pop()
-                .ok_or_else(|| malformed("no signing certificate"))?;
+            let leaf = certs.pop().ok_or_else(|| malformed("no signing certificate"))?;
             let info = CertInfo::parse(&leaf)?;
             verify_with(&info.key, payload, &signature)?;
             let chain = match chain_pem {
@@ -92,9 +85,7 @@ pub fn verify(
         }
         None => {
             if trust.keys().is_empty() {
-                return Err(Refusal::UntrustedSigner(
-                    "no certificate given and no trusted public keys".into(),
-                ));
+                return Err(Refusal::UntrustedSigner("no certificate given and no trusted public keys".into()));
             }
             // A bare signature does not name its key, so try each trusted one.
             trust
@@ -103,21 +94,16 @@ pub fn verify(
                 .find(|k| verify_with(k, payload, &signature).is_ok())
                 .map(|k| k.fingerprint.clone())
                 .ok_or_else(|| {
-                    Refusal::UntrustedSigner(
-                        "signature does not verify with any trusted public key".into(),
-                    )
+                    Refusal::UntrustedSigner("signature does not verify with any trusted public key".into())
                 })?
         }
     };
 
     // Only an authentic payload is worth interpreting.
-    let parsed: Payload = serde_json::from_slice(payload)
-        .map_err(|e| malformed(format!("simple-signing payload: {e}")))?;
+    let parsed: Payload =
+        serde_json::from_slice(payload).map_err(|e| malformed(format!("simple-signing payload: {e}")))?;
     if parsed.critical.kind != SIMPLE_SIGNING_TYPE {
-        return Err(malformed(format!(
-            "payload type {:?} is not {SIMPLE_SIGNING_TYPE:?}",
-            parsed.critical.kind
-        )));
+        return Err(malformed(format!("payload type {:?} is not {SIMPLE_SIGNING_TYPE:?}", parsed.critical.kind)));
     }
     if parsed.critical.image.digest != subject_digest {
         return Err(Refusal::DigestMismatch {
@@ -125,10 +111,7 @@ pub fn verify(
             expected: subject_digest.to_owned(),
         });
     }
-    Ok(Verified {
-        scheme: "cosign",
-        signer,
-    })
+    Ok(Verified { scheme: "cosign", signer })
 }
 
 fn verify_with(key: &PublicKey, payload: &[u8], signature: &[u8]) -> Result<(), Refusal> {
@@ -136,10 +119,7 @@ fn verify_with(key: &PublicKey, payload: &[u8], signature: &[u8]) -> Result<(), 
     if algs.is_empty() {
         return Err(Refusal::UnsupportedAlgorithm(format!("{:?} key", key.kind)));
     }
-    if algs
-        .iter()
-        .any(|alg| key.verify(*alg, payload, signature).is_ok())
-    {
+    if algs.iter().any(|alg| key.verify(*alg, payload, signature).is_ok()) {
         Ok(())
     } else {
         Err(Refusal::BadSignature)

@@ -42,26 +42,14 @@ impl Distro {
             "debian" if !major.is_empty() => format!("Debian:{major}"),
             "ubuntu" if !v.is_empty() => {
                 // OSV names LTS releases "Ubuntu:22.04:LTS".
-                let lts = self
-                    .pretty_name
-                    .as_deref()
-                    .is_some_and(|p| p.contains("LTS"));
-                if lts {
-                    format!("Ubuntu:{v}:LTS")
-                } else {
-                    format!("Ubuntu:{v}")
-                }
+                let lts = self.pretty_name.as_deref().is_some_and(|p| p.contains("LTS"));
+                if lts { format!("Ubuntu:{v}:LTS") } else { format!("Ubuntu:{v}") }
             }
             "alpine" => {
                 let mut parts = v.split('.');
                 let major = parts.next().unwrap_or("");
                 // "3.20_alpha20240329" → "20".
-                let minor: String = parts
-                    .next()
-                    .unwrap_or("")
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect();
+                let minor: String = parts.next().unwrap_or("").chars().take_while(char::is_ascii_digit).collect();
                 if major.is_empty() || minor.is_empty() {
                     return None;
                 }
@@ -96,10 +84,7 @@ impl ImageFiles {
     /// read is described in `notes`.
     pub fn inventory(self) -> Inventory {
         let mut view = self.into_view();
-        let mut inv = Inventory {
-            notes: std::mem::take(&mut view.notes),
-            ..Inventory::default()
-        };
+        let mut inv = Inventory { notes: std::mem::take(&mut view.notes), ..Inventory::default() };
         inv.distro = distro(&view);
         let os_eco = inv.distro.as_ref().and_then(Distro::ecosystem);
         let id = inv.distro.as_ref().map(|d| d.id.as_str()).unwrap_or("");
@@ -154,23 +139,17 @@ impl ImageFiles {
                 }
                 Kind::CargoLock => {
                     if let Err(e) = parse_cargo_lock(&text, &path, &mut inv.packages) {
-                        inv.notes.push(format!(
-                            "{path} is not a readable Cargo.lock ({e}); skipped"
-                        ));
+                        inv.notes.push(format!("{path} is not a readable Cargo.lock ({e}); skipped"));
                     }
                 }
                 Kind::PoetryLock => {
                     if let Err(e) = parse_poetry_lock(&text, &path, &mut inv.packages) {
-                        inv.notes.push(format!(
-                            "{path} is not a readable poetry.lock ({e}); skipped"
-                        ));
+                        inv.notes.push(format!("{path} is not a readable poetry.lock ({e}); skipped"));
                     }
                 }
                 Kind::NpmLock => {
                     if let Err(e) = parse_npm_lock(bytes, &path, &mut inv.packages) {
-                        inv.notes.push(format!(
-                            "{path} is not a readable package-lock.json ({e}); skipped"
-                        ));
+                        inv.notes.push(format!("{path} is not a readable package-lock.json ({e}); skipped"));
                     }
                 }
                 Kind::Requirements => parse_requirements(&text, &path, &mut inv.packages),
@@ -192,10 +171,7 @@ impl ImageFiles {
         }
         inv.packages.sort();
         inv.packages.dedup_by(|a, b| {
-            a.ecosystem == b.ecosystem
-                && a.name == b.name
-                && a.version == b.version
-                && a.path == b.path
+            a.ecosystem == b.ecosystem && a.name == b.name && a.version == b.version && a.path == b.path
         });
         inv
     }
@@ -211,10 +187,7 @@ fn describe(d: &Option<Distro>) -> String {
 fn distro(view: &ImageView) -> Option<Distro> {
     // etc/os-release wins over usr/lib/os-release (os-release(5)).
     let pick = |p: &str| {
-        view.views
-            .iter()
-            .find(|v| v.kind == Kind::OsRelease && v.path == p)
-            .and_then(|v| view.content(&v.key))
+        view.views.iter().find(|v| v.kind == Kind::OsRelease && v.path == p).and_then(|v| view.content(&v.key))
     };
     let bytes = pick("etc/os-release").or_else(|| pick("usr/lib/os-release"))?;
     parse_os_release(&String::from_utf8_lossy(bytes))
@@ -237,11 +210,7 @@ pub(crate) fn parse_os_release(text: &str) -> Option<Distro> {
             _ => {}
         }
     }
-    Some(Distro {
-        id: id.filter(|i| !i.is_empty())?,
-        version_id,
-        pretty_name,
-    })
+    Some(Distro { id: id.filter(|i| !i.is_empty())?, version_id, pretty_name })
 }
 
 fn unquote(v: &str) -> String {
@@ -305,9 +274,7 @@ fn parse_dpkg(text: &str, need_status: bool, eco: &str, path: &str, out: &mut Ve
         let installed = match status {
             Some(s) => {
                 let words: Vec<&str> = s.split_whitespace().collect();
-                words.len() == 3
-                    && words.get(1) == Some(&"ok")
-                    && words.get(2) == Some(&"installed")
+                words.len() == 3 && words.get(1) == Some(&"ok") && words.get(2) == Some(&"installed")
             }
             None => !need_status,
         };
@@ -354,9 +321,7 @@ fn parse_apk(text: &str, eco: &str, path: &str, out: &mut Vec<Package>) {
         out.push(Package {
             ecosystem: eco.into(),
             name: name.into(),
-            source: origin
-                .filter(|o| !o.is_empty() && *o != name)
-                .map(str::to_string),
+            source: origin.filter(|o| !o.is_empty() && *o != name).map(str::to_string),
             version: version.into(),
             path: path.into(),
         });
@@ -381,10 +346,7 @@ struct CargoPackage {
 fn parse_cargo_lock(text: &str, path: &str, out: &mut Vec<Package>) -> Result<(), toml::de::Error> {
     let lock: CargoLock = toml::from_str(text)?;
     for p in lock.package {
-        let registry = p
-            .source
-            .as_deref()
-            .is_some_and(|s| s.starts_with("registry+") || s.starts_with("sparse+"));
+        let registry = p.source.as_deref().is_some_and(|s| s.starts_with("registry+") || s.starts_with("sparse+"));
         if registry {
             out.push(pkg("crates.io", p.name, p.version, path));
         }
@@ -413,11 +375,7 @@ struct PoetrySource {
 
 /// Git, directory, file and url sources are not PyPI releases; "legacy"
 /// (a mirror or private index) is kept.
-fn parse_poetry_lock(
-    text: &str,
-    path: &str,
-    out: &mut Vec<Package>,
-) -> Result<(), toml::de::Error> {
+fn parse_poetry_lock(text: &str, path: &str, out: &mut Vec<Package>) -> Result<(), toml::de::Error> {
     let lock: PoetryLock = toml::from_str(text)?;
     for p in lock.package {
         let kind = p.source.and_then(|s| s.kind);
@@ -429,13 +387,7 @@ fn parse_poetry_lock(
 }
 
 fn pkg(eco: &str, name: String, version: String, path: &str) -> Package {
-    Package {
-        ecosystem: eco.into(),
-        name,
-        source: None,
-        version,
-        path: path.into(),
-    }
+    Package { ecosystem: eco.into(), name, source: None, version, path: path.into() }
 }
 
 /// A version npm resolved from the registry; "npm:<name>@<version>" is an
@@ -456,11 +408,7 @@ fn npm_version(name: &str, version: &str) -> Option<(String, String)> {
 
 /// package-lock.json v1 (nested "dependencies"), v2 and v3 ("packages"
 /// keyed by node_modules path; v2 carries both and "packages" is used).
-fn parse_npm_lock(
-    bytes: &[u8],
-    path: &str,
-    out: &mut Vec<Package>,
-) -> Result<(), serde_json::Error> {
+fn parse_npm_lock(bytes: &[u8], path: &str, out: &mut Vec<Package>) -> Result<(), serde_json::Error> {
     use serde_json::Value;
     // serde_json bounds nesting at 128 levels, so hostile depth is an error.
     let doc: Value = serde_json::from_slice(bytes)?;
@@ -475,10 +423,7 @@ fn parse_npm_lock(
                 continue;
             }
             let dir_name = key.get(idx + "node_modules/".len()..).unwrap_or("");
-            let name = entry
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or(dir_name);
+            let name = entry.get("name").and_then(Value::as_str).unwrap_or(dir_name);
             let version = entry.get("version").and_then(Value::as_str).unwrap_or("");
             if let Some((n, v)) = npm_version(name, version) {
                 out.push(pkg("npm", n, v, path));
@@ -520,16 +465,10 @@ fn parse_requirements(text: &str, path: &str, out: &mut Vec<Package>) {
             continue;
         }
         let name = name.split('[').next().unwrap_or("").trim();
-        let version = rest
-            .trim_start()
-            .split(|c: char| c.is_whitespace() || c == '\\' || c == ',')
-            .next()
-            .unwrap_or("")
-            .trim();
-        let valid_name = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        let version =
+            rest.trim_start().split(|c: char| c.is_whitespace() || c == '\\' || c == ',').next().unwrap_or("").trim();
+        let valid_name =
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !valid_name || version.is_empty() || version.contains('*') {
             continue;
         }
@@ -542,12 +481,8 @@ fn parse_requirements(text: &str, path: &str, out: &mut Vec<Package>) {
 fn go_packages(info: &GoInfo, path: &str, out: &mut Vec<Package>) {
     let bare = |v: &str| v.strip_prefix('v').unwrap_or(v).to_string();
     // "go1.22.3 X:boringcrypto" → "1.22.3"; "devel ..." toolchains are skipped.
-    if let Some(v) = info
-        .go_version
-        .split_whitespace()
-        .next()
-        .and_then(|v| v.strip_prefix("go"))
-        .filter(|v| !v.is_empty())
+    if let Some(v) =
+        info.go_version.split_whitespace().next().and_then(|v| v.strip_prefix("go")).filter(|v| !v.is_empty())
     {
         out.push(pkg("Go", "stdlib".into(), v.into(), path));
     }
@@ -585,9 +520,7 @@ impl RpmHeader {
     /// Source package name from SOURCERPM ("name-version-release.src.rpm").
     pub fn source_name(&self) -> Option<String> {
         let s = self.source_rpm.as_deref()?;
-        let s = s
-            .strip_suffix(".src.rpm")
-            .or_else(|| s.strip_suffix(".nosrc.rpm"))?;
+        let s = s.strip_suffix(".src.rpm").or_else(|| s.strip_suffix(".nosrc.rpm"))?;
         let (rest, _release) = s.rsplit_once('-')?;
         let (name, _version) = rest.rsplit_once('-')?;
         (!name.is_empty()).then(|| name.to_string())
@@ -616,12 +549,7 @@ const RPM_I18NSTRING: u32 = 9;
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
     let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_be_bytes([
-        *s.first()?,
-        *s.get(1)?,
-        *s.get(2)?,
-        *s.get(3)?,
-    ]))
+    Some(u32::from_be_bytes([*s.first()?, *s.get(1)?, *s.get(2)?, *s.get(3)?]))
 }
 
 /// Parses one rpm header blob as stored in rpmdb.sqlite's `Packages.blob`:
@@ -637,9 +565,8 @@ pub fn rpm_header(blob: &[u8]) -> Result<RpmHeader, Error> {
         return Err(Error::RpmHeader("index count or data size out of range"));
     }
     let data_start = 8 + il * 16;
-    let data = blob
-        .get(data_start..data_start + dl)
-        .ok_or(Error::RpmHeader("shorter than its index and data sizes"))?;
+    let data =
+        blob.get(data_start..data_start + dl).ok_or(Error::RpmHeader("shorter than its index and data sizes"))?;
     let mut h = RpmHeader {
         name: String::new(),
         epoch: None,
@@ -655,12 +582,9 @@ pub fn rpm_header(blob: &[u8]) -> Result<RpmHeader, Error> {
     };
     for i in 0..il {
         let at = 8 + i * 16;
-        let (Some(tag), Some(kind), Some(offset), Some(count)) = (
-            be32(blob, at),
-            be32(blob, at + 4),
-            be32(blob, at + 8),
-            be32(blob, at + 12),
-        ) else {
+        let (Some(tag), Some(kind), Some(offset), Some(count)) =
+            (be32(blob, at), be32(blob, at + 4), be32(blob, at + 8), be32(blob, at + 12))
+        else {
             return Err(Error::RpmHeader("index entry out of bounds"));
         };
         let offset = offset as usize;
@@ -701,18 +625,13 @@ mod tests {
     fn inventory_of(layers: &[Vec<u8>]) -> Inventory {
         let mut f = ImageFiles::new(limits());
         for l in layers {
-            f.add_layer(&l[..], "application/vnd.oci.image.layer.v1.tar+gzip")
-                .expect("layer");
+            f.add_layer(&l[..], "application/vnd.oci.image.layer.v1.tar+gzip").expect("layer");
         }
         f.inventory()
     }
 
     fn names(inv: &Inventory, eco: &str) -> Vec<String> {
-        inv.packages
-            .iter()
-            .filter(|p| p.ecosystem == eco)
-            .map(|p| format!("{}@{}", p.name, p.version))
-            .collect()
+        inv.packages.iter().filter(|p| p.ecosystem == eco).map(|p| format!("{}@{}", p.name, p.version)).collect()
     }
 
     const DEBIAN_OS: &[u8] = b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nID=debian\n";
@@ -735,18 +654,9 @@ mod tests {
                 "var/lib/dpkg/status.d/openssl",
                 b"Package: openssl\nVersion: 3.0.11-1~deb12u2\nArchitecture: amd64\n",
             ),
-            E::File(
-                "var/lib/dpkg/status.d/openssl.md5sums",
-                b"d41d8cd98f00b204e9800998ecf8427e  usr/bin/openssl\n",
-            ),
-            E::File(
-                "var/lib/dpkg/status.d/zlib1g",
-                b"Package: zlib1g\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n",
-            ),
-            E::File(
-                "var/lib/dpkg/status.d/netbase",
-                b"Package: netbase\nVersion: 6.4\n",
-            ),
+            E::File("var/lib/dpkg/status.d/openssl.md5sums", b"d41d8cd98f00b204e9800998ecf8427e  usr/bin/openssl\n"),
+            E::File("var/lib/dpkg/status.d/zlib1g", b"Package: zlib1g\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n"),
+            E::File("var/lib/dpkg/status.d/netbase", b"Package: netbase\nVersion: 6.4\n"),
         ]);
         let l2 = tar_of(&[
             E::File("var/lib/dpkg/status", status_v2.as_bytes()),
@@ -770,21 +680,12 @@ mod tests {
                 "tzdata@2024a-0+deb12u1",
             ]
         );
-        let src = |n: &str| {
-            inv.packages
-                .iter()
-                .find(|p| p.name == n)
-                .and_then(|p| p.source.clone())
-        };
+        let src = |n: &str| inv.packages.iter().find(|p| p.name == n).and_then(|p| p.source.clone());
         assert_eq!(src("libc6").as_deref(), Some("glibc"));
         assert_eq!(src("dmeventd").as_deref(), Some("lvm2"));
         assert_eq!(src("libssl3").as_deref(), Some("openssl"));
         assert_eq!(src("tzdata"), None);
-        let libssl = inv
-            .packages
-            .iter()
-            .find(|p| p.name == "libssl3")
-            .expect("libssl3");
+        let libssl = inv.packages.iter().find(|p| p.name == "libssl3").expect("libssl3");
         assert_eq!(libssl.path, "/var/lib/dpkg/status.d/libssl3");
     }
 
@@ -796,27 +697,19 @@ mod tests {
         let installed = "C:Q1h3tu0vMyR1wpyxQvBKF1tXGcVno=\nP:musl\nV:1.2.4_git20230717-r4\nA:x86_64\nS:407278\nI:663552\nT:the musl c library (libc) implementation\nU:https://musl.libc.org/\nL:MIT\no:musl\nm:Natanael Copa <ncopa@alpinelinux.org>\nt:1705319624\nc:e4a7e2d4b0b3b2bd5c0b4a4e0e8c5a5c5bb6f2b0\n\nF:lib/apk/exec\nF:var/lib\nF:sbin\nL:GPL-2.0-only\nD:musl>=1.2 ca-certificates-bundle so:libc.musl-x86_64.so.1\nm:Natanael Copa <ncopa@alpinelinux.org>\nZ:Q1/4bmOPe/H1YhHRzlrj27oufThMw=\nI:307200\nS:120973\nc:0188f510baadbae393472103427b9c1875117136\nF:etc\nt:1666552494\nA:x86_64\nV:2.12.10-r1\nF:lib/apk\nT:Alpine Package Keeper - package manager for alpine\nR:apk\nP:apk-tools\nF:etc/apk/keys\np:so:libapk.so.3.12.0=3.12.0 cmd:apk=2.12.10-r1\no:apk-tools\nU:https://gitlab.alpinelinux.org/alpine/apk-tools\n\nP:libcrypto3\nV:3.1.4-r5\no:openssl\n";
         let layer = tar_of(&[
             E::Symlink("etc/os-release", "../usr/lib/os-release"),
-            E::File("usr/lib/os-release", b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME=\"Alpine Linux v3.19\"\n"),
+            E::File(
+                "usr/lib/os-release",
+                b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME=\"Alpine Linux v3.19\"\n",
+            ),
             E::File("lib/apk/db/installed", installed.as_bytes()),
         ]);
         let inv = inventory_of(&[gzip(&layer)]);
-        assert_eq!(
-            inv.distro.as_ref().map(|d| d.version_id.as_str()),
-            Some("3.19.1")
-        );
+        assert_eq!(inv.distro.as_ref().map(|d| d.version_id.as_str()), Some("3.19.1"));
         assert_eq!(
             names(&inv, "Alpine:v3.19"),
-            [
-                "apk-tools@2.12.10-r1",
-                "libcrypto3@3.1.4-r5",
-                "musl@1.2.4_git20230717-r4"
-            ]
+            ["apk-tools@2.12.10-r1", "libcrypto3@3.1.4-r5", "musl@1.2.4_git20230717-r4"]
         );
-        let crypto = inv
-            .packages
-            .iter()
-            .find(|p| p.name == "libcrypto3")
-            .expect("libcrypto3");
+        let crypto = inv.packages.iter().find(|p| p.name == "libcrypto3").expect("libcrypto3");
         assert_eq!(crypto.source.as_deref(), Some("openssl"));
         assert!(inv.notes.is_empty(), "{:?}", inv.notes);
     }
@@ -824,37 +717,22 @@ mod tests {
     #[test]
     fn ecosystems() {
         let d = |id: &str, v: &str, pretty: Option<&str>| {
-            Distro {
-                id: id.into(),
-                version_id: v.into(),
-                pretty_name: pretty.map(Into::into),
-            }
-            .ecosystem()
+            Distro { id: id.into(), version_id: v.into(), pretty_name: pretty.map(Into::into) }.ecosystem()
         };
         assert_eq!(d("debian", "11", None).as_deref(), Some("Debian:11"));
         assert_eq!(d("debian", "", None), None);
-        assert_eq!(
-            d("ubuntu", "22.04", Some("Ubuntu 22.04.4 LTS")).as_deref(),
-            Some("Ubuntu:22.04:LTS")
-        );
-        assert_eq!(
-            d("ubuntu", "23.10", Some("Ubuntu 23.10")).as_deref(),
-            Some("Ubuntu:23.10")
-        );
-        assert_eq!(
-            d("alpine", "3.20_alpha20240329", None).as_deref(),
-            Some("Alpine:v3.20")
-        );
+        assert_eq!(d("ubuntu", "22.04", Some("Ubuntu 22.04.4 LTS")).as_deref(), Some("Ubuntu:22.04:LTS"));
+        assert_eq!(d("ubuntu", "23.10", Some("Ubuntu 23.10")).as_deref(), Some("Ubuntu:23.10"));
+        assert_eq!(d("alpine", "3.20_alpha20240329", None).as_deref(), Some("Alpine:v3.20"));
         assert_eq!(d("alpine", "3", None), None);
         assert_eq!(d("rhel", "9.3", None).as_deref(), Some("Red Hat"));
         assert_eq!(d("rocky", "9.3", None).as_deref(), Some("Rocky Linux"));
         assert_eq!(d("almalinux", "9.3", None).as_deref(), Some("AlmaLinux"));
-        assert_eq!(
-            d("opensuse-leap", "15.5", None).as_deref(),
-            Some("openSUSE")
-        );
-        let os = parse_os_release("# comment\nID='ubuntu'\nVERSION_ID=\"22.04\"\nPRETTY_NAME=\"Ubuntu \\\"22.04\\\" LTS\"\nbroken line\n")
-            .expect("parse");
+        assert_eq!(d("opensuse-leap", "15.5", None).as_deref(), Some("openSUSE"));
+        let os = parse_os_release(
+            "# comment\nID='ubuntu'\nVERSION_ID=\"22.04\"\nPRETTY_NAME=\"Ubuntu \\\"22.04\\\" LTS\"\nbroken line\n",
+        )
+        .expect("parse");
         assert_eq!(os.pretty_name.as_deref(), Some("Ubuntu \"22.04\" LTS"));
     }
 
@@ -964,10 +842,7 @@ content-hash = "c62dd3f7cbbc0c98b7419c34c16af501899b577d018f76f51a99783d28eb7703
         ]);
         let inv = inventory_of(&[gzip(&layer)]);
         assert_eq!(inv.distro, None);
-        assert_eq!(
-            names(&inv, "crates.io"),
-            ["adler2@2.0.1", "crc32fast@1.5.5"]
-        );
+        assert_eq!(names(&inv, "crates.io"), ["adler2@2.0.1", "crc32fast@1.5.5"]);
         let npm = |path: &str| -> Vec<String> {
             inv.packages
                 .iter()
@@ -977,24 +852,13 @@ content-hash = "c62dd3f7cbbc0c98b7419c34c16af501899b577d018f76f51a99783d28eb7703
         };
         assert_eq!(
             npm("/srv/v1/package-lock.json"),
-            [
-                "@babel/code-frame@7.0.0",
-                "string-width@5.1.2",
-                "strip-ansi@7.0.1"
-            ]
+            ["@babel/code-frame@7.0.0", "string-width@5.1.2", "strip-ansi@7.0.1"]
         );
         assert_eq!(
             npm("/srv/v2/package-lock.json"),
-            [
-                "@babel/code-frame@7.0.0",
-                "string-width@4.2.0",
-                "string-width@5.1.2"
-            ]
+            ["@babel/code-frame@7.0.0", "string-width@4.2.0", "string-width@5.1.2"]
         );
-        assert_eq!(
-            npm("/srv/v3/package-lock.json"),
-            ["debug@2.6.9", "express@4.18.2"]
-        );
+        assert_eq!(npm("/srv/v3/package-lock.json"), ["debug@2.6.9", "express@4.18.2"]);
         let pypi: Vec<String> = inv
             .packages
             .iter()
@@ -1013,16 +877,8 @@ content-hash = "c62dd3f7cbbc0c98b7419c34c16af501899b577d018f76f51a99783d28eb7703
                 "requests@2.31.0 /py/requirements.txt",
             ]
         );
-        assert!(
-            inv.notes
-                .iter()
-                .any(|n| n.starts_with("/bad/Cargo.lock is not a readable Cargo.lock"))
-        );
-        assert!(
-            inv.notes
-                .iter()
-                .any(|n| n.starts_with("/bad/package-lock.json is not a readable"))
-        );
+        assert!(inv.notes.iter().any(|n| n.starts_with("/bad/Cargo.lock is not a readable Cargo.lock")));
+        assert!(inv.notes.iter().any(|n| n.starts_with("/bad/package-lock.json is not a readable")));
     }
 
     #[test]
@@ -1033,12 +889,7 @@ content-hash = "c62dd3f7cbbc0c98b7419c34c16af501899b577d018f76f51a99783d28eb7703
         let inv = inventory_of(&[layer]);
         assert_eq!(
             names(&inv, "Go"),
-            [
-                "example.com/app@1.4.0",
-                "github.com/new/x@1.1.0",
-                "golang.org/x/text@0.14.0",
-                "stdlib@1.22.3",
-            ]
+            ["example.com/app@1.4.0", "github.com/new/x@1.1.0", "golang.org/x/text@0.14.0", "stdlib@1.22.3",]
         );
         assert!(inv.packages.iter().all(|p| p.path == "/usr/local/bin/app"));
     }
@@ -1053,20 +904,14 @@ content-hash = "c62dd3f7cbbc0c98b7419c34c16af501899b577d018f76f51a99783d28eb7703
         ]);
         let inv = inventory_of(&[layer]);
         assert_eq!(inv.rpmdb.as_deref(), Some(&b"SQLite format 3\0new"[..]));
-        assert_eq!(
-            inv.distro.and_then(|d| d.ecosystem()).as_deref(),
-            Some("Rocky Linux")
-        );
+        assert_eq!(inv.distro.and_then(|d| d.ecosystem()).as_deref(), Some("Rocky Linux"));
         assert!(inv.notes.iter().any(|n| n.contains("BerkeleyDB")));
     }
 
     #[test]
     fn packages_are_sorted_and_deduplicated() {
         let status = "Package: b\nStatus: install ok installed\nVersion: 1\n\nPackage: a\nStatus: install ok installed\nVersion: 1\n\nPackage: b\nStatus: install ok installed\nVersion: 1\n";
-        let layer = tar_of(&[
-            E::File("etc/os-release", DEBIAN_OS),
-            E::File("var/lib/dpkg/status", status.as_bytes()),
-        ]);
+        let layer = tar_of(&[E::File("etc/os-release", DEBIAN_OS), E::File("var/lib/dpkg/status", status.as_bytes())]);
         let inv = inventory_of(&[layer]);
         assert_eq!(names(&inv, "Debian:12"), ["a@1", "b@1"]);
     }
@@ -1103,30 +948,20 @@ content-hash = "c62dd3f7cbbc0c98b7419c34c16af501899b577d018f76f51a99783d28eb7703
             (RPMTAG_RELEASE, RPM_STRING, s("27.el9")),
             (RPMTAG_EPOCH, RPM_INT32, 1u32.to_be_bytes().to_vec()),
             (RPMTAG_ARCH, RPM_STRING, s("x86_64")),
-            (
-                RPMTAG_SOURCERPM,
-                RPM_STRING,
-                s("openssl-3.0.7-27.el9.src.rpm"),
-            ),
+            (RPMTAG_SOURCERPM, RPM_STRING, s("openssl-3.0.7-27.el9.src.rpm")),
             (1004, RPM_I18NSTRING, s("Summary")),
         ]);
         let h = rpm_header(&blob).expect("header");
         assert_eq!(h.osv_version(), "1:3.0.7-27.el9");
         assert_eq!(h.arch.as_deref(), Some("x86_64"));
         let p = h.to_package("Rocky Linux", "/var/lib/rpm/rpmdb.sqlite");
-        assert_eq!(
-            (p.name.as_str(), p.source.as_deref()),
-            ("openssl-libs", Some("openssl"))
-        );
+        assert_eq!((p.name.as_str(), p.source.as_deref()), ("openssl-libs", Some("openssl")));
         let no_epoch = rpm_blob(&[
             (RPMTAG_NAME, RPM_STRING, s("bash")),
             (RPMTAG_VERSION, RPM_STRING, s("5.1.8")),
             (RPMTAG_RELEASE, RPM_STRING, s("6.el9")),
         ]);
-        assert_eq!(
-            rpm_header(&no_epoch).expect("header").osv_version(),
-            "5.1.8-6.el9"
-        );
+        assert_eq!(rpm_header(&no_epoch).expect("header").osv_version(), "5.1.8-6.el9");
         // Every truncation and a few corruptions fail cleanly.
         for cut in 0..blob.len() {
             assert!(rpm_header(&blob[..cut]).is_err(), "cut {cut}");
@@ -1145,9 +980,7 @@ content-hash = "c62dd3f7cbbc0c98b7419c34c16af501899b577d018f76f51a99783d28eb7703
     /// Parsers on garbage: notes or nothing, never a panic.
     #[test]
     fn parsers_survive_garbage() {
-        let junk: Vec<u8> = (0..4096u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-            .collect();
+        let junk: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         let text = String::from_utf8_lossy(&junk);
         let mut out = Vec::new();
         parse_dpkg(&text, true, "Debian:12", "/x", &mut out);

@@ -134,9 +134,7 @@ pub(crate) struct GoInfo {
 impl GoInfo {
     fn approx_bytes(&self) -> u64 {
         let pair = |p: &(String, String)| (p.0.len() + p.1.len() + 48) as u64;
-        self.go_version.len() as u64
-            + self.main.as_ref().map_or(0, pair)
-            + self.deps.iter().map(pair).sum::<u64>()
+        self.go_version.len() as u64 + self.main.as_ref().map_or(0, pair) + self.deps.iter().map(pair).sum::<u64>()
     }
 }
 
@@ -237,8 +235,7 @@ impl<R: Read> Read for SourceCounter<R> {
             self.meter.source_eof.set(true);
         }
         let m = &self.meter;
-        m.compressed
-            .set(m.compressed.get().saturating_add(n as u64));
+        m.compressed.set(m.compressed.get().saturating_add(n as u64));
         Ok(n)
     }
 }
@@ -318,10 +315,7 @@ impl<R: Read> Read for ZstdFrames<R> {
             }
             match self.dec.init(&mut self.src) {
                 Ok(()) => self.in_frame = true,
-                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
-                    length,
-                    ..
-                })) => {
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame { length, .. })) => {
                     let want = u64::from(length);
                     let got = io::copy(&mut (&mut self.src).take(want), &mut io::sink())?;
                     if got != want {
@@ -428,11 +422,7 @@ fn parent(path: &str) -> &str {
 }
 
 fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
-    }
+    if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") }
 }
 
 /// Resolves a symlink target the way the kernel does inside the image's
@@ -475,14 +465,7 @@ pub fn human_bytes(n: &u64) -> String {
 
 impl ImageFiles {
     pub fn new(limits: Limits) -> Self {
-        ImageFiles {
-            limits,
-            files: BTreeMap::new(),
-            held_bytes: 0,
-            layers: 0,
-            notes: Vec::new(),
-            notes_dropped: 0,
-        }
+        ImageFiles { limits, files: BTreeMap::new(), held_bytes: 0, layers: 0, notes: Vec::new(), notes_dropped: 0 }
     }
 
     /// Bytes of file contents and build info currently held.
@@ -511,10 +494,7 @@ impl ImageFiles {
     /// reported as not scanned rather than its inventory used.
     pub fn add_layer(&mut self, layer: impl Read, media_type: &str) -> Result<(), Error> {
         let meter = Rc::new(Meter::default());
-        let mut source = SourceCounter {
-            inner: layer,
-            meter: meter.clone(),
-        };
+        let mut source = SourceCounter { inner: layer, meter: meter.clone() };
         let mut magic = [0u8; 4];
         let mut got = 0;
         while got < magic.len() {
@@ -533,9 +513,7 @@ impl ImageFiles {
         let prefixed = io::Cursor::new(magic.get(..got).unwrap_or_default().to_vec()).chain(source);
         let decoded = match compression {
             Compression::None => Decoded::Plain(prefixed),
-            Compression::Gzip => {
-                Decoded::Gzip(Box::new(flate2::read::MultiGzDecoder::new(prefixed)))
-            }
+            Compression::Gzip => Decoded::Gzip(Box::new(flate2::read::MultiGzDecoder::new(prefixed))),
             Compression::Zstd => Decoded::Zstd(Box::new(ZstdFrames {
                 src: io::BufReader::new(prefixed),
                 dec: ruzstd::decoding::FrameDecoder::new(),
@@ -555,14 +533,10 @@ impl ImageFiles {
         result.map_err(|e| {
             let err = self.explain(e, &meter);
             match err {
-                Error::Malformed { .. } if claimed != Compression::None && claimed != compression => {
-                    Error::Malformed {
-                        format: "layer",
-                        detail: format!(
-                            "its media type {media_type} names a compression its content does not have"
-                        ),
-                    }
-                }
+                Error::Malformed { .. } if claimed != Compression::None && claimed != compression => Error::Malformed {
+                    format: "layer",
+                    detail: format!("its media type {media_type} names a compression its content does not have"),
+                },
                 other => other,
             }
         })
@@ -577,21 +551,11 @@ impl ImageFiles {
             None => {}
         }
         match meter.hit.get() {
-            Some(Hit::LayerBytes) => Error::LayerTooLarge {
-                limit: self.limits.max_layer_bytes,
-            },
-            Some(Hit::Ratio { after }) => Error::DecompressionBomb {
-                ratio: self.limits.max_ratio,
-                after,
-            },
+            Some(Hit::LayerBytes) => Error::LayerTooLarge { limit: self.limits.max_layer_bytes },
+            Some(Hit::Ratio { after }) => Error::DecompressionBomb { ratio: self.limits.max_ratio, after },
             Some(Hit::Deadline) => Error::Deadline,
-            None if meter.source_eof.get() || e.kind() == io::ErrorKind::UnexpectedEof => {
-                Error::Truncated
-            }
-            None => Error::Malformed {
-                format: "tar archive",
-                detail: e.to_string(),
-            },
+            None if meter.source_eof.get() || e.kind() == io::ErrorKind::UnexpectedEof => Error::Truncated,
+            None => Error::Malformed { format: "tar archive", detail: e.to_string() },
         }
     }
 
@@ -696,10 +660,7 @@ impl ImageFiles {
                 tar::EntryType::Symlink if kind.is_some() => {
                     let target = match ext_now.link {
                         Some(l) => l,
-                        None => entry
-                            .link_name_bytes()
-                            .map(|c| c.into_owned())
-                            .unwrap_or_default(),
+                        None => entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default(),
                     };
                     let target = resolve_link(&path, &String::from_utf8_lossy(&target));
                     self.insert(path, layer, What::Link(target));
@@ -707,10 +668,7 @@ impl ImageFiles {
                 tar::EntryType::Link => {
                     let target = match ext_now.link {
                         Some(l) => l,
-                        None => entry
-                            .link_name_bytes()
-                            .map(|c| c.into_owned())
-                            .unwrap_or_default(),
+                        None => entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default(),
                     };
                     if let Ok(target) = normalize(&target, self.limits.max_path_depth) {
                         self.hard_link(path, &target, kind, layer);
@@ -720,9 +678,7 @@ impl ImageFiles {
             }
         }
         if skipped_dotdot > 0 {
-            self.note(format!(
-                "{skipped_dotdot} entries with '..' in their path were skipped"
-            ));
+            self.note(format!("{skipped_dotdot} entries with '..' in their path were skipped"));
         }
         if skipped_deep > 0 {
             self.note(format!(
@@ -777,13 +733,7 @@ impl ImageFiles {
         Ok(())
     }
 
-    fn scan_executable<R: Read>(
-        &mut self,
-        entry: &mut R,
-        path: &str,
-        layer: usize,
-        buf: &mut [u8],
-    ) -> io::Result<()> {
+    fn scan_executable<R: Read>(&mut self, entry: &mut R, path: &str, layer: usize, buf: &mut [u8]) -> io::Result<()> {
         let mut scan = GoScan::default();
         loop {
             let n = match entry.read(buf) {
@@ -801,16 +751,14 @@ impl ImageFiles {
             GoState::Found(info) => {
                 let bytes = info.approx_bytes();
                 if self.held_bytes.saturating_add(bytes) > self.limits.max_held_bytes {
-                    self.note(format!(
-                        "/{path}: Go build info skipped, memory budget used up"
-                    ));
+                    self.note(format!("/{path}: Go build info skipped, memory budget used up"));
                 } else {
                     self.insert(path.to_string(), layer, What::Go(info));
                 }
             }
-            GoState::Old => self.note(format!(
-                "/{path} is a Go binary built before Go 1.18; its modules are not listed"
-            )),
+            GoState::Old => {
+                self.note(format!("/{path} is a Go binary built before Go 1.18; its modules are not listed"))
+            }
             GoState::Searching | GoState::Collecting => {}
         }
         Ok(())
@@ -834,9 +782,9 @@ impl ImageFiles {
                     self.files.insert(path, held);
                 }
             }
-            None if kind.is_some() => self.note(format!(
-                "/{path} is a hard link to /{target}, which was not read; skipped"
-            )),
+            None if kind.is_some() => {
+                self.note(format!("/{path} is a hard link to /{target}, which was not read; skipped"))
+            }
             None => {}
         }
     }
@@ -862,11 +810,7 @@ impl ImageFiles {
     /// Removes everything under directory `dir` ("" is the root), only from
     /// layers below `below` when given.
     fn remove_under(&mut self, dir: &str, below: Option<usize>) {
-        let prefix = if dir.is_empty() {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
+        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
         let doomed: Vec<String> = self
             .files
             .range(prefix.clone()..)
@@ -895,11 +839,7 @@ impl ImageFiles {
                 continue;
             };
             match &held.what {
-                What::File(_) => views.push(View {
-                    path: path.clone(),
-                    kind,
-                    key: path.clone(),
-                }),
+                What::File(_) => views.push(View { path: path.clone(), kind, key: path.clone() }),
                 What::Marker => legacy_rpmdb.push(path.clone()),
                 What::Go(info) => go.push((path.clone(), info.clone())),
                 What::Link(first) => {
@@ -935,11 +875,7 @@ impl ImageFiles {
                     if let Some(key) = resolved
                         && (kind == Kind::OsRelease || classify(&key) != Some(kind))
                     {
-                        views.push(View {
-                            path: path.clone(),
-                            kind,
-                            key,
-                        });
+                        views.push(View { path: path.clone(), kind, key });
                     }
                 }
             }
@@ -947,13 +883,7 @@ impl ImageFiles {
         if self.notes_dropped > 0 {
             notes.push(format!("{} more notes were omitted", self.notes_dropped));
         }
-        ImageView {
-            files: self.files,
-            views,
-            go,
-            legacy_rpmdb,
-            notes,
-        }
+        ImageView { files: self.files, views, go, legacy_rpmdb, notes }
     }
 }
 
@@ -982,11 +912,7 @@ impl std::error::Error for LimitReached {}
 
 /// Reads a GNU long name/link or PAX block if it is small enough; otherwise
 /// flags the next entry to be skipped and lets the tar reader skip the data.
-fn read_ext<R: Read>(
-    entry: &mut R,
-    size: u64,
-    oversized: &mut bool,
-) -> io::Result<Option<Vec<u8>>> {
+fn read_ext<R: Read>(entry: &mut R, size: u64, oversized: &mut bool) -> io::Result<Option<Vec<u8>>> {
     if size > MAX_HEADER_EXT_BYTES {
         *oversized = true;
         return Ok(None);
@@ -1007,9 +933,7 @@ fn apply_pax(block: &[u8], ext: &mut PendingExt) {
         let Some(space) = rest.iter().position(|&b| b == b' ') else {
             return;
         };
-        let len = std::str::from_utf8(rest.get(..space).unwrap_or_default())
-            .ok()
-            .and_then(|s| s.parse::<usize>().ok());
+        let len = std::str::from_utf8(rest.get(..space).unwrap_or_default()).ok().and_then(|s| s.parse::<usize>().ok());
         let Some(len) = len.filter(|&l| l > space && l <= rest.len()) else {
             return;
         };
@@ -1031,8 +955,7 @@ fn apply_pax(block: &[u8], ext: &mut PendingExt) {
 
 /// Error from the entry loop that carries a limit (entries, deadline).
 fn limit_of(e: &io::Error) -> Option<&LimitReached> {
-    e.get_ref()
-        .and_then(|inner| inner.downcast_ref::<LimitReached>())
+    e.get_ref().and_then(|inner| inner.downcast_ref::<LimitReached>())
 }
 
 const GO_MAGIC: &[u8; 14] = b"\xff Go buildinf:";
@@ -1150,10 +1073,7 @@ fn parse_go_blob(buf: &[u8]) -> Parsed {
             Some(Err(())) => return Parsed::Invalid,
             Some(Ok(len)) => len,
         };
-        let Some(end) = usize::try_from(len)
-            .ok()
-            .filter(|&l| l <= MAX_GO_INFO_BYTES)
-            .and_then(|l| pos.checked_add(l))
+        let Some(end) = usize::try_from(len).ok().filter(|&l| l <= MAX_GO_INFO_BYTES).and_then(|l| pos.checked_add(l))
         else {
             return Parsed::Invalid;
         };
@@ -1173,17 +1093,10 @@ fn parse_go_blob(buf: &[u8]) -> Parsed {
     // The module info is framed by 16 sentinel bytes at each end (Go's
     // debug/buildinfo checks the newline before the trailing sentinel).
     let n = modinfo.len();
-    let text = if n >= 33 && modinfo.get(n - 17) == Some(&b'\n') {
-        modinfo.get(16..n - 16).unwrap_or_default()
-    } else {
-        &[]
-    };
+    let text =
+        if n >= 33 && modinfo.get(n - 17) == Some(&b'\n') { modinfo.get(16..n - 16).unwrap_or_default() } else { &[] };
     let text = String::from_utf8_lossy(text);
-    let mut info = GoInfo {
-        go_version: version,
-        main: None,
-        deps: Vec::new(),
-    };
+    let mut info = GoInfo { go_version: version, main: None, deps: Vec::new() };
     // Which list the last "mod"/"dep" went to, for "=>" replacements.
     let mut last_is_main = false;
     for line in text.lines() {
@@ -1201,11 +1114,7 @@ fn parse_go_blob(buf: &[u8]) -> Parsed {
                 last_is_main = false;
             }
             "=>" => {
-                let slot = if last_is_main {
-                    info.main.as_mut()
-                } else {
-                    info.deps.last_mut()
-                };
+                let slot = if last_is_main { info.main.as_mut() } else { info.deps.last_mut() };
                 if let Some(slot) = slot {
                     // A replacement by a local directory has no version: it
                     // is not the registry module any more, so it is dropped.
@@ -1225,11 +1134,11 @@ pub(crate) mod tests {
     use std::io::Write;
 
     /// Default limits with a deadline comfortably past the test.
-    pub fn limits() -> Limits {
+    pub(crate) fn limits() -> Limits {
         Limits::new(Duration::from_secs(120))
     }
 
-    pub enum E<'a> {
+    pub(crate) enum E<'a> {
         File(&'a str, &'a [u8]),
         Exec(&'a str, &'a [u8]),
         Dir(&'a str),
@@ -1238,7 +1147,7 @@ pub(crate) mod tests {
     }
 
     /// An uncompressed layer built with the tar crate.
-    pub fn tar_of(entries: &[E]) -> Vec<u8> {
+    pub(crate) fn tar_of(entries: &[E]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for e in entries {
             let mut h = tar::Header::new_gnu();
@@ -1246,11 +1155,7 @@ pub(crate) mod tests {
                 E::File(p, data) | E::Exec(p, data) => {
                     h.set_entry_type(tar::EntryType::Regular);
                     h.set_size(data.len() as u64);
-                    h.set_mode(if matches!(e, E::Exec(..)) {
-                        0o755
-                    } else {
-                        0o644
-                    });
+                    h.set_mode(if matches!(e, E::Exec(..)) { 0o755 } else { 0o644 });
                     b.append_data(&mut h, p, data)
                 }
                 E::Dir(p) => {
@@ -1276,7 +1181,7 @@ pub(crate) mod tests {
 
     /// A ustar header with raw name bytes: the tar crate refuses to write
     /// `..`, which is exactly what hostile layers contain.
-    pub fn raw_header(name: &[u8], size: u64, kind: tar::EntryType) -> [u8; 512] {
+    pub(crate) fn raw_header(name: &[u8], size: u64, kind: tar::EntryType) -> [u8; 512] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
         h.set_size(size);
@@ -1286,13 +1191,13 @@ pub(crate) mod tests {
         *h.as_bytes()
     }
 
-    pub fn gzip(data: &[u8]) -> Vec<u8> {
+    pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         e.write_all(data).expect("gzip");
         e.finish().expect("gzip")
     }
 
-    pub fn zstd(data: &[u8]) -> Vec<u8> {
+    pub(crate) fn zstd(data: &[u8]) -> Vec<u8> {
         ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
     }
 
@@ -1327,14 +1232,8 @@ pub(crate) mod tests {
         assert_eq!(n("a/../../b"), None);
         assert_eq!(n("a/b/c/d/e"), None);
         assert_eq!(n("./"), None);
-        assert_eq!(
-            resolve_link("etc/os-release", "../usr/lib/os-release"),
-            "usr/lib/os-release"
-        );
-        assert_eq!(
-            resolve_link("etc/os-release", "../../../../usr/lib/x"),
-            "usr/lib/x"
-        );
+        assert_eq!(resolve_link("etc/os-release", "../usr/lib/os-release"), "usr/lib/os-release");
+        assert_eq!(resolve_link("etc/os-release", "../../../../usr/lib/x"), "usr/lib/x");
         assert_eq!(resolve_link("a/b/c", "/x/./y"), "x/y");
     }
 
@@ -1382,14 +1281,7 @@ pub(crate) mod tests {
         ]);
         f.add_layer(&gzip(&l1)[..], "").expect("l1");
         f.add_layer(&l2[..], "").expect("l2");
-        assert_eq!(
-            paths(&f),
-            [
-                "app/c/Cargo.lock",
-                "srv/poetry.lock",
-                "var/lib/dpkg/status.d/tzdata"
-            ]
-        );
+        assert_eq!(paths(&f), ["app/c/Cargo.lock", "srv/poetry.lock", "var/lib/dpkg/status.d/tzdata"]);
         let held: u64 = f.files.values().map(Held::bytes).sum();
         assert_eq!(f.held_bytes(), held);
         assert_eq!(f.held_bytes(), 1 + 3 + 1);
@@ -1399,16 +1291,8 @@ pub(crate) mod tests {
     #[test]
     fn type_changes_replace_earlier_entries() {
         let mut f = ImageFiles::new(limits());
-        f.add_layer(
-            &tar_of(&[E::File("x/Cargo.lock", b"1"), E::File("y/Cargo.lock", b"1")])[..],
-            "",
-        )
-        .expect("l1");
-        f.add_layer(
-            &tar_of(&[E::Dir("x/Cargo.lock"), E::File("y", b"now a file")])[..],
-            "",
-        )
-        .expect("l2");
+        f.add_layer(&tar_of(&[E::File("x/Cargo.lock", b"1"), E::File("y/Cargo.lock", b"1")])[..], "").expect("l1");
+        f.add_layer(&tar_of(&[E::Dir("x/Cargo.lock"), E::File("y", b"now a file")])[..], "").expect("l2");
         assert!(paths(&f).is_empty());
         assert_eq!(f.held_bytes(), 0);
     }
@@ -1424,11 +1308,7 @@ pub(crate) mod tests {
         f.add_layer(&layer[..], "").expect("layer");
         let view = f.into_view();
         assert_eq!(view.content("b/Cargo.lock"), Some(&b"content"[..]));
-        assert!(
-            view.notes
-                .iter()
-                .any(|n| n.contains("/c/Cargo.lock is a hard link"))
-        );
+        assert!(view.notes.iter().any(|n| n.contains("/c/Cargo.lock is a hard link")));
     }
 
     #[test]
@@ -1441,11 +1321,7 @@ pub(crate) mod tests {
         f.add_layer(&layer[..], "").expect("layer");
         let view = f.into_view();
         assert!(view.views.is_empty());
-        assert!(
-            view.notes.iter().any(|n| n.contains("symlink loop")),
-            "{:?}",
-            view.notes
-        );
+        assert!(view.notes.iter().any(|n| n.contains("symlink loop")), "{:?}", view.notes);
     }
 
     /// 10 GiB of zeros behind a tar header, gzip-compressed on the fly: the
@@ -1457,13 +1333,8 @@ pub(crate) mod tests {
         let plain = io::Cursor::new(header.to_vec()).chain(io::repeat(0).take(size));
         let bomb = flate2::read::GzEncoder::new(plain, flate2::Compression::best());
         let mut f = ImageFiles::new(limits());
-        let err = f
-            .add_layer(bomb, "application/vnd.oci.image.layer.v1.tar+gzip")
-            .unwrap_err();
-        assert!(
-            matches!(err, Error::DecompressionBomb { ratio: 1000, .. }),
-            "{err}"
-        );
+        let err = f.add_layer(bomb, "application/vnd.oci.image.layer.v1.tar+gzip").expect_err("refused");
+        assert!(matches!(err, Error::DecompressionBomb { ratio: 1000, .. }), "{err}");
         assert!(err.to_string().contains("decompression bomb"), "{err}");
         assert_eq!(f.held_bytes(), 0);
     }
@@ -1473,16 +1344,10 @@ pub(crate) mod tests {
         let size: u64 = 64 << 20;
         let header = raw_header(b"big", size, tar::EntryType::Regular);
         let plain = io::Cursor::new(header.to_vec()).chain(io::repeat(7).take(size));
-        let mut f = ImageFiles::new(Limits {
-            max_layer_bytes: 16 << 20,
-            ..limits()
-        });
-        let err = f.add_layer(plain, "").unwrap_err();
+        let mut f = ImageFiles::new(Limits { max_layer_bytes: 16 << 20, ..limits() });
+        let err = f.add_layer(plain, "").expect_err("refused");
         assert!(matches!(err, Error::LayerTooLarge { .. }), "{err}");
-        assert_eq!(
-            err.to_string(),
-            "decompresses past 16 MiB, the limit for one layer"
-        );
+        assert_eq!(err.to_string(), "decompresses past 16 MiB, the limit for one layer");
     }
 
     /// A header claiming 100 GiB followed by end of stream, plain and gzip.
@@ -1494,33 +1359,26 @@ pub(crate) mod tests {
             data.extend_from_slice(&[1; 3000]);
             for blob in [data.clone(), gzip(&data)] {
                 let mut f = ImageFiles::new(limits());
-                let err = f.add_layer(&blob[..], "").unwrap_err();
+                let err = f.add_layer(&blob[..], "").expect_err("refused");
                 assert!(matches!(err, Error::Truncated), "{err}");
                 assert_eq!(f.held_bytes(), 0);
             }
         }
         // Cut inside a header.
         let layer = tar_of(&[E::File("a", b"x"), E::File("b", b"y")]);
-        let err = ImageFiles::new(limits())
-            .add_layer(&layer[..700], "")
-            .unwrap_err();
+        let err = ImageFiles::new(limits()).add_layer(&layer[..700], "").expect_err("refused");
         assert!(matches!(err, Error::Truncated), "{err}");
         // Cut inside a gzip stream.
         let gz = gzip(&layer);
-        let err = ImageFiles::new(limits())
-            .add_layer(&gz[..gz.len() / 2], "")
-            .unwrap_err();
+        let err = ImageFiles::new(limits()).add_layer(&gz[..gz.len() / 2], "").expect_err("refused");
         assert!(matches!(err, Error::Truncated), "{err}");
     }
 
     #[test]
     fn not_a_tar() {
         let err = ImageFiles::new(limits())
-            .add_layer(
-                &[b'x'; 2048][..],
-                "application/vnd.oci.image.layer.v1.tar+gzip",
-            )
-            .unwrap_err();
+            .add_layer(&[b'x'; 2048][..], "application/vnd.oci.image.layer.v1.tar+gzip")
+            .expect_err("refused");
         assert!(err.to_string().contains("media type"), "{err}");
     }
 
@@ -1539,13 +1397,7 @@ pub(crate) mod tests {
         f.add_layer(&tar_of(&entries)[..], "").expect("layer");
         assert!(f.files.is_empty());
         assert_eq!(f.held_bytes(), 0);
-        assert!(
-            f.notes()
-                .iter()
-                .any(|n| n.contains("45 entries deeper than 256")),
-            "{:?}",
-            f.notes()
-        );
+        assert!(f.notes().iter().any(|n| n.contains("45 entries deeper than 256")), "{:?}", f.notes());
     }
 
     /// `..` entries are never applied; absolute paths are relative to the
@@ -1558,11 +1410,7 @@ pub(crate) mod tests {
             (b"app/../../Cargo.lock", b"x"),
             (b"/etc/os-release", b"ID=alpine\n"),
         ] {
-            blob.extend_from_slice(&raw_header(
-                name,
-                body.len() as u64,
-                tar::EntryType::Regular,
-            ));
+            blob.extend_from_slice(&raw_header(name, body.len() as u64, tar::EntryType::Regular));
             let mut padded = body.to_vec();
             padded.resize(512, 0);
             blob.extend_from_slice(&padded);
@@ -1573,11 +1421,7 @@ pub(crate) mod tests {
         assert_eq!(paths(&f), ["etc/os-release"]);
         let view = f.into_view();
         assert_eq!(view.content("etc/os-release"), Some(&b"ID=alpine\n"[..]));
-        assert!(
-            view.notes.iter().any(|n| n.contains("2 entries with '..'")),
-            "{:?}",
-            view.notes
-        );
+        assert!(view.notes.iter().any(|n| n.contains("2 entries with '..'")), "{:?}", view.notes);
     }
 
     /// A 1 GiB dpkg status streamed from a generator: noted as too large,
@@ -1586,19 +1430,16 @@ pub(crate) mod tests {
     fn oversized_file_of_interest_is_skipped() {
         let size: u64 = 1 << 30;
         let header = raw_header(b"var/lib/dpkg/status", size, tar::EntryType::Regular);
-        let body = Cycle {
-            pattern: b"Package: x\nStatus: install ok installed\nVersion: 1\n\n",
-            pos: 0,
-        };
-        let layer = io::Cursor::new(header.to_vec())
-            .chain(body.take(size))
-            .chain(io::Cursor::new(END.to_vec()));
+        let body = Cycle { pattern: b"Package: x\nStatus: install ok installed\nVersion: 1\n\n", pos: 0 };
+        let layer = io::Cursor::new(header.to_vec()).chain(body.take(size)).chain(io::Cursor::new(END.to_vec()));
         let mut f = ImageFiles::new(limits());
         f.add_layer(layer, "").expect("layer");
         assert_eq!(f.held_bytes(), 0);
         assert!(f.files.is_empty());
         assert!(
-            f.notes().iter().any(|n| n == "/var/lib/dpkg/status is 1 GiB, larger than the 64 MiB limit for files read; skipped"),
+            f.notes()
+                .iter()
+                .any(|n| n == "/var/lib/dpkg/status is 1 GiB, larger than the 64 MiB limit for files read; skipped"),
             "{:?}",
             f.notes()
         );
@@ -1607,35 +1448,22 @@ pub(crate) mod tests {
     #[test]
     fn held_memory_budget() {
         let big = vec![b'#'; 600];
-        let mut f = ImageFiles::new(Limits {
-            max_held_bytes: 1000,
-            ..limits()
-        });
+        let mut f = ImageFiles::new(Limits { max_held_bytes: 1000, ..limits() });
         let layer = tar_of(&[E::File("a/Cargo.lock", &big), E::File("b/Cargo.lock", &big)]);
         f.add_layer(&layer[..], "").expect("layer");
         assert_eq!(paths(&f), ["a/Cargo.lock"]);
         assert_eq!(f.held_bytes(), 600);
-        assert!(
-            f.notes()
-                .iter()
-                .any(|n| n.contains("/b/Cargo.lock skipped"))
-        );
+        assert!(f.notes().iter().any(|n| n.contains("/b/Cargo.lock skipped")));
     }
 
     #[test]
     fn too_many_entries() {
         let names: Vec<String> = (0..150).map(|i| format!("f{i}")).collect();
         let entries: Vec<E> = names.iter().map(|n| E::File(n, b"")).collect();
-        let mut f = ImageFiles::new(Limits {
-            max_entries: 100,
-            ..limits()
-        });
-        let err = f.add_layer(&tar_of(&entries)[..], "").unwrap_err();
+        let mut f = ImageFiles::new(Limits { max_entries: 100, ..limits() });
+        let err = f.add_layer(&tar_of(&entries)[..], "").expect_err("refused");
         assert!(matches!(err, Error::TooManyEntries { limit: 100 }), "{err}");
-        assert_eq!(
-            err.to_string(),
-            "has more than 100 entries, the limit for one layer"
-        );
+        assert_eq!(err.to_string(), "has more than 100 entries, the limit for one layer");
     }
 
     /// Slow source: the deadline fires inside one long entry, not only
@@ -1655,19 +1483,17 @@ pub(crate) mod tests {
         let layer = io::Cursor::new(header.to_vec()).chain(Slow);
         let start = Instant::now();
         let mut f = ImageFiles::new(Limits::new(Duration::from_millis(300)));
-        let err = f.add_layer(layer, "").unwrap_err();
+        let err = f.add_layer(layer, "").expect_err("refused");
         assert!(matches!(err, Error::Deadline), "{err}");
         assert!(start.elapsed() < Duration::from_secs(5));
         // Already past the deadline: refused before the first entry.
         let mut f = ImageFiles::new(Limits::new(Duration::ZERO));
-        let err = f
-            .add_layer(&tar_of(&[E::File("a", b"")])[..], "")
-            .unwrap_err();
+        let err = f.add_layer(&tar_of(&[E::File("a", b"")])[..], "").expect_err("refused");
         assert!(matches!(err, Error::Deadline), "{err}");
     }
 
     /// Go ≥ 1.18 build info as the linker writes it.
-    pub fn go_blob() -> Vec<u8> {
+    pub(crate) fn go_blob() -> Vec<u8> {
         let mut blob = GO_MAGIC.to_vec();
         blob.push(8); // pointer size
         blob.push(0x2); // inline strings, little endian
@@ -1702,10 +1528,7 @@ pub(crate) mod tests {
         GoInfo {
             go_version: "go1.22.3".into(),
             main: Some(("example.com/app".into(), "v1.4.0".into())),
-            deps: vec![
-                ("golang.org/x/text".into(), "v0.14.0".into()),
-                ("github.com/new/x".into(), "v1.1.0".into()),
-            ],
+            deps: vec![("golang.org/x/text".into(), "v0.14.0".into()), ("github.com/new/x".into(), "v1.1.0".into())],
         }
     }
 
@@ -1759,11 +1582,7 @@ pub(crate) mod tests {
         let found: Vec<&str> = view.go.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(found, ["usr/bin/app-link", "usr/local/bin/app"]);
         assert_eq!(view.go[1].1, expected_go());
-        assert!(
-            view.notes
-                .iter()
-                .any(|n| n.contains("/usr/bin/old is a Go binary built before Go 1.18"))
-        );
+        assert!(view.notes.iter().any(|n| n.contains("/usr/bin/old is a Go binary built before Go 1.18")));
     }
 
     #[test]

@@ -30,8 +30,8 @@ use rustls_pki_types::CertificateDer;
 use serde::Deserialize;
 
 use super::signature::{
-    CertInfo, KeyKind, MAX_CHAIN, Refusal, TrustStore, Verified, digits, malformed,
-    unix_from_civil, unix_seconds, verify_chain,
+    CertInfo, KeyKind, MAX_CHAIN, Refusal, TrustStore, Verified, digits, malformed, unix_from_civil, unix_seconds,
+    verify_chain,
 };
 
 pub const MEDIA_TYPE_JWS: &str = "application/jose+json";
@@ -94,9 +94,7 @@ impl Alg {
             KeyKind::P384 => Alg::Es384,
             KeyKind::P521 => Alg::Es512,
             other => {
-                return Err(Refusal::UnsupportedAlgorithm(format!(
-                    "{other:?} signing key"
-                )));
+                return Err(Refusal::UnsupportedAlgorithm(format!("{other:?} signing key")));
             }
         })
     }
@@ -165,24 +163,10 @@ pub fn verify(
     check(env, subject_digest, trust, unix_seconds(now))
 }
 
-fn check(
-    env: Envelope,
-    subject_digest: &str,
-    trust: &TrustStore,
-    now: i64,
-) -> Result<Verified, Refusal> {
-    let (leaf, rest) = env
-        .chain
-        .split_first()
-        .ok_or_else(|| malformed("no certificate chain"))?;
-    let infos = env
-        .chain
-        .iter()
-        .map(|c| CertInfo::parse(c))
-        .collect::<Result<Vec<_>, _>>()?;
-    let leaf_info = infos
-        .first()
-        .ok_or_else(|| malformed("no certificate chain"))?;
+fn check(env: Envelope, subject_digest: &str, trust: &TrustStore, now: i64) -> Result<Verified, Refusal> {
+    let (leaf, rest) = env.chain.split_first().ok_or_else(|| malformed("no certificate chain"))?;
+    let infos = env.chain.iter().map(|c| CertInfo::parse(c)).collect::<Result<Vec<_>, _>>()?;
+    let leaf_info = infos.first().ok_or_else(|| malformed("no certificate chain"))?;
 
     // Integrity.
     let expected = Alg::for_key(leaf_info.key.kind)?;
@@ -192,19 +176,13 @@ fn check(
             env.alg
         )));
     }
-    leaf_info
-        .key
-        .verify(env.alg.ring()?, &env.signed_bytes, &env.signature)?;
+    leaf_info.key.verify(env.alg.ring()?, &env.signed_bytes, &env.signature)?;
 
     // Authenticity: the chain must end in a trust-store certificate, and
     // only that certificate anchors the path.
     let root = rest.last().unwrap_or(leaf);
-    let anchors: Vec<CertificateDer<'_>> = trust
-        .certs()
-        .iter()
-        .filter(|c| c.as_ref() == root.as_ref())
-        .cloned()
-        .collect();
+    let anchors: Vec<CertificateDer<'_>> =
+        trust.certs().iter().filter(|c| c.as_ref() == root.as_ref()).cloned().collect();
     if anchors.is_empty() {
         return Err(Refusal::UntrustedSigner(format!(
             "root certificate {:?} is not in the trust store",
@@ -228,9 +206,9 @@ fn check(
             return Err(malformed("notary.x509 signature without signingTime"));
         }
         Scheme::X509 => now,
-        Scheme::SigningAuthority => env
-            .authentic_time
-            .ok_or_else(|| malformed("signingAuthority scheme without authenticSigningTime"))?,
+        Scheme::SigningAuthority => {
+            env.authentic_time.ok_or_else(|| malformed("signingAuthority scheme without authenticSigningTime"))?
+        }
     };
     // webpki does not check the anchor's own dates; notation checks every
     // certificate in the chain.
@@ -239,18 +217,12 @@ fn check(
     }
     verify_chain(leaf, rest, &anchors, at)?;
 
-    let payload: Payload = serde_json::from_slice(&env.payload)
-        .map_err(|e| malformed(format!("notation payload: {e}")))?;
+    let payload: Payload =
+        serde_json::from_slice(&env.payload).map_err(|e| malformed(format!("notation payload: {e}")))?;
     if payload.target.digest != subject_digest {
-        return Err(Refusal::DigestMismatch {
-            signed: payload.target.digest,
-            expected: subject_digest.to_owned(),
-        });
+        return Err(Refusal::DigestMismatch { signed: payload.target.digest, expected: subject_digest.to_owned() });
     }
-    Ok(Verified {
-        scheme: "notation",
-        signer: leaf_info.name.clone(),
-    })
+    Ok(Verified { scheme: "notation", signer: leaf_info.name.clone() })
 }
 
 /// Checks the critical list against the present headers, and that every
@@ -305,23 +277,17 @@ struct JwsHeader {
 }
 
 fn parse_jws(envelope: &[u8]) -> Result<Envelope, Refusal> {
-    let jws: Jws = serde_json::from_slice(envelope)
-        .map_err(|e| malformed(format!("JWS JSON serialization: {e}")))?;
-    let b64 = |s: &str, what: &str| {
-        URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|_| malformed(format!("JWS {what} is not base64url")))
-    };
+    let jws: Jws = serde_json::from_slice(envelope).map_err(|e| malformed(format!("JWS JSON serialization: {e}")))?;
+    let b64 =
+        |s: &str, what: &str| URL_SAFE_NO_PAD.decode(s).map_err(|_| malformed(format!("JWS {what} is not base64url")));
     let protected_raw = b64(&jws.protected, "protected header")?;
     let protected: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&protected_raw)
-            .map_err(|e| malformed(format!("JWS protected header: {e}")))?;
+        serde_json::from_slice(&protected_raw).map_err(|e| malformed(format!("JWS protected header: {e}")))?;
     let text = |k: &str| protected.get(k).and_then(serde_json::Value::as_str);
 
     let crit: Vec<String> = match protected.get("crit") {
         None => Vec::new(),
-        Some(v) => serde_json::from_value(v.clone())
-            .map_err(|_| malformed("JWS crit is not a list of names"))?,
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| malformed("JWS crit is not a list of names"))?,
     };
     check_crit(&crit, |h| protected.contains_key(h))?;
     if text("cty") != Some(PAYLOAD_CTY) {
@@ -332,11 +298,9 @@ fn parse_jws(envelope: &[u8]) -> Result<Envelope, Refusal> {
     let time = |k: &str| -> Result<Option<i64>, Refusal> {
         match protected.get(k) {
             None => Ok(None),
-            Some(v) => v
-                .as_str()
-                .and_then(rfc3339)
-                .map(Some)
-                .ok_or_else(|| malformed(format!("{k} is not an RFC 3339 time"))),
+            Some(v) => {
+                v.as_str().and_then(rfc3339).map(Some).ok_or_else(|| malformed(format!("{k} is not an RFC 3339 time")))
+            }
         }
     };
     check_chain_len(jws.header.x5c.len())?;
@@ -344,12 +308,7 @@ fn parse_jws(envelope: &[u8]) -> Result<Envelope, Refusal> {
         .header
         .x5c
         .iter()
-        .map(|c| {
-            STANDARD
-                .decode(c)
-                .map(CertificateDer::from)
-                .map_err(|_| malformed("x5c entry is not base64"))
-        })
+        .map(|c| STANDARD.decode(c).map(CertificateDer::from).map_err(|_| malformed("x5c entry is not base64")))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Envelope {
         alg,
@@ -369,18 +328,10 @@ fn parse_jws(envelope: &[u8]) -> Result<Envelope, Refusal> {
 fn rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let n = |r: std::ops::Range<usize>| digits(b.get(r)?);
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !matches!(b.get(10), Some(b'T' | b't'))
-    {
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !matches!(b.get(10), Some(b'T' | b't')) {
         return None;
     }
-    let base = unix_from_civil(
-        i64::from(n(0..4)?),
-        n(5..7)?,
-        n(8..10)?,
-        n(11..13)?,
-        n(14..16)?,
-        n(17..19)?,
-    )?;
+    let base = unix_from_civil(i64::from(n(0..4)?), n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?)?;
     let mut rest = b.get(19..)?;
     if let Some((b'.', frac)) = rest.split_first() {
         let len = frac.iter().take_while(|c| c.is_ascii_digit()).count();
@@ -426,12 +377,7 @@ fn parse_cose(envelope: &[u8]) -> Result<Envelope, Refusal> {
         return Err(bad("protected header is not a map"));
     };
 
-    let get = |label: Label<'_>| {
-        protected
-            .iter()
-            .find(|(k, _)| k.label() == Some(label))
-            .map(|(_, v)| v)
-    };
+    let get = |label: Label<'_>| protected.iter().find(|(k, _)| k.label() == Some(label)).map(|(_, v)| v);
     let text = |label: &str| match get(Label::Text(label)) {
         Some(Cbor::Text(s)) => Ok(Some(*s)),
         None => Ok(None),
@@ -470,9 +416,7 @@ fn parse_cose(envelope: &[u8]) -> Result<Envelope, Refusal> {
 
     // x5chain (label 33): one bstr or an array of them; notation uses the
     // unprotected header.
-    let chain: Vec<CertificateDer<'static>> = match unprotected
-        .iter()
-        .find(|(k, _)| k.label() == Some(Label::Int(33)))
+    let chain: Vec<CertificateDer<'static>> = match unprotected.iter().find(|(k, _)| k.label() == Some(Label::Int(33)))
     {
         Some((_, Cbor::Bytes(one))) => vec![CertificateDer::from(one.to_vec())],
         Some((_, Cbor::Array(many))) => {
@@ -593,10 +537,7 @@ impl<'a> Cbor<'a> {
         // Every element takes at least one byte, so a count larger than the
         // remaining input is a lie; this also bounds allocations.
         let count = |n: u64, per: usize, input: &[u8]| -> Result<usize, &'static str> {
-            usize::try_from(n)
-                .ok()
-                .filter(|&n| n.saturating_mul(per) <= input.len())
-                .ok_or("length exceeds input")
+            usize::try_from(n).ok().filter(|&n| n.saturating_mul(per) <= input.len()).ok_or("length exceeds input")
         };
         Ok(match major {
             0 => Cbor::Int(i64::try_from(arg).map_err(|_| "integer too large")?),
@@ -657,10 +598,7 @@ mod tests {
         // indefinite length
         assert!(Cbor::decode_all(&[0x9f, 0xff]).is_err());
         assert_eq!(Cbor::decode_all(&[0x38, 0x24]), Ok(Cbor::Int(-37)));
-        assert_eq!(
-            Cbor::decode_all(&[0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
-            Err("integer too large")
-        );
+        assert_eq!(Cbor::decode_all(&[0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), Err("integer too large"));
     }
 
     #[test]

@@ -105,7 +105,12 @@ mod tests {
     use super::*;
 
     fn trust(name: &str, repository: &str) -> TrustPolicy {
-        TrustPolicy { name: name.into(), repository: repository.into(), mode: TrustMode::Enforce, trusted: String::new() }
+        TrustPolicy {
+            name: name.into(),
+            repository: repository.into(),
+            mode: TrustMode::Enforce,
+            trusted: String::new(),
+        }
     }
 
     #[test]
@@ -133,7 +138,8 @@ mod tests {
 
     #[test]
     fn the_most_specific_policy_governs() {
-        let policies = [trust("all", "*"), trust("team", "team/*"), trust("web", "team/web"), trust("deep", "team/web/*")];
+        let policies =
+            [trust("all", "*"), trust("team", "team/*"), trust("web", "team/web"), trust("deep", "team/web/*")];
         assert_eq!(governing(&policies, "team/web").map(|p| p.name.as_str()), Some("web"));
         assert_eq!(governing(&policies, "team/api").map(|p| p.name.as_str()), Some("team"));
         assert_eq!(governing(&policies, "team/web/x").map(|p| p.name.as_str()), Some("deep"));

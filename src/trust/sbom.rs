@@ -99,8 +99,9 @@ pub fn spdx(image: &str, namespace: &str, created: &str, inventory: &Inventory) 
         "filesAnalyzed": false,
         "primaryPackagePurpose": "CONTAINER",
     })];
-    let mut relationships =
-        vec![json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Image"})];
+    let mut relationships = vec![
+        json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Image"}),
+    ];
     for (i, p) in inventory.packages.iter().enumerate() {
         let id = format!("SPDXRef-Package-{i}");
         let mut package = json!({
@@ -171,8 +172,16 @@ mod tests {
     #[test]
     fn purls_follow_the_purl_spec_per_ecosystem() {
         let cases = [
-            (package("Debian:12", "libssl3", "3.0.11-1~deb12u2"), Some("debian-12"), "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?distro=debian-12"),
-            (package("Alpine:v3.19", "busybox", "1.36.1-r15"), Some("alpine-3.19.1"), "pkg:apk/alpine/busybox@1.36.1-r15?distro=alpine-3.19.1"),
+            (
+                package("Debian:12", "libssl3", "3.0.11-1~deb12u2"),
+                Some("debian-12"),
+                "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?distro=debian-12",
+            ),
+            (
+                package("Alpine:v3.19", "busybox", "1.36.1-r15"),
+                Some("alpine-3.19.1"),
+                "pkg:apk/alpine/busybox@1.36.1-r15?distro=alpine-3.19.1",
+            ),
             (package("npm", "@babel/core", "7.0.0"), None, "pkg:npm/%40babel/core@7.0.0"),
             (package("Go", "golang.org/x/net", "v0.17.0"), None, "pkg:golang/golang.org/x/net@v0.17.0"),
             (package("Debian:12", "openssl", "1:3.0+x"), None, "pkg:deb/debian/openssl@1%3A3.0%2Bx"),

@@ -96,16 +96,12 @@ impl TrustStore {
                     store.keys.push(key);
                 }
                 _ => {
-                    return Err(Error::TrustStore(
-                        "only CERTIFICATE and PUBLIC KEY blocks are allowed".into(),
-                    ));
+                    return Err(Error::TrustStore("only CERTIFICATE and PUBLIC KEY blocks are allowed".into()));
                 }
             }
         }
         if store.certs.is_empty() && store.keys.is_empty() {
-            return Err(Error::TrustStore(
-                "no CERTIFICATE or PUBLIC KEY block found".into(),
-            ));
+            return Err(Error::TrustStore("no CERTIFICATE or PUBLIC KEY block found".into()));
         }
         Ok(store)
     }
@@ -162,9 +158,7 @@ impl PublicKey {
             _ => return Err(bad()),
         };
         let kind = if oid == OID_RSA {
-            KeyKind::Rsa {
-                bits: rsa_modulus_bits(raw).ok_or_else(bad)?,
-            }
+            KeyKind::Rsa { bits: rsa_modulus_bits(raw).ok_or_else(bad)? }
         } else if oid == OID_EC {
             let curve = alg.expect(TAG_OID).map_err(|_| bad())?;
             if curve == OID_P256 {
@@ -184,15 +178,9 @@ impl PublicKey {
         if let KeyKind::Rsa { bits } = kind
             && bits < 2048
         {
-            return Err(Refusal::WeakKey(format!(
-                "{bits}-bit RSA, need 2048 or more"
-            )));
+            return Err(Refusal::WeakKey(format!("{bits}-bit RSA, need 2048 or more")));
         }
-        Ok(PublicKey {
-            kind,
-            raw: raw.to_vec(),
-            fingerprint: format!("sha256:{}", hex::encode(Sha256::digest(spki))),
-        })
+        Ok(PublicKey { kind, raw: raw.to_vec(), fingerprint: format!("sha256:{}", hex::encode(Sha256::digest(spki))) })
     }
 
     /// Verifies `signature` over `message` with one of ring's algorithms.
@@ -202,9 +190,7 @@ impl PublicKey {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), Refusal> {
-        UnparsedPublicKey::new(alg, &self.raw)
-            .verify(message, signature)
-            .map_err(|_| Refusal::BadSignature)
+        UnparsedPublicKey::new(alg, &self.raw).verify(message, signature).map_err(|_| Refusal::BadSignature)
     }
 }
 
@@ -253,12 +239,7 @@ impl CertInfo {
             // Fulcio certificates carry the identity only in the SAN.
             name = san_identity(&mut tbs).unwrap_or_else(|| key.fingerprint.clone());
         }
-        Ok(CertInfo {
-            key,
-            name,
-            not_before,
-            not_after,
-        })
+        Ok(CertInfo { key, name, not_before, not_after })
     }
 
     /// Checks the validity window at `at` (unix seconds).
@@ -283,19 +264,15 @@ pub(crate) fn verify_chain(
     anchors: &[CertificateDer<'_>],
     at: i64,
 ) -> Result<(), Refusal> {
-    let anchors: Vec<TrustAnchor<'_>> = anchors
-        .iter()
-        .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
-        .collect();
+    let anchors: Vec<TrustAnchor<'_>> =
+        anchors.iter().filter_map(|c| webpki::anchor_from_trusted_cert(c).ok()).collect();
     if anchors.is_empty() {
         return Err(Refusal::UntrustedSigner(
             "no trusted certificate matches the signature's certificate chain".into(),
         ));
     }
     let ee = webpki::EndEntityCert::try_from(leaf).map_err(|e| webpki_refusal(e, "leaf"))?;
-    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-        u64::try_from(at).unwrap_or(0),
-    ));
+    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(u64::try_from(at).unwrap_or(0)));
     ee.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
         &anchors,
@@ -311,13 +288,11 @@ pub(crate) fn verify_chain(
 
 fn webpki_refusal(e: webpki::Error, what: &str) -> Refusal {
     match e {
-        webpki::Error::UnknownIssuer => Refusal::UntrustedSigner(
-            "certificate chain does not lead to a trusted certificate".into(),
-        ),
-        webpki::Error::CertExpired { .. } => Refusal::CertificateExpired(format!("in the {what}")),
-        webpki::Error::CertNotValidYet { .. } => {
-            Refusal::CertificateNotYetValid(format!("in the {what}"))
+        webpki::Error::UnknownIssuer => {
+            Refusal::UntrustedSigner("certificate chain does not lead to a trusted certificate".into())
         }
+        webpki::Error::CertExpired { .. } => Refusal::CertificateExpired(format!("in the {what}")),
+        webpki::Error::CertNotValidYet { .. } => Refusal::CertificateNotYetValid(format!("in the {what}")),
         webpki::Error::RequiredEkuNotFoundContext(_) => {
             Refusal::InvalidCertificate("signing certificate is not for code signing".into())
         }
@@ -342,9 +317,7 @@ pub(crate) fn cosign_algorithms(kind: KeyKind) -> Vec<&'static dyn VerificationA
 
 /// Current time as unix seconds (clamped at the epoch).
 pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    t.duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// Unix seconds for a proleptic Gregorian UTC date and time, or None if a
@@ -369,9 +342,7 @@ pub(crate) fn digits(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u32, |acc, &b| {
-        acc.checked_mul(10)?.checked_add(u32::from(b - b'0'))
-    })
+    s.iter().try_fold(0u32, |acc, &b| acc.checked_mul(10)?.checked_add(u32::from(b - b'0')))
 }
 
 /// Reads a UTCTime or GeneralizedTime (the forms RFC 5280 allows: Z, whole seconds).
@@ -492,9 +463,7 @@ impl<'a> Der<'a> {
             }
             let (bytes, after) = rest.split_at_checked(n).ok_or(())?;
             rest = after;
-            bytes
-                .iter()
-                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
+            bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
         };
         let header = self.buf.len() - rest.len();
         let contents = rest.get(..len).ok_or(())?;
@@ -546,11 +515,7 @@ mod tests {
     fn der_reader_rejects_truncation() {
         assert!(Der::new(&[0x30, 0x05, 0x01]).read().is_err());
         assert!(Der::new(&[0x30, 0x80]).read().is_err());
-        assert!(
-            Der::new(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff])
-                .read()
-                .is_err()
-        );
+        assert!(Der::new(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).read().is_err());
         assert!(Der::new(&[0x1f, 0x00]).read().is_err());
     }
 
@@ -563,13 +528,13 @@ zY65UIdf9or2WuMl54H+X1vwjYNuXgDp/qUxfrwb/abIVPUf1ceesnwqtnpdS15w
 SsxMEOSYI0RSem0mqQIDAQAB
 -----END PUBLIC KEY-----
 ";
-        let err = TrustStore::from_pem(rsa1024).unwrap_err().to_string();
+        let err = TrustStore::from_pem(rsa1024).expect_err("refused").to_string();
         assert!(err.contains("1024-bit RSA"), "{err}");
         let ed = "-----BEGIN PUBLIC KEY-----
 MCowBQYDK2VwAyEAGkjmmW2r9wd7sNc8daV0aISdjcPvBVcRehF2k1msGAA=
 -----END PUBLIC KEY-----
 ";
-        let store = TrustStore::from_pem(ed).unwrap();
+        let store = TrustStore::from_pem(ed).expect("ed25519 key");
         assert_eq!(store.keys()[0].kind, KeyKind::Ed25519);
     }
 

@@ -58,9 +58,7 @@ fn take_while(s: &[u8], f: impl Fn(u8) -> bool) -> (&[u8], &[u8]) {
 pub fn dpkg(a: &str, b: &str) -> Ordering {
     let (ae, av, ar) = dpkg_split(a);
     let (be, bv, br) = dpkg_split(b);
-    cmp_digits(ae, be)
-        .then_with(|| dpkg_verrevcmp(av, bv))
-        .then_with(|| dpkg_verrevcmp(ar, br))
+    cmp_digits(ae, be).then_with(|| dpkg_verrevcmp(av, bv)).then_with(|| dpkg_verrevcmp(ar, br))
 }
 
 /// Returns (epoch, upstream, revision); epoch is digits (empty means 0).
@@ -106,10 +104,7 @@ fn dpkg_verrevcmp(mut a: &[u8], mut b: &[u8]) -> Ordering {
     while !a.is_empty() || !b.is_empty() {
         // Non-digit prefixes, position by position ("end" weighs like a digit).
         while non_digit(a) || non_digit(b) {
-            let (ac, bc) = (
-                dpkg_order(a.first().copied()),
-                dpkg_order(b.first().copied()),
-            );
+            let (ac, bc) = (dpkg_order(a.first().copied()), dpkg_order(b.first().copied()));
             if ac != bc {
                 return ac.cmp(&bc);
             }
@@ -148,9 +143,7 @@ enum ApkKind {
 }
 
 /// Suffix names by rank; ranks below `APK_SUFFIX_NONE` are pre-releases.
-const APK_SUFFIXES: [&[u8]; 9] = [
-    b"alpha", b"beta", b"pre", b"rc", b"cvs", b"svn", b"git", b"hg", b"p",
-];
+const APK_SUFFIXES: [&[u8]; 9] = [b"alpha", b"beta", b"pre", b"rc", b"cvs", b"svn", b"git", b"hg", b"p"];
 const APK_SUFFIX_NONE: usize = 4;
 
 struct ApkLexer<'a> {
@@ -163,12 +156,7 @@ struct ApkLexer<'a> {
 
 impl<'a> ApkLexer<'a> {
     fn new(s: &'a str) -> Self {
-        let mut lx = ApkLexer {
-            rest: s.as_bytes(),
-            kind: ApkKind::InitialDigit,
-            value: b"",
-            suffix: 0,
-        };
+        let mut lx = ApkLexer { rest: s.as_bytes(), kind: ApkKind::InitialDigit, value: b"", suffix: 0 };
         lx.digits();
         lx
     }
@@ -313,12 +301,10 @@ fn apk_valid(s: &str) -> bool {
 pub fn rpm(a: &str, b: &str) -> Ordering {
     let (ae, av, ar) = rpm_split(a.as_bytes());
     let (be, bv, br) = rpm_split(b.as_bytes());
-    rpmvercmp(ae, be)
-        .then_with(|| rpmvercmp(av, bv))
-        .then_with(|| match (ar, br) {
-            (Some(x), Some(y)) => rpmvercmp(x, y),
-            (x, y) => x.is_some().cmp(&y.is_some()),
-        })
+    rpmvercmp(ae, be).then_with(|| rpmvercmp(av, bv)).then_with(|| match (ar, br) {
+        (Some(x), Some(y)) => rpmvercmp(x, y),
+        (x, y) => x.is_some().cmp(&y.is_some()),
+    })
 }
 
 fn rpm_split(s: &[u8]) -> (&[u8], &[u8], Option<&[u8]>) {
@@ -373,26 +359,14 @@ fn rpmvercmp(mut a: &[u8], mut b: &[u8]) -> Ordering {
             // is empty, and numeric beats alpha.
             let numeric = first.is_ascii_digit();
             let class = |c: u8| {
-                if numeric {
-                    c.is_ascii_digit()
-                } else {
-                    c.is_ascii_alphabetic()
-                }
+                if numeric { c.is_ascii_digit() } else { c.is_ascii_alphabetic() }
             };
             let (sa, ra) = take_while(a, class);
             let (sb, rb) = take_while(b, class);
             if sb.is_empty() {
-                return if numeric {
-                    Ordering::Greater
-                } else {
-                    Ordering::Less
-                };
+                return if numeric { Ordering::Greater } else { Ordering::Less };
             }
-            let o = if numeric {
-                cmp_digits(sa, sb)
-            } else {
-                sa.cmp(sb)
-            };
+            let o = if numeric { cmp_digits(sa, sb) } else { sa.cmp(sb) };
             if o != Ordering::Equal {
                 return o;
             }
@@ -476,21 +450,12 @@ fn parse_semver(s: &str, pad: bool) -> Option<SemVer<'_>> {
         *slot = part;
         n += 1;
     }
-    if n == 3 || (pad && n >= 1) {
-        Some(SemVer { core: parts, pre })
-    } else {
-        None
-    }
+    if n == 3 || (pad && n >= 1) { Some(SemVer { core: parts, pre }) } else { None }
 }
 
 fn cmp_semver(a: &SemVer<'_>, b: &SemVer<'_>) -> Ordering {
-    let core = a
-        .core
-        .iter()
-        .zip(b.core.iter())
-        .map(|(x, y)| cmp_digits(x, y))
-        .find(|o| o.is_ne())
-        .unwrap_or(Ordering::Equal);
+    let core =
+        a.core.iter().zip(b.core.iter()).map(|(x, y)| cmp_digits(x, y)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal);
     if core.is_ne() {
         return core;
     }
@@ -525,10 +490,7 @@ fn cmp_semver(a: &SemVer<'_>, b: &SemVer<'_>) -> Ordering {
 /// SemVer 2.0 precedence (build metadata ignored); a leading "v" is accepted.
 /// None if either is not a valid SemVer 2.0 version.
 pub fn semver(a: &str, b: &str) -> Option<Ordering> {
-    Some(cmp_semver(
-        &parse_semver(a, false)?,
-        &parse_semver(b, false)?,
-    ))
+    Some(cmp_semver(&parse_semver(a, false)?, &parse_semver(b, false)?))
 }
 
 fn semver_lenient(a: &str, b: &str) -> Option<Ordering> {
@@ -565,11 +527,10 @@ impl<'a> Cursor<'a> {
     }
     /// Consumes the first of `words` that prefixes the input; returns its index.
     fn word(&mut self, words: &[&str]) -> Option<usize> {
-        let (i, w) = words.iter().enumerate().find(|(_, w)| {
-            self.0
-                .get(..w.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(w.as_bytes()))
-        })?;
+        let (i, w) = words
+            .iter()
+            .enumerate()
+            .find(|(_, w)| self.0.get(..w.len()).is_some_and(|p| p.eq_ignore_ascii_case(w.as_bytes())))?;
         self.0 = self.0.get(w.len()..).unwrap_or_default();
         Some(i)
     }
@@ -616,16 +577,8 @@ fn parse_pep440(s: &str) -> Option<Pep440<'_>> {
         v.release.push(c.digits());
     }
     // Alternation order as in packaging's regex: longer spellings first.
-    const PRE: [(&str, i8); 8] = [
-        ("alpha", 0),
-        ("a", 0),
-        ("beta", 1),
-        ("b", 1),
-        ("preview", 2),
-        ("pre", 2),
-        ("c", 2),
-        ("rc", 2),
-    ];
+    const PRE: [(&str, i8); 8] =
+        [("alpha", 0), ("a", 0), ("beta", 1), ("b", 1), ("preview", 2), ("pre", 2), ("c", 2), ("rc", 2)];
     let pre_words = PRE.map(|(w, _)| w);
     if let Some((i, n)) = c.labelled(&pre_words) {
         let rank = PRE.get(i).map_or(0, |&(_, r)| r);
@@ -656,16 +609,11 @@ fn parse_pep440(s: &str) -> Option<Pep440<'_>> {
 fn cmp_pep440(a: &Pep440<'_>, b: &Pep440<'_>) -> Ordering {
     // Trailing zero release components are insignificant (1.0 == 1).
     let trim = |r: &[&[u8]]| {
-        let n = r
-            .iter()
-            .rposition(|x| x.iter().any(|&c| c != b'0'))
-            .map_or(0, |i| i + 1);
+        let n = r.iter().rposition(|x| x.iter().any(|&c| c != b'0')).map_or(0, |i| i + 1);
         r.len().min(n)
     };
-    let (ra, rb) = (
-        a.release.get(..trim(&a.release)).unwrap_or_default(),
-        b.release.get(..trim(&b.release)).unwrap_or_default(),
-    );
+    let (ra, rb) =
+        (a.release.get(..trim(&a.release)).unwrap_or_default(), b.release.get(..trim(&b.release)).unwrap_or_default());
     let release = ra
         .iter()
         .zip(rb.iter())
@@ -725,10 +673,7 @@ fn cmp_local(a: Option<&[u8]>, b: Option<&[u8]>) -> Ordering {
                 (true, true) => cmp_digits(x, y),
                 (true, false) => Ordering::Greater,
                 (false, true) => Ordering::Less,
-                (false, false) => x
-                    .iter()
-                    .map(u8::to_ascii_lowercase)
-                    .cmp(y.iter().map(u8::to_ascii_lowercase)),
+                (false, false) => x.iter().map(u8::to_ascii_lowercase).cmp(y.iter().map(u8::to_ascii_lowercase)),
             },
         };
         if o.is_ne() {
@@ -752,18 +697,12 @@ mod tests {
     /// from the manifest so this module can move within the crate.
     macro_rules! data {
         ($name:literal) => {
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/data/version/",
-                $name
-            ))
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/version/", $name))
         };
     }
 
     fn lines(text: &str) -> impl Iterator<Item = &str> {
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
     }
 
     fn sign(n: &str) -> Ordering {
@@ -860,11 +799,7 @@ mod tests {
             let (ge, gv, gr) = dpkg_split(input);
             assert_eq!(cmp_digits(ge, e.as_bytes()), Equal, "epoch of {input:?}");
             assert_eq!((gv, gr), (v.as_bytes(), r.as_bytes()), "{input:?}");
-            let canonical = if r.is_empty() {
-                format!("{e}:{v}")
-            } else {
-                format!("{e}:{v}-{r}")
-            };
+            let canonical = if r.is_empty() { format!("{e}:{v}") } else { format!("{e}:{v}-{r}") };
             assert_eq!(dpkg(input, &canonical), Equal, "{input:?}");
         }
     }
@@ -1007,15 +942,7 @@ mod tests {
     #[test]
     fn rpm_antisymmetric() {
         let mut vs: Vec<&str> = rpm_cases().iter().flat_map(|&(a, b, _)| [a, b]).collect();
-        vs.extend([
-            "1:1.0-1",
-            "2.0-1",
-            "2.0",
-            "2.0-",
-            "2.0-~1",
-            ":2.0-1",
-            "1.0^git1-1",
-        ]);
+        vs.extend(["1:1.0-1", "2.0-1", "2.0", "2.0-", "2.0-~1", ":2.0-1", "1.0^git1-1"]);
         assert_antisymmetric(&vs, |a, b| Some(rpm(a, b)));
     }
 
@@ -1023,10 +950,7 @@ mod tests {
 
     // semver.org item 11 example chains, each ascending.
     fn semver_chains() -> Vec<Vec<&'static str>> {
-        data!("semver-spec.txt")
-            .split("\n\n")
-            .map(|block| lines(block).collect())
-            .collect()
+        data!("semver-spec.txt").split("\n\n").map(|block| lines(block).collect()).collect()
     }
 
     // node-semver test/fixtures/comparisons.js: [greater, lesser, options?].
@@ -1068,27 +992,14 @@ mod tests {
     fn semver_strictness() {
         assert_eq!(semver("1.0.0+build.1", "1.0.0+build.2"), Some(Equal));
         assert_eq!(semver("v1.2.3", "1.2.3"), Some(Equal));
-        for bad in [
-            "1.2",
-            "1.2.3.4",
-            "01.2.3",
-            "1.2.3-01",
-            "1.2.3-",
-            "1.2.3+",
-            "1.2.3-a..b",
-            "",
-            "v",
-            "1.2.3-a_b",
-            " 1.2.3",
-        ] {
+        for bad in
+            ["1.2", "1.2.3.4", "01.2.3", "1.2.3-01", "1.2.3-", "1.2.3+", "1.2.3-a..b", "", "v", "1.2.3-a_b", " 1.2.3"]
+        {
             assert_eq!(semver(bad, "1.2.3"), None, "{bad:?}");
         }
         // Alphanumeric identifiers compare as ASCII even when digit-led.
         assert_eq!(semver("1.2.3-0a", "1.2.3-00a"), Some(Greater));
-        assert_eq!(
-            semver(&format!("1.2.{}", "9".repeat(500)), "1.2.3"),
-            Some(Greater)
-        );
+        assert_eq!(semver(&format!("1.2.{}", "9".repeat(500)), "1.2.3"), Some(Greater));
     }
 
     #[test]
@@ -1110,8 +1021,7 @@ mod tests {
                 '"' => return (out, &s[i + 2..]),
                 '\\' => match chars.next().map(|x| x.1) {
                     Some('u') => {
-                        let hex: String =
-                            (0..4).filter_map(|_| chars.next().map(|x| x.1)).collect();
+                        let hex: String = (0..4).filter_map(|_| chars.next().map(|x| x.1)).collect();
                         let code = u32::from_str_radix(&hex, 16).expect("hex");
                         out.push(char::from_u32(code).expect("char"));
                     }
@@ -1164,16 +1074,7 @@ mod tests {
     #[test]
     fn pep440_antisymmetric() {
         let mut vs = pep440_versions();
-        vs.extend([
-            "1.0-1",
-            "1.0.post1",
-            "1!0",
-            "1.0+AbC",
-            "1.0+abc",
-            "v1.0",
-            "1.0c1",
-            "1.0rc1",
-        ]);
+        vs.extend(["1.0-1", "1.0.post1", "1!0", "1.0+AbC", "1.0+abc", "v1.0", "1.0c1", "1.0rc1"]);
         assert_antisymmetric(&vs, pep440);
     }
 
@@ -1186,31 +1087,16 @@ mod tests {
         assert_eq!(compare("Alpine:v3.19", "1.2.3-r1", "1.2.3"), Some(Greater));
         assert_eq!(compare("Wolfi", "1.0_rc1", "1.0"), Some(Less));
         assert_eq!(compare("Chainguard", "1.0", "1.0"), Some(Equal));
-        for eco in [
-            "Red Hat:enterprise_linux:9::appstream",
-            "AlmaLinux:9",
-            "Rocky Linux:9",
-        ] {
-            assert_eq!(
-                compare(eco, "0:1.2-3.el9", "1.2-10.el9"),
-                Some(Less),
-                "{eco}"
-            );
+        for eco in ["Red Hat:enterprise_linux:9::appstream", "AlmaLinux:9", "Rocky Linux:9"] {
+            assert_eq!(compare(eco, "0:1.2-3.el9", "1.2-10.el9"), Some(Less), "{eco}");
         }
-        for eco in [
-            "openSUSE:Leap 15.5",
-            "SUSE:Linux Enterprise Server 15 SP5",
-            "Mageia:9",
-        ] {
+        for eco in ["openSUSE:Leap 15.5", "SUSE:Linux Enterprise Server 15 SP5", "Mageia:9"] {
             assert_eq!(compare(eco, "1.2~beta", "1.2"), Some(Less), "{eco}");
         }
         assert_eq!(compare("crates.io", "1.0.0-alpha", "1.0.0"), Some(Less));
         assert_eq!(compare("npm", "v1.2.3", "1.2.4"), Some(Less));
         assert_eq!(compare("Hex", "1.2", "1.2.0"), None);
-        assert_eq!(
-            compare("Go", "v0.0.0-20210101000000-abcdef123456", "v0.1.0"),
-            Some(Less)
-        );
+        assert_eq!(compare("Go", "v0.0.0-20210101000000-abcdef123456", "v0.1.0"), Some(Less));
         assert_eq!(compare("Go", "1.21", "1.21.0"), Some(Equal));
         assert_eq!(compare("Go", "1.21.3", "1.21"), Some(Greater));
         assert_eq!(compare("Go", "1", "1.0.1"), Some(Less));

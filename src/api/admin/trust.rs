@@ -141,14 +141,19 @@ pub(super) async fn list_policies(State(app): State<AppState>, Path(k): Path<Str
 
 /// PUT /berth/v1/policies/{kind}/{name} — creates or replaces a policy; the body's `name`, if
 /// any, must be the path's.
-pub(super) async fn put_policy(State(app): State<AppState>, Path((k, name)): Path<(String, String)>, req: Request) -> Reply {
+pub(super) async fn put_policy(
+    State(app): State<AppState>,
+    Path((k, name)): Path<(String, String)>,
+    req: Request,
+) -> Reply {
     let (_, body) = managed!(app, req, Manage::Write);
     let mut value: Value = json_body(&body)?;
     if value.get("name").is_some_and(|n| n != &Value::String(name.clone())) {
         return Err(invalid("the body's name differs from the path's"));
     }
     value["name"] = Value::String(name.clone());
-    if name.is_empty() || name.len() > 50 || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+    if name.is_empty() || name.len() > 50 || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    {
         return Err(invalid("a policy name is 1 to 50 letters, digits, '-' or '_'"));
     }
     let (kind_name, stored) = match kind(&k)? {

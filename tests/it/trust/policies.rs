@@ -97,14 +97,16 @@ async fn notation_sign(app: &TestApp, repo: &str, digest: &str, size: usize, key
 }
 
 async fn pull(app: &TestApp, repo: &str, digest: &str) -> (StatusCode, String) {
-    let res = app.req(Method::GET, &format!("/v2/{repo}/manifests/{digest}")).header("accept", OCI_MANIFEST).send().await;
+    let res =
+        app.req(Method::GET, &format!("/v2/{repo}/manifests/{digest}")).header("accept", OCI_MANIFEST).send().await;
     let res = res.expect("pull");
     (res.status(), res.text().await.unwrap_or_default())
 }
 
 async fn policy(app: &TestApp, name: &str, repository: &str, mode: &str, trusted: &str) {
     let body = json!({"repository": repository, "mode": mode, "trusted": trusted});
-    let res = app.req(Method::PUT, &format!("/berth/v1/policies/trust/{name}")).json(&body).send().await.expect("policy");
+    let res =
+        app.req(Method::PUT, &format!("/berth/v1/policies/trust/{name}")).json(&body).send().await.expect("policy");
     assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
 }
 
@@ -131,8 +133,11 @@ async fn an_enforced_trust_policy_serves_only_images_signed_by_a_trusted_key() {
     assert!(body.contains("signature") && body.contains("prod-signed"), "{body}");
     assert_eq!(pull(&app, "dev/app", &elsewhere).await.0, StatusCode::OK, "another repository's policy");
     // The signatures themselves are served (they are not images), and `signed` shows in /acr/v1.
-    let tags: Value = app.req(Method::GET, "/acr/v1/prod/app/_tags").send().await.expect("tags").json().await.expect("json");
-    let signed_of = |name: &str| tags["tags"].as_array().expect("tags").iter().find(|t| t["name"] == name).map(|t| t["signed"].clone());
+    let tags: Value =
+        app.req(Method::GET, "/acr/v1/prod/app/_tags").send().await.expect("tags").json().await.expect("json");
+    let signed_of = |name: &str| {
+        tags["tags"].as_array().expect("tags").iter().find(|t| t["name"] == name).map(|t| t["signed"].clone())
+    };
     assert_eq!(signed_of("signed"), Some(json!(true)));
     assert_eq!(signed_of("forged"), Some(json!(true)), "signed, if not by a trusted key");
     assert_eq!(signed_of("unsigned"), Some(json!(false)));
@@ -154,10 +159,16 @@ async fn a_notation_jws_signature_by_a_trusted_certificate_is_accepted_and_anoth
     let app = TestApp::spawn().await;
     let (key, pkcs8, _) = p256(true);
     let cert_key = rcgen::KeyPair::try_from(pkcs8.as_slice()).expect("rcgen key");
-    let cert = rcgen::CertificateParams::new(vec!["signer.example".into()]).expect("params").self_signed(&cert_key).expect("cert");
+    let cert = rcgen::CertificateParams::new(vec!["signer.example".into()])
+        .expect("params")
+        .self_signed(&cert_key)
+        .expect("cert");
     let (other_key, other_pkcs8, _) = p256(true);
     let other_cert_key = rcgen::KeyPair::try_from(other_pkcs8.as_slice()).expect("rcgen key");
-    let other = rcgen::CertificateParams::new(vec!["other.example".into()]).expect("params").self_signed(&other_cert_key).expect("cert");
+    let other = rcgen::CertificateParams::new(vec!["other.example".into()])
+        .expect("params")
+        .self_signed(&other_cert_key)
+        .expect("cert");
 
     let (manifest, good) = app.push_image("signed/app", "good", &[b"a"]).await;
     let (manifest2, bad) = app.push_image("signed/app", "bad", &[b"b"]).await;

@@ -5,9 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use sha2::{Digest, Sha256};
 use berth::trust::signature::{Refusal, TrustStore};
 use berth::trust::{cosign, notation};
+use sha2::{Digest, Sha256};
 
 fn data(path: &str) -> Vec<u8> {
     let p = format!("{}/tests/data/signatures/{path}", env!("CARGO_MANIFEST_DIR"));
@@ -33,10 +33,7 @@ fn today() -> SystemTime {
 }
 
 fn manifest_digest(dir: &str) -> String {
-    format!(
-        "sha256:{}",
-        hex::encode(Sha256::digest(data(&format!("{dir}/manifest.json"))))
-    )
+    format!("sha256:{}", hex::encode(Sha256::digest(data(&format!("{dir}/manifest.json")))))
 }
 
 /// A containers/image cosign signature file.
@@ -67,15 +64,7 @@ fn cosign_verify(
     trust: &TrustStore,
     now: SystemTime,
 ) -> Result<berth::trust::signature::Verified, Refusal> {
-    cosign::verify(
-        &sig.payload,
-        &sig.signature,
-        sig.cert.as_deref(),
-        sig.chain.as_deref(),
-        digest,
-        trust,
-        now,
-    )
+    cosign::verify(&sig.payload, &sig.signature, sig.cert.as_deref(), sig.chain.as_deref(), digest, trust, now)
 }
 
 // ------------------------------------------------------------- cosign
@@ -90,18 +79,14 @@ fn cosign_bare_key_signature_verifies() {
     let trust = store(&["cosign/cosign.pub"]);
     let v = cosign_verify(&sig, &manifest_digest(KEY_DIR), &trust, today()).expect("fixture");
     assert_eq!(v.scheme, "cosign");
-    assert!(
-        v.signer.starts_with("sha256:") && v.signer.len() == 71,
-        "{}",
-        v.signer
-    );
+    assert!(v.signer.starts_with("sha256:") && v.signer.len() == 71, "{}", v.signer);
 }
 
 #[test]
 fn cosign_other_key_is_refused() {
     let sig = cosign_sig(KEY_DIR);
     let trust = store(&["cosign/cosign2.pub"]);
-    let err = cosign_verify(&sig, &manifest_digest(KEY_DIR), &trust, today()).unwrap_err();
+    let err = cosign_verify(&sig, &manifest_digest(KEY_DIR), &trust, today()).expect_err("refused");
     assert!(matches!(err, Refusal::UntrustedSigner(_)), "{err}");
     // Trusting both keys still finds the right one.
     let both = store(&["cosign/cosign2.pub", "cosign/cosign.pub"]);
@@ -120,7 +105,7 @@ fn cosign_tampered_payload_is_refused() {
     let mut pki = cosign_sig(PKI_DIR);
     pki.payload.push(b' ');
     let trust = store(&["cosign/pki_root_crts.pem"]);
-    let err = cosign_verify(&pki, &manifest_digest(PKI_DIR), &trust, today()).unwrap_err();
+    let err = cosign_verify(&pki, &manifest_digest(PKI_DIR), &trust, today()).expect_err("refused");
     assert_eq!(err, Refusal::BadSignature);
 }
 
@@ -129,7 +114,7 @@ fn cosign_digest_mismatch_is_refused() {
     let sig = cosign_sig(KEY_DIR);
     let trust = store(&["cosign/cosign.pub"]);
     let other = manifest_digest(PKI_DIR);
-    let err = cosign_verify(&sig, &other, &trust, today()).unwrap_err();
+    let err = cosign_verify(&sig, &other, &trust, today()).expect_err("refused");
     assert!(matches!(err, Refusal::DigestMismatch { .. }), "{err}");
 }
 
@@ -138,17 +123,14 @@ fn cosign_certificate_chain_verifies() {
     let sig = cosign_sig(PKI_DIR);
     let trust = store(&["cosign/pki_root_crts.pem"]);
     let v = cosign_verify(&sig, &manifest_digest(PKI_DIR), &trust, today()).expect("fixture");
-    assert_eq!(
-        v.signer,
-        "C=ES,L=Valencia,O=IT,OU=Security,CN=Team A Cosign Certificate"
-    );
+    assert_eq!(v.signer, "C=ES,L=Valencia,O=IT,OU=Security,CN=Team A Cosign Certificate");
 }
 
 #[test]
 fn cosign_certificate_from_untrusted_root_is_refused() {
     let sig = cosign_sig(PKI_DIR);
     let trust = store(&["notation/NotationTestRoot.pem", "cosign/cosign.pub"]);
-    let err = cosign_verify(&sig, &manifest_digest(PKI_DIR), &trust, today()).unwrap_err();
+    let err = cosign_verify(&sig, &manifest_digest(PKI_DIR), &trust, today()).expect_err("refused");
     assert!(matches!(err, Refusal::UntrustedSigner(_)), "{err}");
 }
 
@@ -162,7 +144,7 @@ fn cosign_fulcio_keyless_verifies_at_rekor_time_only() {
     // integratedTime of the Rekor entry in the bundle annotation.
     let v = cosign_verify(&sig, &digest, &trust, at(1_674_247_893)).expect("fixture");
     assert_eq!(v.signer, "mitr@redhat.com");
-    let err = cosign_verify(&sig, &digest, &trust, today()).unwrap_err();
+    let err = cosign_verify(&sig, &digest, &trust, today()).expect_err("refused");
     assert!(matches!(err, Refusal::CertificateExpired(_)), "{err}");
 }
 
@@ -175,26 +157,10 @@ fn cosign_garbage_is_refused_not_panicking() {
         assert!(cosign::verify(&sig.payload, bad_sig, None, None, &d, &trust, today()).is_err());
     }
     let junk_cert = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n";
-    let r = cosign::verify(
-        &sig.payload,
-        &sig.signature,
-        Some(junk_cert),
-        None,
-        &d,
-        &trust,
-        today(),
-    );
+    let r = cosign::verify(&sig.payload, &sig.signature, Some(junk_cert), None, &d, &trust, today());
     assert!(matches!(r, Err(Refusal::Malformed(_))), "{r:?}");
     let many = text("cosign/pki_root_crts.pem").repeat(11);
-    let r = cosign::verify(
-        &sig.payload,
-        &sig.signature,
-        Some(&many),
-        None,
-        &d,
-        &trust,
-        today(),
-    );
+    let r = cosign::verify(&sig.payload, &sig.signature, Some(&many), None, &d, &trust, today());
     assert!(r.is_err());
 }
 
@@ -202,8 +168,7 @@ fn cosign_garbage_is_refused_not_panicking() {
 
 const JWS: &str = notation::MEDIA_TYPE_JWS;
 const COSE: &str = notation::MEDIA_TYPE_COSE;
-const ALPINE_DIGEST: &str =
-    "sha256:c0669ef34cdc14332c0f1ab0c2c01acb91d96014b172f1a76f3a39e63d1f0bda";
+const ALPINE_DIGEST: &str = "sha256:c0669ef34cdc14332c0f1ab0c2c01acb91d96014b172f1a76f3a39e63d1f0bda";
 const MOCK_DIGEST: &str = "sha256:60043cf45eaebc4c0867fea485a039b598f52fd09fd5b07b0b2d2f88fad9d74e";
 const ALPINE: &str = "C=US,ST=WA,L=Seattle,O=Notary,CN=alpine";
 
@@ -228,10 +193,7 @@ fn notation_chain_to_trusted_root_verifies() {
     let trust = store(&["notation/NotationTestRoot.pem"]);
     let env = data("notation/ca_valid_sig_env.json");
     let v = notation::verify(&env, JWS, MOCK_DIGEST, &trust, today()).expect("fixture");
-    assert_eq!(
-        v.signer,
-        "C=US,ST=WA,L=Seattle,O=Notary,CN=Notation Test Root"
-    );
+    assert_eq!(v.signer, "C=US,ST=WA,L=Seattle,O=Notary,CN=Notation Test Root");
 }
 
 #[test]
@@ -244,7 +206,7 @@ fn notation_signing_authority_uses_authentic_time() {
     assert!(notation::verify(&env, JWS, MOCK_DIGEST, &trust, early).is_ok());
     // ...while a notary.x509 envelope with the same chain is checked at now.
     let env = data("notation/ca_valid_sig_env.json");
-    let err = notation::verify(&env, JWS, MOCK_DIGEST, &trust, early).unwrap_err();
+    let err = notation::verify(&env, JWS, MOCK_DIGEST, &trust, early).expect_err("refused");
     assert!(matches!(err, Refusal::CertificateNotYetValid(_)), "{err}");
 }
 
@@ -252,7 +214,7 @@ fn notation_signing_authority_uses_authentic_time() {
 fn notation_expired_signature_is_refused() {
     let trust = store(&["notation/NotationTestRoot.pem"]);
     let env = data("notation/ca_expired_sig_env.json");
-    let err = notation::verify(&env, JWS, MOCK_DIGEST, &trust, today()).unwrap_err();
+    let err = notation::verify(&env, JWS, MOCK_DIGEST, &trust, today()).expect_err("refused");
     assert!(matches!(err, Refusal::SignatureExpired(_)), "{err}");
 }
 
@@ -264,7 +226,7 @@ fn notation_untrusted_root_is_refused() {
         ("notation/cose-withTimestamp.sig", COSE, ALPINE_DIGEST),
         ("notation/ca_valid_sig_env.json", JWS, MOCK_DIGEST),
     ] {
-        let err = notation::verify(&data(file), mt, digest, &trust, today()).unwrap_err();
+        let err = notation::verify(&data(file), mt, digest, &trust, today()).expect_err("refused");
         assert!(matches!(err, Refusal::UntrustedSigner(_)), "{file}: {err}");
     }
 }
@@ -272,15 +234,9 @@ fn notation_untrusted_root_is_refused() {
 #[test]
 fn notation_digest_mismatch_is_refused() {
     let trust = store(&["notation/TestTimestamp.crt"]);
-    for (file, mt) in [
-        ("notation/jws-withoutTimestamp.sig", JWS),
-        ("notation/cose-withTimestamp.sig", COSE),
-    ] {
-        let err = notation::verify(&data(file), mt, MOCK_DIGEST, &trust, today()).unwrap_err();
-        assert!(
-            matches!(err, Refusal::DigestMismatch { .. }),
-            "{file}: {err}"
-        );
+    for (file, mt) in [("notation/jws-withoutTimestamp.sig", JWS), ("notation/cose-withTimestamp.sig", COSE)] {
+        let err = notation::verify(&data(file), mt, MOCK_DIGEST, &trust, today()).expect_err("refused");
+        assert!(matches!(err, Refusal::DigestMismatch { .. }), "{file}: {err}");
     }
 }
 
@@ -293,21 +249,16 @@ fn notation_tampered_payload_is_refused() {
     let forged = format!(
         r#"{{"targetArtifact":{{"digest":"{MOCK_DIGEST}","mediaType":"application/vnd.oci.image.manifest.v1+json","size":1}}}}"#
     );
-    jws["payload"] = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(forged)
-        .into();
+    jws["payload"] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged).into();
     let env = serde_json::to_vec(&jws).expect("fixture");
-    let err = notation::verify(&env, JWS, MOCK_DIGEST, &trust, today()).unwrap_err();
+    let err = notation::verify(&env, JWS, MOCK_DIGEST, &trust, today()).expect_err("refused");
     assert_eq!(err, Refusal::BadSignature);
 
     // COSE: flip one byte of the digest inside the payload.
     let mut cose = data("notation/cose-withTimestamp.sig");
-    let at = cose
-        .windows(14)
-        .position(|w| w == b"sha256:c0669ef")
-        .expect("fixture");
+    let at = cose.windows(14).position(|w| w == b"sha256:c0669ef").expect("fixture");
     cose[at + 7] = b'd';
-    let err = notation::verify(&cose, COSE, ALPINE_DIGEST, &trust, today()).unwrap_err();
+    let err = notation::verify(&cose, COSE, ALPINE_DIGEST, &trust, today()).expect_err("refused");
     assert_eq!(err, Refusal::BadSignature);
 }
 
@@ -320,15 +271,13 @@ fn notation_unknown_critical_header_is_refused() {
         serde_json::from_slice(&data("notation/jws-withoutTimestamp.sig")).expect("fixture");
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut prot: serde_json::Value =
-        serde_json::from_slice(&b64.decode(jws["protected"].as_str().expect("fixture")).expect("fixture")).expect("fixture");
-    prot["crit"]
-        .as_array_mut()
-        .expect("fixture")
-        .push("io.cncf.notary.verificationPlugin".into());
+        serde_json::from_slice(&b64.decode(jws["protected"].as_str().expect("fixture")).expect("fixture"))
+            .expect("fixture");
+    prot["crit"].as_array_mut().expect("fixture").push("io.cncf.notary.verificationPlugin".into());
     prot["io.cncf.notary.verificationPlugin"] = "com.example.plugin".into();
     jws["protected"] = b64.encode(serde_json::to_vec(&prot).expect("fixture")).into();
     let env = serde_json::to_vec(&jws).expect("fixture");
-    let err = notation::verify(&env, JWS, ALPINE_DIGEST, &trust, today()).unwrap_err();
+    let err = notation::verify(&env, JWS, ALPINE_DIGEST, &trust, today()).expect_err("refused");
     assert!(matches!(err, Refusal::UnknownCritical(_)), "{err}");
 }
 
@@ -340,11 +289,12 @@ fn notation_alg_not_matching_key_is_refused() {
         serde_json::from_slice(&data("notation/jws-withoutTimestamp.sig")).expect("fixture");
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut prot: serde_json::Value =
-        serde_json::from_slice(&b64.decode(jws["protected"].as_str().expect("fixture")).expect("fixture")).expect("fixture");
+        serde_json::from_slice(&b64.decode(jws["protected"].as_str().expect("fixture")).expect("fixture"))
+            .expect("fixture");
     prot["alg"] = "PS384".into();
     jws["protected"] = b64.encode(serde_json::to_vec(&prot).expect("fixture")).into();
     let env = serde_json::to_vec(&jws).expect("fixture");
-    let err = notation::verify(&env, JWS, ALPINE_DIGEST, &trust, today()).unwrap_err();
+    let err = notation::verify(&env, JWS, ALPINE_DIGEST, &trust, today()).expect_err("refused");
     assert!(matches!(err, Refusal::UnsupportedAlgorithm(_)), "{err}");
 }
 
@@ -364,6 +314,6 @@ fn notation_garbage_is_refused_not_panicking() {
     assert!(notation::verify(&cose, JWS, ALPINE_DIGEST, &trust, today()).is_err());
     assert!(notation::verify(&jws, "text/plain", ALPINE_DIGEST, &trust, today()).is_err());
     let huge = vec![b' '; notation::MAX_ENVELOPE + 1];
-    let err = notation::verify(&huge, JWS, ALPINE_DIGEST, &trust, today()).unwrap_err();
+    let err = notation::verify(&huge, JWS, ALPINE_DIGEST, &trust, today()).expect_err("refused");
     assert!(matches!(err, Refusal::TooLarge(_)));
 }
