@@ -44,6 +44,12 @@ pub(super) async fn show_manifest(
         None => None,
     };
     let may_release = session.caller.on(repo.as_str()).has(Action::QuarantineWrite);
+    let signed = app.registry.is_signed(&repo, &digest).await?;
+    let scan = app.registry.scan_of(&repo, &digest).await?;
+    let report = match &scan {
+        Some(s) => app.registry.scan_report(&repo, s).await?,
+        None => None,
+    };
     let (base, name) = (&session.base, repo.as_str());
     let to = |d: &str| link(base, "/manifest", &[("name", name), ("digest", d)]);
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -70,6 +76,7 @@ pub(super) async fn show_manifest(
                     @if let Some(details) = &details { " " span.quarantine-details { (details) } }
                 }
             }
+            dt { "Signed" } dd #signed { @if signed { "yes (notation or cosign)" } @else { "no" } }
             @if let Some(config) = json.get("config") {
                 dt { "Config" }
                 dd { span.digest { (text(config, "digest")) } " " (text(config, "mediaType")) " (" (size(config)) ")" }
@@ -102,6 +109,7 @@ pub(super) async fn show_manifest(
                 }
             }
         }
+        @if let Some(scan) = &scan { (scan_section(scan, report.as_ref())) }
         @if let Some(annotations) = json.get("annotations").and_then(Value::as_object) {
             h2 #annotations-title { "Annotations" }
             dl #annotations aria-labelledby="annotations-title" {
@@ -119,6 +127,42 @@ pub(super) async fn show_manifest(
         (raw_manifest(&stored.content))
     };
     Ok(session.page(name, body))
+}
+
+/// The image's scan: its state, counts by severity and the report's findings.
+fn scan_section(scan: &crate::meta::ScanRow, report: Option<&Value>) -> Markup {
+    let summary: Value = scan.summary.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null);
+    let count = |k: &str| summary.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let findings = report.and_then(|r| r.get("findings")).and_then(Value::as_array);
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    html! {
+        h2 #scan-title { "Vulnerability scan" }
+        dl #scan aria-labelledby="scan-title" {
+            dt { "Status" } dd { (scan.status) @if let Some(r) = &scan.reason { ": " (r) } }
+            @if let Some(at) = scan.scanned_at { dt { "Scanned" } dd { (super::when(at)) } }
+            @if !summary.is_null() {
+                dt { "Packages" } dd { (count("packages")) }
+                dt { "Findings" }
+                dd {
+                    (count("critical")) " critical, " (count("high")) " high, " (count("medium")) " medium, "
+                    (count("low")) " low, " (count("unknown")) " unknown"
+                }
+            }
+        }
+        @if let Some(findings) = findings.filter(|f| !f.is_empty()) {
+            table #findings aria-labelledby="scan-title" {
+                thead { tr { th { "Package" } th { "Installed" } th { "Fixed in" } th { "Advisory" } th { "Severity" } } }
+                tbody {
+                    @for f in findings.iter().take(500) {
+                        tr {
+                            td { (text(f, "package")) } td { (text(f, "installed")) } td { (text(f, "fixedIn")) }
+                            td { (text(f, "id")) } td { (text(f, "severity")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// How many levels of referrers the tree shows (an image, its SBOM, the SBOM's signature and

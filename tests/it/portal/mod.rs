@@ -2,7 +2,7 @@
 //! HTTP: one module per area of the portal.
 
 mod access;
-mod browser;
+pub mod browser;
 mod pages;
 mod repository;
 mod settings;

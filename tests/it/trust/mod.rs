@@ -1,5 +1,5 @@
 //! Supply-chain trust: signatures made by real tools, scanning, quarantine and policies.
 
 mod policies;
-mod scanning;
+pub mod scanning;
 mod signatures;

@@ -172,6 +172,16 @@ async fn scans_name_the_advisories_of_vulnerable_packages_and_none_once_fixed() 
     let acr: Value = res.json().await.expect("json");
     assert_eq!(acr["manifest"]["scan"]["status"], "done", "{acr}");
     assert_eq!(acr["manifest"]["scan"]["summary"]["packages"], 4, "{acr}");
+
+    // The portal's manifest page shows the scan and its findings.
+    let cookie = crate::portal::browser::raw_sign_in(&app).await;
+    let (status, html) =
+        crate::portal::browser::page(&app, &cookie, &format!("/manifest?name=db/mariadb&digest={apk}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Vulnerability scan") && html.contains("CVE-2022-27449") && html.contains("10.5.16-r0"),
+        "{html}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
