@@ -62,7 +62,11 @@ pub(super) fn deletions<'a>(repository: &'a str, gone: &'a [(String, String)]) -
 /// audited, inside the transaction making them.
 pub(super) async fn emit(tx: &mut Transaction<'static, Any>, actor: &Actor, changes: &[Change<'_>]) -> Result<()> {
     let at = now_ms();
-    for batch in changes.chunks(EMIT_BATCH) {
+    // What Berth pushes itself (a scan's SBOM and report) is not announced to webhooks, nor
+    // queued for scanning; it is audited like any change.
+    let announced: Vec<Change<'_>> =
+        changes.iter().filter(|c| !(actor.internal && c.action == "push")).cloned().collect();
+    for batch in announced.chunks(EMIT_BATCH) {
         // $1..$5 are shared by the rows; each row then has its 7 values.
         let rows: Vec<String> = (0..batch.len())
             .map(|i| {

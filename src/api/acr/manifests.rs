@@ -1,8 +1,6 @@
 //! `GET /acr/v1/<name>/_manifests` and `GET|PATCH|DELETE /acr/v1/<name>/_manifests/<digest>`:
 //! manifests with their platform, size, tags and attributes (locks).
 
-use std::collections::HashSet;
-
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -13,9 +11,8 @@ use crate::api::time::iso8601_z;
 use crate::oci::{Digest, ErrorCode, Reference, RepoName};
 use crate::registry::{ManifestDetails, QuarantineState};
 
-/// A manifest as ACR lists it; absent values are left out, as ACR does. `signed`: it has a
-/// notation or cosign signature.
-fn manifest_json(m: &ManifestDetails, signed: &HashSet<String>) -> Value {
+/// A manifest as ACR lists it; absent values are left out, as ACR does.
+fn manifest_json(m: &ManifestDetails) -> Value {
     let r = &m.row;
     let mut v = json!({
         "digest": r.digest,
@@ -24,7 +21,6 @@ fn manifest_json(m: &ManifestDetails, signed: &HashSet<String>) -> Value {
         "lastUpdateTime": iso8601_z(r.updated_at),
         "mediaType": r.media_type,
         "changeableAttributes": attributes_json(&r.attributes),
-        "signed": signed.contains(&r.digest.to_string()),
     });
     let optional = [
         ("architecture", r.architecture.clone()),
@@ -62,22 +58,18 @@ pub(super) async fn list(ctx: &Ctx<'_>, name: &RepoName) -> Result<Response, Api
         (true, Some(last)) => Some(next_link(&format!("/acr/v1/{name}/_manifests"), &last.row.digest, n, &ctx.params)),
         _ => None,
     };
-    let digests: Vec<String> = listed.items.iter().map(|m| m.row.digest.to_string()).collect();
-    let signed = ctx.app.registry.signed_of(name, &digests).await?;
     let body = json!({
         "registry": ctx.login_server,
         "imageName": name.as_str(),
-        "manifests": listed.items.iter().map(|m| manifest_json(m, &signed)).collect::<Vec<_>>(),
+        "manifests": listed.items.iter().map(manifest_json).collect::<Vec<_>>(),
     });
     Ok(page(body, next))
 }
 
 /// One manifest, with its scan's summary (Berth's own field: `scan`).
 async fn one(ctx: &Ctx<'_>, name: &RepoName, m: &ManifestDetails) -> Result<Response, ApiError> {
-    let digest = m.row.digest.to_string();
-    let signed = ctx.app.registry.signed_of(name, std::slice::from_ref(&digest)).await?;
-    let mut manifest = manifest_json(m, &signed);
-    if let Ok(d) = Digest::parse(&digest)
+    let mut manifest = manifest_json(m);
+    if let Ok(d) = Digest::parse(&m.row.digest)
         && let Some(scan) = ctx.app.registry.scan_of(name, &d).await?
     {
         let summary = scan.summary.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());

@@ -163,7 +163,11 @@ async fn an_exchange_never_widens_what_the_presented_token_was_good_for() {
         })
         .filter(|(_, actions)| !actions.is_empty())
         .collect();
-    assert_eq!(granted, [("app".to_owned(), vec!["pull".to_owned()])]);
+    // pull, with quarantine_read for an identity that holds it (the Owner here): what the
+    // presented token carried, and no more.
+    let pull = ["pull", "quarantine_read"].map(str::to_owned).to_vec();
+    assert_eq!(granted, [("app".to_owned(), pull.clone())]);
+    assert_eq!(jwt_claims(&narrow)["access"][0]["actions"], serde_json::json!(pull), "the presented token's");
     // Nor does exchanging the exchanged one again.
     let form = [("grant_type", "refresh_token"), ("service", service.as_str()), ("refresh_token", refresh.as_str())];
     let res = app.anon(Method::POST, "/oauth2/exchange").form(&form).send().await.expect("exchange");

@@ -374,3 +374,44 @@ fn find_file(dir: &std::path::Path, name: &str) -> bool {
         p.file_name().is_some_and(|n| n == name) || (p.is_dir() && find_file(&p, name))
     })
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn importing_a_database_matches_scanned_images_again_without_reading_their_layers() {
+    let app = TestApp::spawn().await;
+    let digest = push_layers(&app, "web/nginx", "old", &debian_image("1.2.1-2.2+wheezy2")).await;
+    let before = scanned(&app, "web/nginx:old").await;
+    assert_eq!(
+        (before["status"].as_str(), before["findings"].as_array().map(Vec::len)),
+        (Some("done"), Some(0)),
+        "{before}"
+    );
+    let first_report = before["report"].clone();
+    import_osv(&app).await;
+    let started = std::time::Instant::now();
+    let after = loop {
+        let scan = scanned(&app, "web/nginx:old").await;
+        if scan["report"] != first_report {
+            break scan;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "not matched again: {scan}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(ids(&after), [("DSA-3029-1".into(), "nginx-common".into(), "1.2.1-2.2+wheezy3".into())], "{after}");
+    // The old report went; the new one is the image's referrer.
+    let index: Value = app
+        .req(Method::GET, &format!("/v2/web/nginx/referrers/{digest}"))
+        .send()
+        .await
+        .expect("referrers")
+        .json()
+        .await
+        .expect("json");
+    let reports: Vec<&Value> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .filter(|m| m["artifactType"] == "application/vnd.berth.vulnerability.report.v1+json")
+        .collect();
+    assert_eq!(reports.len(), 1, "{index}");
+    assert_eq!(reports[0]["digest"], after["report"]);
+}
