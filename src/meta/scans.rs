@@ -317,6 +317,19 @@ impl MetaStore {
         Ok(signed)
     }
 
+    /// The indexes of `repository` that list manifest `digest` (16 at most).
+    pub async fn indexes_listing(&self, repository: &str, digest: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT manifest_digest FROM manifest_refs WHERE repository = $1 AND ref_digest = $2 AND kind = 'child'
+             ORDER BY manifest_digest LIMIT 16",
+        )
+        .bind(repository)
+        .bind(digest)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// The policies of `kind` (`scan` or `trust`), as stored JSON, by name.
     pub async fn policies(&self, kind: &str) -> Result<Vec<String>> {
         let rows = sqlx::query("SELECT body FROM policies WHERE kind = $1 ORDER BY name")

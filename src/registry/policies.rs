@@ -62,7 +62,7 @@ impl Registry {
         if policy.mode == TrustMode::Skip || !is_image(&m.media_type) {
             return Ok(());
         }
-        match self.verify_signatures(repo, &m.digest, policy).await? {
+        match self.verify_signed_or_listed(repo, &m.digest, policy).await? {
             Ok(signer) => {
                 tracing::debug!(policy = policy.name, %signer, digest = %m.digest, "signature verified");
                 Ok(())
@@ -78,6 +78,27 @@ impl Registry {
                 Ok(())
             }
         }
+    }
+
+    /// [`Self::verify_signatures`] of `digest`, else of an index listing it: a multi-platform
+    /// image is signed as its index, and its platforms are pulled by their own digests.
+    async fn verify_signed_or_listed(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        policy: &TrustPolicy,
+    ) -> Result<Result<String, String>> {
+        let own = self.verify_signatures(repo, digest, policy).await?;
+        if own.is_ok() {
+            return Ok(own);
+        }
+        for index in self.meta.indexes_listing(repo.as_str(), &digest.to_string()).await? {
+            let Ok(index) = Digest::parse(&index) else { continue };
+            if let Ok(signer) = self.verify_signatures(repo, &index, policy).await? {
+                return Ok(Ok(format!("{signer}, of index {index}")));
+            }
+        }
+        Ok(own)
     }
 
     /// The signature manifests of `digest` in `repo`: notation and cosign referrers, and the

@@ -23,6 +23,20 @@ pub struct Package {
     pub path: String,
 }
 
+#[cfg(test)]
+impl Package {
+    /// A package as tests write one (found in the dpkg status file).
+    pub(crate) fn of(ecosystem: &str, name: &str, source: Option<&str>, version: &str) -> Self {
+        Package {
+            ecosystem: ecosystem.into(),
+            name: name.into(),
+            source: source.map(Into::into),
+            version: version.into(),
+            path: "/var/lib/dpkg/status".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Distro {
     /// os-release `ID`, e.g. "debian", "alpine", "rhel".

@@ -159,37 +159,27 @@ pub fn report(image: &str, created: &str, database: &Value, inventory: &Inventor
 mod tests {
     use super::*;
 
-    fn package(ecosystem: &str, name: &str, version: &str) -> Package {
-        Package {
-            ecosystem: ecosystem.into(),
-            name: name.into(),
-            source: None,
-            version: version.into(),
-            path: "var/lib/dpkg/status".into(),
-        }
-    }
-
     #[test]
     fn purls_follow_the_purl_spec_per_ecosystem() {
         let cases = [
             (
-                package("Debian:12", "libssl3", "3.0.11-1~deb12u2"),
+                Package::of("Debian:12", "libssl3", None, "3.0.11-1~deb12u2"),
                 Some("debian-12"),
                 "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?distro=debian-12",
             ),
             (
-                package("Alpine:v3.19", "busybox", "1.36.1-r15"),
+                Package::of("Alpine:v3.19", "busybox", None, "1.36.1-r15"),
                 Some("alpine-3.19.1"),
                 "pkg:apk/alpine/busybox@1.36.1-r15?distro=alpine-3.19.1",
             ),
-            (package("npm", "@babel/core", "7.0.0"), None, "pkg:npm/%40babel/core@7.0.0"),
-            (package("Go", "golang.org/x/net", "v0.17.0"), None, "pkg:golang/golang.org/x/net@v0.17.0"),
-            (package("Debian:12", "openssl", "1:3.0+x"), None, "pkg:deb/debian/openssl@1%3A3.0%2Bx"),
+            (Package::of("npm", "@babel/core", None, "7.0.0"), None, "pkg:npm/%40babel/core@7.0.0"),
+            (Package::of("Go", "golang.org/x/net", None, "v0.17.0"), None, "pkg:golang/golang.org/x/net@v0.17.0"),
+            (Package::of("Debian:12", "openssl", None, "1:3.0+x"), None, "pkg:deb/debian/openssl@1%3A3.0%2Bx"),
         ];
         for (p, distro, want) in cases {
             assert_eq!(purl(&p, distro).as_deref(), Some(want));
         }
-        assert_eq!(purl(&package("Maven", "a", "1"), None), None);
+        assert_eq!(purl(&Package::of("Maven", "a", None, "1"), None), None);
     }
 
     #[test]

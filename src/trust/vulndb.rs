@@ -201,16 +201,6 @@ fn parse_batches(path: &Path, limits: Limits, tx: &mpsc::Sender<(Vec<NewVuln>, u
 mod tests {
     use super::*;
 
-    fn pkg(ecosystem: &str, name: &str, source: Option<&str>, version: &str) -> Package {
-        Package {
-            ecosystem: ecosystem.into(),
-            name: name.into(),
-            source: source.map(Into::into),
-            version: version.into(),
-            path: String::new(),
-        }
-    }
-
     /// Real records stored in a SQLite store, then matched through it.
     #[tokio::test]
     async fn findings_come_from_the_stored_records() {
@@ -240,10 +230,10 @@ mod tests {
 
         let found = db
             .findings(&[
-                pkg("Debian:7", "nginx-light", Some("nginx"), "1.2.1-2.2+wheezy1"),
-                pkg("PyPI", "Requests", None, "2.30.0"),
-                pkg("crates.io", "regex", None, "1.5.5"),
-                pkg("Alpine:v3.14", "mariadb-client", Some("mariadb"), "10.5.15-r0"),
+                Package::of("Debian:7", "nginx-light", Some("nginx"), "1.2.1-2.2+wheezy1"),
+                Package::of("PyPI", "Requests", None, "2.30.0"),
+                Package::of("crates.io", "regex", None, "1.5.5"),
+                Package::of("Alpine:v3.14", "mariadb-client", Some("mariadb"), "10.5.15-r0"),
             ])
             .await
             .expect("findings");

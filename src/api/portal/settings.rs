@@ -70,6 +70,7 @@ fn toggle(session: &Session, id: &str, field: &str, on: bool, what: &str) -> Mar
 
 async fn registry_section(app: &AppState, session: &Session) -> Result<Markup, PortalError> {
     let settings = app.access.snapshot().settings.clone();
+    let quarantine = app.registry.quarantine_enabled().await?;
     let limits = app.registry.limits().await?;
     let included = Limits::of(limits.sku, None).storage_bytes;
     let custom = limits.storage_bytes != included;
@@ -82,6 +83,10 @@ async fn registry_section(app: &AppState, session: &Session) -> Result<Markup, P
                 dt { "Anonymous pull" }
                 dd #anonymous-pull { (on_off(settings.anonymous_pull)) " "
                     @if write { (toggle(session, "anonymous-pull-toggle", "anonymous_pull", settings.anonymous_pull, "anonymous pull")) }
+                }
+                dt { "Quarantine of new images" }
+                dd #quarantine-setting { (on_off(quarantine)) " "
+                    @if write { (toggle(session, "quarantine-toggle", "quarantine", quarantine, "quarantine")) }
                 }
                 dt { "Admin user" }
                 dd #admin-user { (on_off(settings.admin_enabled)) " "
@@ -127,6 +132,7 @@ async fn registry_section(app: &AppState, session: &Session) -> Result<Markup, P
 #[derive(Deserialize)]
 pub(super) struct RegistryForm {
     anonymous_pull: Option<String>,
+    quarantine: Option<String>,
     admin_user: Option<String>,
     sku: Option<String>,
     /// `default`: the tier's included storage; `custom`: `quota` bytes.
@@ -162,6 +168,10 @@ pub(super) async fn update_registry(State(app): State<AppState>, req: Request) -
         sku: form.sku,
         storage_quota_bytes,
     };
+    // As `PATCH /berth/v1/quarantine`: the same Contributor right the form already needed.
+    if let Some(on) = switch(form.quarantine.as_deref(), "quarantine")? {
+        app.registry.set_quarantine_enabled(on).await?;
+    }
     change_settings(&app, &session.caller.effective(), patch).await?;
     Ok(see_other(format!("{}/settings", session.base)))
 }

@@ -3,16 +3,6 @@
 
 use super::*;
 
-fn pkg(ecosystem: &str, name: &str, source: Option<&str>, version: &str) -> Package {
-    Package {
-        ecosystem: ecosystem.into(),
-        name: name.into(),
-        source: source.map(Into::into),
-        version: version.into(),
-        path: "var/lib/dpkg/status".into(),
-    }
-}
-
 fn record(json: &str) -> Record {
     Record::parse(json.as_bytes()).expect("valid record")
 }
@@ -32,7 +22,7 @@ fn entry(ranges: &str, versions: &str) -> Record {
 
 /// The fixed version reported if `version` of crate `x` is affected, else `None`.
 fn check(r: &Record, version: &str) -> Option<Option<String>> {
-    let found = r.findings(&[pkg("crates.io", "x", None, version)]);
+    let found = r.findings(&[Package::of("crates.io", "x", None, version)]);
     found.first().map(|f| f.fixed.clone())
 }
 
@@ -97,8 +87,8 @@ fn an_ecosystem_without_ordering_matches_listed_versions_only() {
             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
             "versions": ["1.0"]}]}"#,
     );
-    assert_eq!(r.findings(&[pkg("Nowhere:1", "y", None, "1.0")]).len(), 1);
-    assert!(r.findings(&[pkg("Nowhere:1", "y", None, "0.9")]).is_empty());
+    assert_eq!(r.findings(&[Package::of("Nowhere:1", "y", None, "1.0")]).len(), 1);
+    assert!(r.findings(&[Package::of("Nowhere:1", "y", None, "0.9")]).is_empty());
 }
 
 #[test]
@@ -114,7 +104,7 @@ fn unparseable_versions_match_nothing_and_withdrawn_records_find_nothing() {
 #[test]
 fn debian_records_name_the_source_package_of_the_release() {
     let dsa = real("DSA-3029-1.json");
-    let vulnerable = pkg("Debian:7", "nginx-full", Some("nginx"), "1.2.1-2.2+wheezy2");
+    let vulnerable = Package::of("Debian:7", "nginx-full", Some("nginx"), "1.2.1-2.2+wheezy2");
     let found = dsa.findings(std::slice::from_ref(&vulnerable));
     assert_eq!(found.len(), 1);
     let f = &found[0];
@@ -125,17 +115,20 @@ fn debian_records_name_the_source_package_of_the_release() {
     assert_eq!(f.fixed.as_deref(), Some("1.2.1-2.2+wheezy3"));
     assert_eq!(f.aliases, ["CVE-2014-3616"]);
     assert_eq!(f.summary, "nginx - security update");
-    assert!(dsa.findings(&[pkg("Debian:7", "nginx-full", Some("nginx"), "1.2.1-2.2+wheezy3")]).is_empty());
-    assert!(dsa.findings(&[pkg("Debian:8", "nginx-full", Some("nginx"), "1.2.1-2.2")]).is_empty(), "another release");
-    assert!(dsa.findings(&[pkg("Debian:7", "nginx-full", None, "1.2.1-2.2")]).is_empty(), "binary name alone");
+    assert!(dsa.findings(&[Package::of("Debian:7", "nginx-full", Some("nginx"), "1.2.1-2.2+wheezy3")]).is_empty());
+    assert!(
+        dsa.findings(&[Package::of("Debian:8", "nginx-full", Some("nginx"), "1.2.1-2.2")]).is_empty(),
+        "another release"
+    );
+    assert!(dsa.findings(&[Package::of("Debian:7", "nginx-full", None, "1.2.1-2.2")]).is_empty(), "binary name alone");
 }
 
 #[test]
 fn alpine_records_match_per_branch() {
     let r = real("CVE-2022-27449.json");
     let found = r.findings(&[
-        pkg("Alpine:v3.12", "mariadb", None, "10.4.24-r0"),
-        pkg("Alpine:v3.15", "mariadb", None, "10.6.8-r0"),
+        Package::of("Alpine:v3.12", "mariadb", None, "10.4.24-r0"),
+        Package::of("Alpine:v3.15", "mariadb", None, "10.6.8-r0"),
     ]);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].fixed.as_deref(), Some("10.4.25-r0"));
@@ -145,14 +138,14 @@ fn alpine_records_match_per_branch() {
 #[test]
 fn pypi_names_are_normalized_and_github_severities_read() {
     let r = real("GHSA-j8r2-6x86-q33q.json");
-    let found = r.findings(&[pkg("PyPI", "Requests", None, "2.30.0")]);
+    let found = r.findings(&[Package::of("PyPI", "Requests", None, "2.30.0")]);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].fixed.as_deref(), Some("2.31.0"));
     assert_eq!(found[0].severity, Severity::Medium, "database_specific MODERATE");
-    assert!(r.findings(&[pkg("PyPI", "requests", None, "2.31.0")]).is_empty());
-    assert!(r.findings(&[pkg("PyPI", "requests", None, "2.2.1")]).is_empty());
+    assert!(r.findings(&[Package::of("PyPI", "requests", None, "2.31.0")]).is_empty());
+    assert!(r.findings(&[Package::of("PyPI", "requests", None, "2.2.1")]).is_empty());
     let regex = real("GHSA-m5pq-gvj9-9vr8.json");
-    let found = regex.findings(&[pkg("crates.io", "regex", None, "1.5.4")]);
+    let found = regex.findings(&[Package::of("crates.io", "regex", None, "1.5.4")]);
     assert_eq!((found[0].severity, found[0].fixed.as_deref()), (Severity::High, Some("1.5.5")));
 }
 

@@ -39,6 +39,14 @@ async fn settings_anonymous_pull_turns_on_and_off_in_the_browser() {
     browser.click("#anonymous-pull-toggle").await;
     wait_text(&browser, "#anonymous-pull", "off Turn anonymous pull on").await;
     assert_eq!(anonymous().await.expect("GET").status(), StatusCode::UNAUTHORIZED);
+
+    // The quarantine of new images, as `berth config quarantine update`.
+    browser.click("#quarantine-toggle").await;
+    wait_text(&browser, "#quarantine-setting", "on Turn quarantine off").await;
+    assert_eq!(app.admin(Method::GET, "/quarantine", None).await["status"], "enabled");
+    browser.click("#quarantine-toggle").await;
+    wait_text(&browser, "#quarantine-setting", "off Turn quarantine on").await;
+    assert_eq!(app.admin(Method::GET, "/quarantine", None).await["status"], "disabled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

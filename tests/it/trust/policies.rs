@@ -142,6 +142,21 @@ async fn an_enforced_trust_policy_serves_only_images_signed_by_a_trusted_key() {
     assert_eq!(signed_of("forged"), Some(json!(true)), "signed, if not by a trusted key");
     assert_eq!(signed_of("unsigned"), Some(json!(false)));
 
+    // A multi-platform image is signed as its index: its platforms, pulled by digest, are served.
+    let (child_manifest, child) = app.push_image("prod/multi", "amd64", &[b"five"]).await;
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": crate::support::OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": child, "size": child_manifest.len(),
+                       "platform": {"architecture": "amd64", "os": "linux"}}],
+    });
+    let index_bytes = serde_json::to_vec(&index).expect("json");
+    let res = app.put_manifest("prod/multi", "v1", crate::support::OCI_INDEX, &index_bytes).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(pull(&app, "prod/multi", &child).await.0, StatusCode::FORBIDDEN, "before the index is signed");
+    cosign_sign(&app, "prod/multi", &sha256(&index_bytes), &trusted).await;
+    assert_eq!(pull(&app, "prod/multi", &child).await.0, StatusCode::OK, "signed through its index");
+
     // audit serves everything (and logs); skip looks at nothing.
     policy(&app, "prod-signed", "prod/*", "audit", &trusted_pem).await;
     assert_eq!(pull(&app, "prod/app", &unsigned).await.0, StatusCode::OK);
