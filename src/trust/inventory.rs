@@ -632,7 +632,7 @@ pub fn rpm_header(blob: &[u8]) -> Result<RpmHeader, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::trust::layers::tests::{E, gzip, limits, tar_of, zstd};
 
@@ -931,7 +931,8 @@ content-hash = "c62dd3f7cbbc0c98b7419c34c16af501899b577d018f76f51a99783d28eb7703
     }
 
     /// Builds a header blob: (tag, type, data) entries.
-    fn rpm_blob(entries: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
+    /// An rpm header blob of `entries` (tag, type, bytes), as rpmdb.sqlite stores one.
+    pub(crate) fn rpm_blob(entries: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
         let mut index = Vec::new();
         let mut data = Vec::new();
         for (tag, kind, bytes) in entries {

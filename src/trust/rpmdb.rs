@@ -45,3 +45,49 @@ pub async fn packages(mut db: Vec<u8>, distro: Option<&Distro>) -> Result<Vec<Pa
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{ConnectOptions, Connection};
+
+    use super::*;
+    use crate::trust::inventory::tests::rpm_blob;
+
+    #[tokio::test]
+    async fn packages_come_from_an_rpmdb_in_wal_mode_read_from_memory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("rpmdb.sqlite");
+        let mut conn = SqliteConnectOptions::from_str(&format!("sqlite://{}?mode=rwc", path.display()))
+            .expect("options")
+            .connect()
+            .await
+            .expect("create");
+        for sql in [
+            "PRAGMA journal_mode = WAL",
+            "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.expect(sql);
+        }
+        let s = |v: &str| format!("{v}\0").into_bytes();
+        for (name, version, release) in [("openssl-libs", "3.0.7", "27.el9"), ("gpg-pubkey", "fd431d51", "4ae0493b")] {
+            let blob = rpm_blob(&[
+                (1000, 6, s(name)),
+                (1001, 6, s(version)),
+                (1002, 6, s(release)),
+                (1044, 6, s("openssl-3.0.7-27.el9.src.rpm")),
+            ]);
+            sqlx::query("INSERT INTO Packages (blob) VALUES ($1)").bind(blob).execute(&mut conn).await.expect("insert");
+        }
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.expect("checkpoint");
+        conn.close().await.expect("close");
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(bytes[18], 2, "the file says WAL");
+        let distro = Distro { id: "rocky".into(), version_id: "9.3".into(), pretty_name: None };
+        let found = packages(bytes, Some(&distro)).await.expect("packages");
+        let names: Vec<(&str, &str, &str)> =
+            found.iter().map(|p| (p.ecosystem.as_str(), p.name.as_str(), p.version.as_str())).collect();
+        assert_eq!(names, [("Rocky Linux", "openssl-libs", "3.0.7-27.el9")], "gpg-pubkey rows are keys, not packages");
+        assert_eq!(found[0].source.as_deref(), Some("openssl"));
+        assert!(packages(b"not a database".to_vec(), None).await.is_err());
+    }
+}
