@@ -1,7 +1,8 @@
 //! Scanning images: their layers streamed through the package inventory (`trust::layers`,
 //! `trust::inventory`), the packages matched against the vulnerability database, and the SBOM
 //! and the report attached to the image as referrers. A layer is read from the blob store as a
-//! stream into a blocking thread, so no layer is ever held whole; what a scan may cost is
+//! stream into a thread of its own at the lowest CPU priority, so no layer is ever held whole
+//! and requests go first; what a scan may cost is
 //! bounded by `trust::layers::Limits`.
 
 use std::time::Duration;
@@ -71,15 +72,27 @@ impl Registry {
             let Ok(layer_digest) = Digest::parse(&layer.digest) else {
                 return Ok(Err(format!("layer {} has no valid digest", layer.digest)));
             };
+            if self.meta.blob_size(&layer_digest).await? != Some(layer.size) {
+                // A foreign (non-distributable) layer, or one the manifest misdescribes.
+                return Ok(Err(format!("layer {layer_digest} is not stored here with the size the manifest gives")));
+            }
             let stream = self.blobs.read(&layer_digest, 0..layer.size).await?;
             let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
             let media_type = layer.media_type.clone();
-            let read = tokio::task::spawn_blocking(move || {
+            let (done, read) = tokio::sync::oneshot::channel();
+            // A thread of its own, at the lowest CPU priority (for this thread alone: it ends
+            // with the layer), so that requests go first when the cores are busy.
+            let started = std::thread::Builder::new().name("berth-scan".into()).spawn(move || {
+                let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
                 let result = files.add_layer(reader, &media_type);
-                (files, result)
-            })
-            .await;
-            let Ok((back, result)) = read else { return Ok(Err("the scanner stopped while reading a layer".into())) };
+                let _ = done.send((files, result));
+            });
+            if let Err(e) = started {
+                return Ok(Err(format!("the scanner cannot start a thread: {e}")));
+            }
+            let Ok((back, result)) = read.await else {
+                return Ok(Err("the scanner stopped while reading a layer".into()));
+            };
             files = back;
             if let Err(e) = result {
                 return Ok(Err(format!("layer {layer_digest}: {e}")));
