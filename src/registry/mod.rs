@@ -152,11 +152,12 @@ pub struct Registry {
     /// The tier and quota until settings change them.
     defaults: LimitsConfig,
     activity: std::sync::Arc<activity::Noted>,
+    policies: std::sync::Arc<policies::PolicyCache>,
 }
 
 impl Registry {
     pub fn new(meta: MetaStore, blobs: BlobStore, defaults: LimitsConfig) -> Self {
-        Self { meta, blobs, defaults, activity: std::sync::Arc::default() }
+        Self { meta, blobs, defaults, activity: std::sync::Arc::default(), policies: std::sync::Arc::default() }
     }
 
     pub fn meta(&self) -> &MetaStore {

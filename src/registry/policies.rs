@@ -2,7 +2,8 @@
 //! notation's and cosign's (as OCI 1.1 referrers, and cosign's `sha256-<hex>.sig` tags),
 //! verified in Berth against the trust policy's certificates and keys.
 
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::TryStreamExt;
 use serde::Deserialize;
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use super::{Error, Registry, Result, StoredManifest};
 use crate::meta::Visibility;
 use crate::oci::{Digest, RepoName, Tag};
-use crate::trust::policy::{TrustMode, TrustPolicy, governing};
+use crate::trust::policy::{ScanPolicy, TrustMode, TrustPolicy, governing};
 use crate::trust::sbom::Summary;
 use crate::trust::signature::TrustStore;
 use crate::trust::{cosign, notation};
@@ -21,6 +22,20 @@ const COSIGN_LAYER: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 const COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 const COSIGN_CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
 const COSIGN_CHAIN: &str = "dev.sigstore.cosign/chain";
+/// How long the policies read for serving images are used before they are read again: a
+/// change made on another node holds here within this time, as identity changes do.
+const POLICY_TTL: Duration = Duration::from_secs(1);
+
+/// The scan and trust policies as last read, and when.
+#[derive(Debug, Default)]
+pub(super) struct PolicyCache(Mutex<Option<(Instant, Arc<Policies>)>>);
+
+#[derive(Debug)]
+struct Policies {
+    scan: Vec<ScanPolicy>,
+    trust: Vec<TrustPolicy>,
+}
+
 /// Signature manifests looked at per image, and the largest envelope read.
 const MAX_SIGNATURES: usize = 32;
 const MAX_ENVELOPE: u64 = 1 << 20;
@@ -45,8 +60,8 @@ impl Registry {
     /// Refuses to serve `m` (from `repo`) if a scan policy refuses its findings or a trust
     /// policy in `enforce` mode finds no valid signature by a key it trusts (`audit` logs).
     pub async fn check_policies(&self, repo: &RepoName, m: &StoredManifest) -> Result<()> {
-        let scan_policies = self.scan_policies().await?;
-        if let Some(p) = governing(&scan_policies, repo.as_str())
+        let policies = self.serving_policies().await?;
+        if let Some(p) = governing(&policies.scan, repo.as_str())
             && let Some(threshold) = p.refuse_severity
             && let Some(scan) = self.scan_of(repo, &m.digest).await?
             && let Some(summary) = scan.summary.as_deref().and_then(|s| serde_json::from_str::<Summary>(s).ok())
@@ -57,8 +72,7 @@ impl Registry {
                 p.name, m.digest, summary.critical, summary.high, summary.medium, summary.low
             )));
         }
-        let trust_policies = self.trust_policies().await?;
-        let Some(policy) = governing(&trust_policies, repo.as_str()) else { return Ok(()) };
+        let Some(policy) = governing(&policies.trust, repo.as_str()) else { return Ok(()) };
         if policy.mode == TrustMode::Skip || !is_image(&m.media_type) {
             return Ok(());
         }
@@ -77,6 +91,28 @@ impl Registry {
                 tracing::warn!(policy = policy.name, repository = repo.as_str(), digest = %m.digest, reason = why, "served an image without a trusted signature (audit)");
                 Ok(())
             }
+        }
+    }
+
+    /// The policies every pull checks, read at most once a [`POLICY_TTL`].
+    async fn serving_policies(&self) -> Result<Arc<Policies>> {
+        if let Ok(cached) = self.policies.0.lock()
+            && let Some((at, p)) = cached.as_ref()
+            && at.elapsed() < POLICY_TTL
+        {
+            return Ok(p.clone());
+        }
+        let read = Arc::new(Policies { scan: self.scan_policies().await?, trust: self.trust_policies().await? });
+        if let Ok(mut cached) = self.policies.0.lock() {
+            *cached = Some((Instant::now(), read.clone()));
+        }
+        Ok(read)
+    }
+
+    /// Forgets the policies read, after this node changed them.
+    pub(super) fn policies_changed(&self) {
+        if let Ok(mut cached) = self.policies.0.lock() {
+            *cached = None;
         }
     }
 

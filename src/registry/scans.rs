@@ -292,11 +292,15 @@ impl Registry {
     }
 
     pub async fn put_policy(&self, kind: &str, name: &str, body: &Value) -> Result<()> {
-        Ok(self.meta.put_policy(kind, name, &body.to_string()).await?)
+        self.meta.put_policy(kind, name, &body.to_string()).await?;
+        self.policies_changed();
+        Ok(())
     }
 
     pub async fn delete_policy(&self, kind: &str, name: &str) -> Result<bool> {
-        Ok(self.meta.delete_policy(kind, name).await?)
+        let deleted = self.meta.delete_policy(kind, name).await?;
+        self.policies_changed();
+        Ok(deleted)
     }
 
     /// The report a finished scan attached, read back from its referrer.
