@@ -170,6 +170,8 @@ const SCAN_POLL: Duration = Duration::from_secs(1);
 const SCAN_LEASE: Duration = Duration::from_secs(60);
 /// Claims of one image before it is given up as unscannable (it stopped its scanner each time).
 const SCAN_ATTEMPTS: i64 = 3;
+/// How often the scans of manifests deleted since are forgotten (any node may; it is idempotent).
+const SCAN_CLEANUP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Scans pushed images, one at a time on this node: queues what the outbox reports pushed,
 /// claims the oldest queued scan with a lease (so each image is scanned by one node), runs it,
@@ -177,8 +179,17 @@ const SCAN_ATTEMPTS: i64 = 3;
 pub fn scan_images(app: Weak<App>, timeout: Duration) {
     let node = uuid::Uuid::new_v4().to_string();
     tokio::spawn(async move {
+        let mut last_cleanup: Option<Instant> = None;
         loop {
             let Some(app) = app.upgrade() else { return };
+            if last_cleanup.is_none_or(|t| t.elapsed() >= SCAN_CLEANUP_EVERY) {
+                match app.registry.meta().forget_scans_of_deleted().await {
+                    Ok(n) if n > 0 => tracing::info!(scans = n, "forgot the scans of deleted manifests"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot forget the scans of deleted manifests"),
+                }
+                last_cleanup = Some(Instant::now());
+            }
             let audit = app.auditor.enabled();
             let registry = &app.registry;
             let worked = async {

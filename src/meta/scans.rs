@@ -236,18 +236,19 @@ impl MetaStore {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Replaces a finished scan's findings after matching its stored inventory again, unless it
-    /// was matched against `generation` or a newer database meanwhile.
+    /// Replaces a finished scan's findings after matching its stored inventory again (its
+    /// report too, if a new one was attached), unless it was matched against `generation` or a
+    /// newer database meanwhile.
     pub async fn rematched(
         &self,
         repository: &str,
         digest: &str,
         generation: i64,
         summary: &str,
-        report_digest: &str,
+        report_digest: Option<&str>,
     ) -> Result<bool> {
-        let sql = "UPDATE scans SET db_generation = $3, summary = $4, report_digest = $5, scanned_at = $6
-                   WHERE repository = $1 AND digest = $2 AND status = 'done' AND db_generation < $3";
+        let sql = "UPDATE scans SET db_generation = $3, summary = $4, report_digest = COALESCE($5, report_digest),
+                   scanned_at = $6 WHERE repository = $1 AND digest = $2 AND status = 'done' AND db_generation < $3";
         let q = sqlx::query(sql).bind(repository).bind(digest).bind(generation).bind(summary).bind(report_digest);
         Ok(self.execute(q.bind(now_ms())).await?.rows_affected() == 1)
     }
@@ -352,5 +353,41 @@ impl MetaStore {
             .execute(sqlx::query("DELETE FROM policies WHERE kind = $1 AND name = $2").bind(kind).bind(name))
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MetaStore;
+
+    #[tokio::test]
+    async fn scans_are_claimed_once_and_forgotten_with_their_manifest() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let meta = MetaStore::open_sqlite(&dir.path().join("berth.db")).await.expect("open");
+        let (digest, gone) = ("sha256:aa", "sha256:bb");
+        meta.queue_scan("app", digest).await.expect("queue");
+        meta.queue_scan("app", gone).await.expect("queue");
+        let first = meta.claim_scan("node-1", 60_000, 3).await.expect("claim").expect("a scan");
+        let second = meta.claim_scan("node-2", 60_000, 3).await.expect("claim").expect("the other scan");
+        assert_ne!(first.digest, second.digest, "each scan goes to one node");
+        assert!(meta.claim_scan("node-3", 60_000, 3).await.expect("claim").is_none(), "both are leased");
+        assert!(!meta.renew_scan("app", &first.digest, "node-2", 60_000).await.expect("renew"), "not its lease");
+        // Neither manifest is stored: a finished scan is forgotten, a running one is kept.
+        let end = super::ScanEnd::Skipped("test");
+        assert!(meta.finish_scan("app", &first.digest, "node-1", &end).await.expect("finish"));
+        assert_eq!(meta.forget_scans_of_deleted().await.expect("forget"), 1);
+        assert!(meta.scan("app", &first.digest).await.expect("scan").is_none());
+        assert!(meta.scan("app", &second.digest).await.expect("scan").is_some());
+
+        // A node that dies hands its scan on when its lease runs out; a scan that stops its
+        // scanner every time ends unscannable.
+        meta.queue_scan("app", "sha256:cc").await.expect("queue");
+        let lost = meta.claim_scan("node-1", -1, 2).await.expect("claim").expect("a scan");
+        let taken = meta.claim_scan("node-2", -1, 2).await.expect("claim").expect("taken over");
+        assert_eq!((lost.digest.as_str(), taken.digest.as_str(), taken.attempts), ("sha256:cc", "sha256:cc", 1));
+        assert!(meta.claim_scan("node-3", 60_000, 2).await.expect("claim").is_none());
+        let given_up = meta.scan("app", "sha256:cc").await.expect("scan").expect("row");
+        assert_eq!(given_up.status, "unscannable");
+        assert!(given_up.reason.is_some_and(|r| r.contains("2 times")));
     }
 }

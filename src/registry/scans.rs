@@ -163,40 +163,47 @@ impl Registry {
     }
 
     /// Matches the stored inventories of scans older than the database against it again, and
-    /// replaces their reports; the number matched.
+    /// replaces their reports; the number matched (each scan once per database generation).
     pub async fn rematch(&self, limit: u32, audit: bool, db: &VulnDb) -> Result<usize> {
         let generation = self.meta.vuln_generation().await?;
         let scans = self.meta.scans_older_than(generation, limit).await?;
         let actor = Actor::internal(SCANNER, audit);
+        let mut matched = 0;
         for scan in &scans {
-            let (Ok(repo), Ok(digest)) = (RepoName::parse(&scan.repository), Digest::parse(&scan.digest)) else {
-                continue;
-            };
             let packages: Vec<Package> =
                 scan.inventory.as_deref().and_then(|i| serde_json::from_str(i).ok()).unwrap_or_default();
             let inventory = Inventory { packages, ..Inventory::default() };
             let findings = db.findings(&inventory.packages).await.map_err(trust_error)?;
-            let Some(report) = self.attach_report(&repo, &digest, generation, &inventory, &findings, &actor).await
-            else {
-                continue;
-            };
             let summary = Summary::of(inventory.packages.len(), &findings);
             let summary_json = serde_json::to_string(&summary).unwrap_or_default();
-            if self
-                .meta
-                .rematched(&scan.repository, &scan.digest, generation, &summary_json, &report.to_string())
-                .await?
-            {
-                if let Some(old) = scan.report_digest.as_deref().and_then(|d| Digest::parse(d).ok()) {
-                    // The report it replaces goes (a locked one stays, and says so in the log).
-                    if let Err(e) = self.delete_manifest(&repo, &Reference::Digest(old), &actor).await {
-                        tracing::warn!(error = %e, "cannot delete a replaced scan report");
-                    }
+            let names = (RepoName::parse(&scan.repository), Digest::parse(&scan.digest));
+            // A repository that refuses the new report (write-locked, full) keeps the old one;
+            // the summary and the generation move on all the same, so no scan is retried forever.
+            let report = match &names {
+                (Ok(repo), Ok(digest)) => {
+                    self.attach_report(repo, digest, generation, &inventory, &findings, &actor).await
                 }
-                self.quarantine_by_scan(&repo, &digest, &summary, &actor).await?;
+                _ => None,
+            };
+            let report = report.map(|d| d.to_string());
+            let moved = self
+                .meta
+                .rematched(&scan.repository, &scan.digest, generation, &summary_json, report.as_deref())
+                .await?;
+            let (Ok(repo), Ok(digest)) = names else { continue };
+            if !moved {
+                continue;
             }
+            matched += 1;
+            if let (Some(_), Some(old)) = (&report, scan.report_digest.as_deref().and_then(|d| Digest::parse(d).ok())) {
+                // The report it replaces goes (a locked one stays, and says so in the log).
+                if let Err(e) = self.delete_manifest(&repo, &Reference::Digest(old), &actor).await {
+                    tracing::warn!(error = %e, "cannot delete a replaced scan report");
+                }
+            }
+            self.quarantine_by_scan(&repo, &digest, &summary, &actor).await?;
         }
-        Ok(scans.len())
+        Ok(matched)
     }
 
     async fn attach_report(
