@@ -1,6 +1,6 @@
 //! Repositories, manifests, their references, and tags.
 
-use sqlx::FromRow;
+use sqlx::{FromRow, Row};
 
 use super::events::{self, Actor, Change};
 use super::quarantine::{self, Visibility};
@@ -24,8 +24,8 @@ pub struct NewManifest<'a> {
     pub os: Option<&'a str>,
     /// What listings show that only the bytes say.
     pub summary: ManifestSummary<'a>,
-    /// Whether a digest new to the repository starts `Quarantined` (quarantine is on and a
-    /// user pushed it).
+    /// Whether a digest new to the repository starts `Quarantined` if quarantine is on (a
+    /// user's push; Berth's own are trusted).
     pub quarantine: bool,
 }
 
@@ -160,14 +160,20 @@ impl MetaStore {
                 return Err(Error::MissingReference { digest: missing.clone(), kind });
             }
         }
-        let in_repo = sqlx::query("SELECT 1 FROM manifests WHERE repository = $1 AND digest = $2")
+        // Only a digest new to the repository enters quarantine: pushing one again (or tagging
+        // it) keeps the state it has, released or not. One statement, and only for a user's push.
+        let quarantined = m.quarantine && {
+            let row = sqlx::query(
+                "SELECT (SELECT value FROM settings WHERE name = $3),
+                        (SELECT COUNT(*) FROM manifests WHERE repository = $1 AND digest = $2)",
+            )
             .bind(repo.as_str())
             .bind(&digest)
-            .fetch_optional(&mut *tx)
+            .bind(super::QUARANTINE_ENABLED)
+            .fetch_one(&mut *tx)
             .await?;
-        // Only a digest new to the repository enters quarantine: pushing one again (or tagging
-        // it) keeps the state it has, released or not.
-        let quarantined = m.quarantine && in_repo.is_none();
+            row.get::<Option<String>, _>(0).as_deref() == Some("true") && row.get::<i64, _>(1) == 0
+        };
         if !stored_anywhere(&mut tx, &digest).await? {
             usage::add_within(&mut tx, Counter::Manifests, m.content.len() as u64, limit).await?;
         }

@@ -43,7 +43,7 @@ pub use events::{Actor, DeliveryRow, DeliveryState, EventRow, WebhookRow, Webhoo
 pub use identity::{IdentityRows, PrincipalRow, RoleAssignmentRow, ScopeMapRow, SecretRow, SigningKeyRow};
 pub use listings::{ManifestMetaRow, ManifestSummary, Order, StoredSummary, TagRow, Unsummarized};
 pub use manifests::{Counts, ManifestRow, NewManifest, ReferrerRow};
-pub use quarantine::Visibility;
+pub use quarantine::{QUARANTINE_ENABLED, Visibility};
 pub use scans::{ScanEnd, ScanRow};
 pub use storage::Untagged;
 pub use usage::{StoredBytes, UsageRecount};

@@ -6,6 +6,10 @@ use super::audit::{self, AuditEntry};
 use super::{Actor, MetaStore, Result, now_ms};
 use crate::oci::{Digest, RepoName};
 
+/// The setting that turns quarantine on (`"true"`), read by every user's push inside its
+/// transaction.
+pub const QUARANTINE_ENABLED: &str = "quarantine_enabled";
+
 /// Which manifests a read shows: those released only, or held ones too (for callers with
 /// quarantine/read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use super::{Error, Registry, Result};
 use crate::meta::{Actor, Visibility};
 use crate::oci::{Digest, RepoName};
 
-const QUARANTINE_ENABLED: &str = "quarantine_enabled";
+use crate::meta::QUARANTINE_ENABLED;
 
 /// A manifest's quarantine state, spelled as ACR's `quarantineState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
