@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 
+use futures_util::TryStreamExt;
+
 use super::{Error, Registry, Result};
 use crate::blob::ByteStream;
 use crate::oci::{Digest, RepoName};
@@ -58,5 +60,13 @@ impl Registry {
     /// references them.
     pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
         if self.meta.unlink_blob(repo, digest).await? { Ok(()) } else { Err(Error::BlobUnknown(digest.clone())) }
+    }
+
+    /// The whole of a stored blob of `size` bytes that its caller bounded already (an image
+    /// config, a signature envelope, a scan report): read into memory, as only small ones are.
+    pub(super) async fn whole_blob(&self, digest: &Digest, size: u64) -> Result<Vec<u8>> {
+        let chunks: Vec<bytes::Bytes> =
+            self.blobs.read(digest, 0..size).await?.try_collect().await.map_err(|e| Error::Blob(e.into()))?;
+        Ok(chunks.concat())
     }
 }

@@ -1,8 +1,6 @@
 //! Manifests, tags, listings and referrers — spec "Pushing manifests", "Pulling manifests",
 //! "Listing tags", "Listing referrers", "Deleting tags/manifests", and the `_catalog` extension.
 
-use futures_util::TryStreamExt;
-
 use super::attributes::Summary;
 use super::{Error, MAX_MANIFEST_SIZE, Registry, Result};
 use crate::meta::{Actor, Counts, ManifestRow, NewManifest, ReferrerRow, Visibility};
@@ -108,9 +106,8 @@ impl Registry {
         if size > MAX_CONFIG_READ {
             return (None, None);
         }
-        let Ok(stream) = self.blobs.read(config, 0..size).await else { return (None, None) };
-        let Ok(chunks) = stream.try_collect::<Vec<_>>().await else { return (None, None) };
-        match serde_json::from_slice::<Platform>(&chunks.concat()) {
+        let Ok(bytes) = self.whole_blob(config, size).await else { return (None, None) };
+        match serde_json::from_slice::<Platform>(&bytes) {
             Ok(p) => (p.architecture, p.os),
             Err(_) => (None, None),
         }

@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use futures_util::TryStreamExt;
 use serde::Deserialize;
 
 use super::{Error, Registry, Result, StoredManifest};
@@ -216,9 +215,7 @@ impl Registry {
         if layer.size > MAX_ENVELOPE || self.meta.blob_size(&digest).await? != Some(layer.size) {
             return Ok(None);
         }
-        let stream = self.blobs.read(&digest, 0..layer.size).await?;
-        let chunks: Vec<bytes::Bytes> = stream.try_collect().await.map_err(|e| Error::Blob(e.into()))?;
-        Ok(Some(chunks.concat()))
+        Ok(Some(self.whole_blob(&digest, layer.size).await?))
     }
 }
 

@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -320,9 +319,7 @@ impl Registry {
         if layer.size > MAX_REPORT {
             return Ok(None);
         }
-        let stream = self.blobs.read(&layer_digest, 0..layer.size).await?;
-        let chunks: Vec<Bytes> = stream.try_collect().await.map_err(|e| super::Error::Blob(e.into()))?;
-        let bytes = chunks.concat();
+        let bytes = self.whole_blob(&layer_digest, layer.size).await?;
         Ok(serde_json::from_slice(&bytes).ok())
     }
 
