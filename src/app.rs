@@ -54,6 +54,8 @@ pub struct App {
     pub vulndb: crate::trust::VulnDb,
     pub access: Access,
     pub webhooks: Webhooks,
+    /// Build tasks and their runs.
+    pub tasks: crate::tasks::Tasks,
     /// The audit log's writer (see `events::audit`).
     pub auditor: Auditor,
     /// Uploads in progress, bounded overall and per identity.
@@ -127,6 +129,7 @@ impl App {
         let first_start = access.bootstrap_admin(config.auth.admin_password.clone()).await?;
         access.enforce_admin_policy().await?;
         let metrics = Arc::new(Metrics::default());
+        let tasks = crate::tasks::Tasks::new(meta.clone(), blobs.clone(), master.clone(), config.tasks.clone());
         let webhooks = Webhooks::new(meta.clone(), master, &config.webhooks, metrics.clone());
         let auditor = Auditor::start(&config.audit, meta.clone()).map_err(BuildError::AuditFile)?;
         let vulndb =
@@ -140,12 +143,14 @@ impl App {
         let uploads = UploadSlots::new(config.http.max_uploads, config.http.max_uploads_per_identity);
         let audit_retention = config.audit.enabled.then_some(config.audit.retention.0);
         let scan = config.scan.enabled.then_some(config.scan.timeout.0);
+        let tasks_enabled = config.tasks.enabled.then_some(config.tasks.concurrency);
         let app = Arc::new(App {
             config,
             registry,
             vulndb,
             access,
             webhooks,
+            tasks,
             auditor,
             uploads,
             metrics,
@@ -159,6 +164,10 @@ impl App {
         }
         if let Some(timeout) = scan {
             crate::jobs::scan_images(Arc::downgrade(&app), timeout);
+        }
+        crate::jobs::trigger_tasks(Arc::downgrade(&app));
+        if let Some(concurrency) = tasks_enabled {
+            crate::jobs::run_tasks(Arc::downgrade(&app), concurrency);
         }
         crate::jobs::watch_identities(Arc::downgrade(&app));
         crate::jobs::deliver_webhooks(Arc::downgrade(&app));

@@ -53,6 +53,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub gc: GcConfig,
     pub scan: ScanConfig,
+    pub tasks: TasksConfig,
     pub http: HttpConfig,
     pub secrets: SecretsConfig,
     pub webhooks: WebhooksConfig,
@@ -280,6 +281,59 @@ pub struct ScanConfig {
 impl Default for ScanConfig {
     fn default() -> Self {
         Self { enabled: true, timeout: Duration(std::time::Duration::from_secs(600)) }
+    }
+}
+
+/// Build tasks (`tasks/`): how this node runs them with buildah, and the bounds every run keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TasksConfig {
+    /// Whether this node runs queued runs (any node may; one runs each).
+    pub enabled: bool,
+    /// Runs this node runs at once.
+    pub concurrency: u32,
+    /// The unprivileged user builds run as when Berth runs as root (rootless buildah: the user
+    /// needs `/etc/subuid` and `/etc/subgid` ranges). Empty: as Berth's own user.
+    pub user: String,
+    /// Where runs get their working directories (outside `data_dir`, which builds never see).
+    pub work_dir: PathBuf,
+    /// The registry address builds pull from and push to (`{{.Run.Registry}}`); empty: this
+    /// node's listen address, with 127.0.0.1 for an unspecified one.
+    pub registry: String,
+    /// The buildah program.
+    pub buildah: PathBuf,
+    /// Largest build context: an upload, a downloaded tarball (compressed and unpacked), a clone.
+    pub max_context: u64,
+    /// Files a context may hold.
+    pub max_context_entries: u64,
+    /// Largest log kept of one run; the rest is dropped, and the log says so.
+    pub max_log: u64,
+    /// A run's time limit when its request names none, and the most a request may ask for.
+    pub timeout: Duration,
+    pub max_timeout: Duration,
+    /// Address space each build process may use (RLIMIT_AS).
+    pub max_memory: u64,
+    /// Disk a run's working directory may fill (context, image storage, files it writes).
+    pub max_disk: u64,
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            concurrency: 2,
+            user: "berth-build".into(),
+            work_dir: std::env::temp_dir().join("berth-tasks"),
+            registry: String::new(),
+            buildah: PathBuf::from("buildah"),
+            max_context: 512 << 20,
+            max_context_entries: 100_000,
+            max_log: 8 << 20,
+            timeout: Duration(std::time::Duration::from_secs(3600)),
+            max_timeout: Duration(std::time::Duration::from_secs(8 * 3600)),
+            max_memory: 8 << 30,
+            max_disk: 20 << 30,
+        }
     }
 }
 
@@ -516,6 +570,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             gc: GcConfig::default(),
             scan: ScanConfig::default(),
+            tasks: TasksConfig::default(),
             http: HttpConfig::default(),
             secrets: SecretsConfig::default(),
             webhooks: WebhooksConfig::default(),
@@ -589,6 +644,18 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "vulndb.max_import_size and vulndb.max_record_size must be at least 1".into(),
             ));
+        }
+        let t = &self.tasks;
+        if t.concurrency == 0 || t.max_context == 0 || t.max_log == 0 || t.timeout.0 > t.max_timeout.0 {
+            return Err(ConfigError::Invalid(
+                "tasks.concurrency, tasks.max_context and tasks.max_log must be at least 1, and tasks.timeout at most tasks.max_timeout".into(),
+            ));
+        }
+        if !t.registry.is_empty() && !crate::api::valid_authority(&t.registry) {
+            return Err(ConfigError::Invalid(format!("tasks.registry {:?}: give a host and port", t.registry)));
+        }
+        if t.work_dir.starts_with(&self.data_dir) {
+            return Err(ConfigError::Invalid("tasks.work_dir must be outside data_dir: builds never see the registry's data".into()));
         }
         if self.http.max_uploads == 0 || self.http.max_uploads_per_identity == 0 {
             return Err(ConfigError::Invalid(

@@ -16,6 +16,7 @@ pub mod meta;
 pub mod oci;
 pub mod registry;
 mod server;
+pub mod tasks;
 pub mod tls;
 pub mod trust;
 

@@ -38,6 +38,7 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    state.tasks.listening_on(listener.local_addr()?);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let http = &state.config.http;
     let limits = Limits { header: http.header_timeout.0, idle: http.idle_timeout.0, stall: http.body_timeout.0 };

@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::auth::jwt::{self, Claims, SigningKey};
 use crate::auth::scope::{self, Granted, Scope};
 use crate::auth::seal::{self, MasterKeys};
-use crate::auth::{Actions, Grant, Manage, Permissions, password};
+use crate::auth::{Action, Actions, Grant, Manage, Permissions, password};
+use crate::oci::RepoName;
 use crate::config::AdminPolicy;
 use crate::meta::{self, MetaStore, SigningKeyRow, now_ms};
 
@@ -265,6 +266,51 @@ impl Access {
             scope::grant(requested, &caller.permissions, caller.token.as_ref())
         };
         self.sign(caller, service, jwt::Grant::RefreshToken, REFRESH_TOKEN_TTL, access)
+    }
+
+    /// The caller a task run acts as: principal `owner` through the credential it signed in
+    /// with, narrowed to the token it presented (its `access` claim), as the identities are now:
+    /// a run of a disabled principal, a removed credential or an expired token does not start.
+    pub async fn run_caller(&self, owner: &str, credential: &str, token: Option<&[scope::AccessEntry]>) -> Result<Caller> {
+        let now = now_ms();
+        let mut caller = match self.snapshot().caller(owner, credential, now) {
+            Err(Error::Unauthorized(_)) if self.refreshed().await? => self.snapshot().caller(owner, credential, now)?,
+            found => found?,
+        };
+        caller.token = token.map(Granted::from_claim);
+        Ok(caller)
+    }
+
+    /// A refresh token for a run's builder, living `ttl` seconds: push and pull on the `push`
+    /// repositories, and pull wherever `caller` may pull (base images); never more than the
+    /// caller holds. Refused if the caller may not push to one of `push`.
+    pub fn run_token(&self, caller: &Caller, service: &str, push: &[RepoName], ttl: u64) -> Result<String> {
+        let mut access: Vec<scope::AccessEntry> = caller
+            .effective()
+            .grants
+            .iter()
+            .filter(|g| g.actions.has(Action::ContentRead))
+            .map(|g| scope::AccessEntry {
+                kind: "repository".into(),
+                name: g.pattern.as_str().to_owned(),
+                actions: vec![Action::ContentRead.token_name().into()],
+            })
+            .collect();
+        for repo in push {
+            let actions = caller.on(repo.as_str()).intersect(Actions::of(&[Action::ContentRead, Action::ContentWrite]));
+            if !actions.has(Action::ContentWrite) {
+                return Err(Error::Denied(format!(
+                    "{:?} may not push to {repo} (content/write)",
+                    caller.name.as_deref().unwrap_or_default()
+                )));
+            }
+            access.push(scope::AccessEntry {
+                kind: "repository".into(),
+                name: repo.to_string(),
+                actions: actions.iter().map(|a| a.token_name().into()).collect(),
+            });
+        }
+        self.sign(caller, service, jwt::Grant::RefreshToken, ttl.min(REFRESH_TOKEN_TTL), access)
     }
 
     /// A portal session for `caller`: a token of its own kind (the API refuses it, so a session

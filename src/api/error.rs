@@ -185,6 +185,21 @@ impl From<crate::events::webhooks::Error> for ApiError {
     }
 }
 
+impl From<crate::tasks::Error> for ApiError {
+    fn from(e: crate::tasks::Error) -> Self {
+        use crate::tasks::Error as E;
+        match e {
+            E::Invalid(m) => Self::new(ErrorCode::RequestInvalid, m),
+            E::NotFound(m) => Self::new(ErrorCode::ResourceUnknown, m),
+            E::Conflict(m) => Self::new(ErrorCode::Conflict, m),
+            E::TooLarge(m) => Self::too_large(m),
+            E::Meta(cause) => Self::internal(cause),
+            E::Blob(cause) => Self::internal(cause),
+            E::Sealed(cause) => Self::internal(cause),
+        }
+    }
+}
+
 impl From<crate::trust::Error> for ApiError {
     fn from(e: crate::trust::Error) -> Self {
         use crate::trust::Error as E;

@@ -10,6 +10,9 @@ pub enum Error {
     /// The request body failed while it was being stored (client went away, bad framing).
     #[error("request body failed: {0}")]
     Body(std::io::Error),
+    /// A stream was longer than the most the caller takes.
+    #[error("larger than {0} bytes")]
+    TooLarge(u64),
     #[error("object store: {0}")]
     Store(object_store::Error),
     #[error("file i/o: {0}")]

@@ -2,7 +2,8 @@
 //! are made here, only from validated digests and upload ids, so no client input reaches a path.
 //!
 //! Keys: `blobs/<algorithm>/<first 2 hex>/<hex>` for blobs, `uploads/<id>/<part>` for the parts
-//! of an upload session (on the filesystem, one file that each chunk renames and extends). A
+//! of an upload session (on the filesystem, one file that each chunk renames and extends),
+//! `sources/<id>` for the build contexts runs were sent (any node's worker reads them). A
 //! blob key is written only by [`BlobStore::commit`], after the caller verified the digest, so
 //! whatever sits at a blob key is complete and correct.
 
@@ -402,6 +403,45 @@ impl BlobStore {
             *t = (*t).max(m.last_modified.timestamp_millis());
         }
         Ok(newest.into_iter().collect())
+    }
+
+    fn source_key(id: &uuid::Uuid) -> Path {
+        Path::from(format!("sources/{id}"))
+    }
+
+    /// Stores a run's build context, refusing (and removing) one longer than `max` bytes.
+    pub async fn put_source(&self, id: &uuid::Uuid, mut body: ByteStream, max: u64) -> Result<u64> {
+        let mut writer = self.writer(Self::source_key(id));
+        let mut written = 0u64;
+        while let Some(chunk) = body.next().await {
+            let failed = match chunk {
+                Ok(c) if written + c.len() as u64 > max => Some(Error::TooLarge(max)),
+                Ok(c) => {
+                    written += c.len() as u64;
+                    writer.write_all(&c).await.err().map(Error::from)
+                }
+                Err(e) => Some(Error::Body(e)),
+            };
+            if let Some(e) = failed {
+                let _ = writer.abort().await;
+                return Err(e);
+            }
+        }
+        writer.shutdown().await?;
+        Ok(written)
+    }
+
+    /// Streams a stored build context.
+    pub async fn read_source(&self, id: &uuid::Uuid) -> Result<ByteStream> {
+        let result = self.store.get(&Self::source_key(id)).await?;
+        Ok(result.into_stream().map_err(io::Error::other).boxed())
+    }
+
+    pub async fn delete_source(&self, id: &uuid::Uuid) -> Result<()> {
+        match self.store.delete(&Self::source_key(id)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Streams `range` of a stored blob (the caller knows the size from the metadata).

@@ -4,7 +4,7 @@
 
 pub mod audit;
 pub mod metrics;
-mod send;
+pub(crate) mod send;
 pub mod webhooks;
 
 pub use webhooks::{Webhook, WebhookSpec, Webhooks};

@@ -49,7 +49,7 @@ impl Outcome {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Sender {
+pub(crate) struct Sender {
     deny: Vec<IpNet>,
     allow: Vec<IpNet>,
     connect_timeout: Duration,
@@ -57,7 +57,7 @@ pub(super) struct Sender {
 }
 
 /// Checks a service URI's form: an absolute http or https URL with a host.
-pub(super) fn check_uri(uri: &str) -> Result<Url, String> {
+pub(crate) fn check_uri(uri: &str) -> Result<Url, String> {
     let url = Url::parse(uri).map_err(|e| format!("service URI {uri:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("service URI {uri:?}: only http and https are allowed"));
@@ -73,7 +73,7 @@ fn not_allowed(ip: IpAddr) -> String {
 }
 
 impl Sender {
-    pub(super) fn new(config: &WebhooksConfig) -> Self {
+    pub(crate) fn new(config: &WebhooksConfig) -> Self {
         let mut deny: Vec<IpNet> = ALWAYS_DENIED.iter().filter_map(|n| n.parse().ok()).collect();
         deny.extend(config.deny.iter().copied());
         Sender {
@@ -95,7 +95,7 @@ impl Sender {
 
     /// Refuses a URL whose host is an address webhooks may not reach, when it is given; a
     /// name is checked when sending, against what it resolves to then.
-    pub(super) fn check_literal(&self, url: &Url) -> Result<(), String> {
+    pub(crate) fn check_literal(&self, url: &Url) -> Result<(), String> {
         let ip = match url.host() {
             Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
             Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
@@ -106,7 +106,7 @@ impl Sender {
 
     /// The address to connect to for `url`: every address its host resolves to must be
     /// permitted (a name must not mix allowed and denied ones), and the first is used.
-    async fn address(&self, url: &Url) -> Result<SocketAddr, String> {
+    pub(crate) async fn address(&self, url: &Url) -> Result<SocketAddr, String> {
         let port = url.port_or_known_default().unwrap_or(80);
         let addrs: Vec<SocketAddr> = match url.host() {
             Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],

@@ -223,3 +223,52 @@ pub fn scan_images(app: Weak<App>, timeout: Duration) {
         }
     });
 }
+
+/// How often a node looks for runs to claim, timers due and pushes of base images.
+const TASK_POLL: Duration = Duration::from_secs(1);
+
+/// Claims queued runs while fewer than `concurrency` run on this node, and runs each on a
+/// task of its own with a lease (see `tasks::worker`).
+pub fn run_tasks(app: Weak<App>, concurrency: u32) {
+    let node = uuid::Uuid::new_v4().to_string();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency as usize));
+    tokio::spawn(async move {
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else { return };
+            let Some(app) = app.upgrade() else { return };
+            let lease = i64::try_from(crate::tasks::worker::LEASE.as_millis()).unwrap_or(i64::MAX);
+            match app.tasks.meta().claim_run(&node, lease).await {
+                Ok(Some(run)) => {
+                    let node = node.clone();
+                    tokio::spawn(async move {
+                        crate::tasks::worker::execute(app, run, node).await;
+                        drop(slot);
+                    });
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot claim a run"),
+            }
+            drop((app, slot));
+            tokio::time::sleep(TASK_POLL).await;
+        }
+    });
+}
+
+/// Queues the runs of task triggers: timers due, and base images pushes moved. Any node does
+/// it: each queued run is decided in one transaction, so one node queues it.
+pub fn trigger_tasks(app: Weak<App>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(TASK_POLL).await;
+            let Some(app) = app.upgrade() else { return };
+            for fired in [app.tasks.fire_timers().await, app.tasks.fire_base_image_triggers().await] {
+                match fired {
+                    Ok(runs) if !runs.is_empty() => tracing::info!(?runs, "task triggers queued runs"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "task trigger round failed"),
+                }
+            }
+        }
+    });
+}

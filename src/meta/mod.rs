@@ -24,6 +24,7 @@ mod manifests;
 mod quarantine;
 mod scans;
 mod storage;
+mod tasks;
 mod usage;
 mod vulns;
 
@@ -46,6 +47,7 @@ pub use manifests::{Counts, ManifestRow, NewManifest, ReferrerRow};
 pub use quarantine::{QUARANTINE_ENABLED, Visibility};
 pub use scans::{ScanEnd, ScanRow};
 pub use storage::Untagged;
+pub use tasks::{BaseUpdate, LOG_PIECE, NewRun, RunFilter, RunRow, TaskRow};
 pub use usage::{StoredBytes, UsageRecount};
 pub use vulns::{NewVuln, StoredVulns, VulnImport, VulnSummary};
 

@@ -1,7 +1,7 @@
 //! The management API under `/berth/v1`: admin credentials
 //! and registry settings, repository tokens and scope maps, users, service principals and role
 //! assignments, storage, the quarantine setting, scans and policies, the audit log and the vulnerability
-//! database, documented in `docs/openapi.json`. JSON field names follow `az acr`'s output;
+//! database, tasks and runs, documented in `docs/openapi.json`. JSON field names follow `az acr`'s output;
 //! errors use the OCI error envelope.
 //! Callers sign in like on `/v2/` (Basic or bearer); reading needs Reader, changing Contributor,
 //! role assignments and the admin user Owner. A bearer token reaches this API only if it carries
@@ -17,6 +17,7 @@ mod storage;
 pub(super) use identities::{SettingsPatch, change_settings};
 pub(super) use storage::{change_retention, collect_garbage_now, metrics};
 pub(super) use webhooks::{LISTED_EVENTS, add_webhook};
+mod tasks;
 mod tokens;
 mod trust;
 mod vulndb;
@@ -74,6 +75,15 @@ pub(super) fn router() -> Router<AppState> {
         .route("/scans", get(trust::show_scan).post(trust::scan_now))
         .route("/policies/{kind}", get(trust::list_policies))
         .route("/policies/{kind}/{name}", axum::routing::put(trust::put_policy).delete(trust::delete_policy))
+        .route("/runs", get(tasks::list_runs).post(tasks::schedule_run))
+        .route("/runs/sources", post(tasks::upload_source))
+        .route("/runs/{id}", get(tasks::show_run))
+        .route("/runs/{id}/log", get(tasks::run_log))
+        .route("/runs/{id}/cancel", post(tasks::cancel_run))
+        .route("/tasks", get(tasks::list_tasks).post(tasks::create_task))
+        .route("/tasks/{name}", get(tasks::show_task).patch(tasks::update_task).delete(tasks::delete_task))
+        .route("/tasks/{name}/run", post(tasks::run_task))
+        .route("/tasks/{name}/webhook", post(tasks::source_webhook))
         .route("/scopemaps", get(tokens::list_scope_maps).post(tokens::create_scope_map))
         .route(
             "/scopemaps/{name}",

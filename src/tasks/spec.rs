@@ -1,0 +1,205 @@
+//! What a task or a run does, as stored (JSON in `tasks.spec` and `runs.spec`) and as the API
+//! shows it: ACR's task step kinds (`Docker`, `FileTask`, `EncodedTask`), platform and triggers,
+//! with ACR's field names.
+
+use serde::{Deserialize, Serialize};
+
+/// A `--arg`/`--build-arg` or `--set` value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Argument {
+    pub name: String,
+    pub value: String,
+    #[serde(default)]
+    pub is_secret: bool,
+}
+
+impl Argument {
+    /// `NAME=VALUE`, as the command line gives it.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.split_once('=') {
+            Some((name, value)) if !name.is_empty() => {
+                Ok(Argument { name: name.to_owned(), value: value.to_owned(), is_secret: false })
+            }
+            _ => Err(format!("{s:?}: expected NAME=VALUE")),
+        }
+    }
+}
+
+/// The step a task or run carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum Step {
+    /// Build one Dockerfile and push its tags (`berth build`, `task create -f Dockerfile`).
+    Docker {
+        image_names: Vec<String>,
+        is_push_enabled: bool,
+        #[serde(default)]
+        no_cache: bool,
+        docker_file_path: String,
+        #[serde(default)]
+        arguments: Vec<Argument>,
+        #[serde(default)]
+        target: Option<String>,
+    },
+    /// A task file in the context (`task create -f task.yaml`, `berth run -f` with a context).
+    FileTask {
+        task_file_path: String,
+        #[serde(default)]
+        values: Vec<Argument>,
+    },
+    /// A task file sent with the request (`berth run -f` of a local file, `berth run --cmd`).
+    EncodedTask {
+        /// The file, base64.
+        encoded_task_content: String,
+        #[serde(default)]
+        values: Vec<Argument>,
+    },
+}
+
+/// `linux/amd64`: what a run builds for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+}
+
+impl Platform {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut parts = s.splitn(3, '/');
+        let (os, architecture) = (parts.next().unwrap_or_default(), parts.next());
+        if os.is_empty() || !os.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(format!("platform {s:?}: expected OS[/ARCHITECTURE[/VARIANT]], such as linux/amd64"));
+        }
+        Ok(Platform { os: os.to_owned(), architecture: architecture.unwrap_or("amd64").to_owned() })
+    }
+
+    pub fn as_string(&self) -> String {
+        format!("{}/{}", self.os, self.architecture)
+    }
+}
+
+impl Default for Platform {
+    fn default() -> Self {
+        Platform { os: "linux".into(), architecture: "amd64".into() }
+    }
+}
+
+/// A trigger's `Enabled`/`Disabled`.
+fn enabled() -> String {
+    "Enabled".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceTrigger {
+    pub name: String,
+    /// The branch whose pushes run the task.
+    pub branch: String,
+    #[serde(default = "enabled")]
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BaseImageTrigger {
+    pub name: String,
+    #[serde(default = "enabled")]
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimerTrigger {
+    pub name: String,
+    /// Five-field cron, UTC.
+    pub schedule: String,
+    #[serde(default = "enabled")]
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Triggers {
+    #[serde(default)]
+    pub source_triggers: Vec<SourceTrigger>,
+    #[serde(default)]
+    pub base_image_trigger: Option<BaseImageTrigger>,
+    #[serde(default)]
+    pub timer_triggers: Vec<TimerTrigger>,
+}
+
+/// A task's definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSpec {
+    pub step: Step,
+    /// A git URL (`https://host/org/repo.git#branch:folder`), a tarball URL, or none.
+    #[serde(default)]
+    pub context_path: Option<String>,
+    #[serde(default)]
+    pub platform: Platform,
+    /// Seconds.
+    pub timeout: u64,
+    #[serde(default)]
+    pub trigger: Triggers,
+}
+
+impl TaskSpec {
+    pub fn enabled_timers(&self) -> impl Iterator<Item = &TimerTrigger> {
+        self.trigger.timer_triggers.iter().filter(|t| t.status == "Enabled")
+    }
+
+    pub fn commit_branch(&self) -> Option<&str> {
+        self.trigger.source_triggers.iter().find(|t| t.status == "Enabled").map(|t| t.branch.as_str())
+    }
+
+    pub fn base_image_trigger(&self) -> bool {
+        self.trigger.base_image_trigger.as_ref().is_some_and(|t| t.status == "Enabled")
+    }
+}
+
+/// What one run does: a task's step, or a quick run's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSpec {
+    pub step: Step,
+    /// Seconds.
+    pub timeout: u64,
+    /// The branch and commit a commit trigger ran, for `{{.Run.Branch}}` and `{{.Run.Commit}}`.
+    #[serde(default)]
+    pub branch: Option<String>,
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// Whether the run records the base images it built from (a task with a base image trigger).
+    #[serde(default)]
+    pub record_bases: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_read_and_write_acr_field_names() {
+        let json = r#"{"type":"Docker","imageNames":["app:v1"],"isPushEnabled":true,"dockerFilePath":"Dockerfile",
+                       "arguments":[{"name":"A","value":"1"}]}"#;
+        let step: Step = serde_json::from_str(json).expect("step");
+        let Step::Docker { image_names, arguments, .. } = &step else { panic!("{step:?}") };
+        assert_eq!(image_names, &["app:v1"]);
+        assert_eq!(arguments[0].name, "A");
+        let back = serde_json::to_value(&step).expect("json");
+        assert_eq!(back["type"], "Docker");
+        assert_eq!(back["isPushEnabled"], true);
+    }
+
+    #[test]
+    fn platforms_and_arguments_parse() {
+        assert_eq!(Platform::parse("linux/arm64").expect("p").architecture, "arm64");
+        assert_eq!(Platform::parse("linux").expect("p").as_string(), "linux/amd64");
+        assert!(Platform::parse("../x").is_err());
+        assert_eq!(Argument::parse("A=b=c").expect("a").value, "b=c");
+        assert!(Argument::parse("=x").is_err());
+        assert!(Argument::parse("novalue").is_err());
+    }
+}
