@@ -655,7 +655,9 @@ impl Config {
             return Err(ConfigError::Invalid(format!("tasks.registry {:?}: give a host and port", t.registry)));
         }
         if t.work_dir.starts_with(&self.data_dir) {
-            return Err(ConfigError::Invalid("tasks.work_dir must be outside data_dir: builds never see the registry's data".into()));
+            return Err(ConfigError::Invalid(
+                "tasks.work_dir must be outside data_dir: builds never see the registry's data".into(),
+            ));
         }
         if self.http.max_uploads == 0 || self.http.max_uploads_per_identity == 0 {
             return Err(ConfigError::Invalid(

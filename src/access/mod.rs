@@ -22,9 +22,9 @@ use crate::auth::jwt::{self, Claims, SigningKey};
 use crate::auth::scope::{self, Granted, Scope};
 use crate::auth::seal::{self, MasterKeys};
 use crate::auth::{Action, Actions, Grant, Manage, Permissions, password};
-use crate::oci::RepoName;
 use crate::config::AdminPolicy;
 use crate::meta::{self, MetaStore, SigningKeyRow, now_ms};
+use crate::oci::RepoName;
 
 pub use manage::{NewPrincipal, PrincipalKind, SecretValue, Settings, TokenScope, role_scope};
 pub use snapshot::Snapshot;
@@ -271,7 +271,12 @@ impl Access {
     /// The caller a task run acts as: principal `owner` through the credential it signed in
     /// with, narrowed to the token it presented (its `access` claim), as the identities are now:
     /// a run of a disabled principal, a removed credential or an expired token does not start.
-    pub async fn run_caller(&self, owner: &str, credential: &str, token: Option<&[scope::AccessEntry]>) -> Result<Caller> {
+    pub async fn run_caller(
+        &self,
+        owner: &str,
+        credential: &str,
+        token: Option<&[scope::AccessEntry]>,
+    ) -> Result<Caller> {
         let now = now_ms();
         let mut caller = match self.snapshot().caller(owner, credential, now) {
             Err(Error::Unauthorized(_)) if self.refreshed().await? => self.snapshot().caller(owner, credential, now)?,

@@ -331,15 +331,13 @@ impl MetaStore {
             return Ok(None);
         };
         let mut run = run_row(&row);
-        sqlx::query(
-            "UPDATE runs SET status = 'Running', holder = $2, lease_until = $3, started_at = $4 WHERE id = $1",
-        )
-        .bind(&run.id)
-        .bind(holder)
-        .bind(now + lease_ms)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE runs SET status = 'Running', holder = $2, lease_until = $3, started_at = $4 WHERE id = $1")
+            .bind(&run.id)
+            .bind(holder)
+            .bind(now + lease_ms)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         run.status = "Running".into();
         run.started_at = Some(now);
@@ -384,7 +382,10 @@ impl MetaStore {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE runs SET cancel = 1 WHERE id = $1 AND status = 'Running'").bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE runs SET cancel = 1 WHERE id = $1 AND status = 'Running'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
         let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await?;
         tx.commit().await?;
@@ -499,7 +500,8 @@ impl MetaStore {
                     .await?;
                 let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE name = $1 AND status = 'Enabled'");
                 let Some(row) = sqlx::query(&sql).bind(&task).fetch_optional(&mut *tx).await? else { continue };
-                let update = BaseUpdate { task, repository: repository.clone(), tag: tag.clone(), digest: digest.clone() };
+                let update =
+                    BaseUpdate { task, repository: repository.clone(), tag: tag.clone(), digest: digest.clone() };
                 let Some(run) = run_of(&task_row(&row), &update) else { continue };
                 if let Some(id) = insert_run(&mut tx, &run, prefix).await? {
                     queued.push((update, id));

@@ -31,7 +31,9 @@ pub fn build_user(name: &str) -> Option<BuildUser> {
     passwd.lines().find_map(|line| {
         let fields: Vec<&str> = line.split(':').collect();
         match fields.as_slice() {
-            [user, _, uid, gid, ..] if *user == name => Some(BuildUser { uid: uid.parse().ok()?, gid: gid.parse().ok()? }),
+            [user, _, uid, gid, ..] if *user == name => {
+                Some(BuildUser { uid: uid.parse().ok()?, gid: gid.parse().ok()? })
+            }
             _ => None,
         }
     })

@@ -5,9 +5,9 @@
 //! can reach the endpoint, so a call that cannot be authenticated is refused before its body is
 //! parsed, and what is parsed is bounded and checked before a build is started from it.
 
+use axum::http::HeaderMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use axum::http::HeaderMap;
 use ring::hmac;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;

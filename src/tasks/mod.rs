@@ -148,9 +148,10 @@ impl Tasks {
 
     /// The registry's address for builds (`{{.Run.Registry}}`).
     pub fn registry(&self) -> Result<&str> {
-        self.registry.get().map(String::as_str).ok_or_else(|| {
-            Error::Invalid("this node does not know its own address yet: set tasks.registry".into())
-        })
+        self.registry
+            .get()
+            .map(String::as_str)
+            .ok_or_else(|| Error::Invalid("this node does not know its own address yet: set tasks.registry".into()))
     }
 
     /// The run id prefix: two letters, chosen at random once per registry.

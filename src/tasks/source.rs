@@ -204,7 +204,9 @@ impl Fetch<'_> {
             let chunk = chunk.map_err(|e| Error::Invalid(format!("context {url}: {e}")))?;
             total += chunk.len() as u64;
             if total > max {
-                return Err(Error::TooLarge(format!("the context at {url} is larger than tasks.max_context ({max} bytes)")));
+                return Err(Error::TooLarge(format!(
+                    "the context at {url} is larger than tasks.max_context ({max} bytes)"
+                )));
             }
             file.write_all(&chunk).await.map_err(io)?;
         }

@@ -33,7 +33,8 @@ fn timer_at(spec: &TaskSpec, tick_ms: i64) -> String {
 }
 
 fn spec_of(row: &TaskRow) -> Result<TaskSpec> {
-    serde_json::from_str(&row.spec).map_err(|e| Error::Invalid(format!("task {:?} is stored unreadable: {e}", row.name)))
+    serde_json::from_str(&row.spec)
+        .map_err(|e| Error::Invalid(format!("task {:?} is stored unreadable: {e}", row.name)))
 }
 
 impl Tasks {
@@ -47,10 +48,8 @@ impl Tasks {
             let next = next_tick(&spec, now)?;
             let mut run = Tasks::task_run(&row, "Timer", None, None)?;
             let name = timer_at(&spec, tick);
-            run.trigger_detail = Some(
-                serde_json::json!({ "timerTriggerName": name, "scheduleOccurrence": tick })
-                    .to_string(),
-            );
+            run.trigger_detail =
+                Some(serde_json::json!({ "timerTriggerName": name, "scheduleOccurrence": tick }).to_string());
             run.trigger_key = Some(format!("timer:{}:{tick}", row.name));
             let prefix = self.prefix().await?;
             if let Some(id) = self.meta().fire_timer(&row.name, tick, next, &run, &prefix).await? {
@@ -76,7 +75,8 @@ impl Tasks {
                 "digest": update.digest,
             });
             run.trigger_detail = Some(serde_json::json!({ "images": [image], "timestamp": now_ms() }).to_string());
-            run.trigger_key = Some(format!("image:{}:{}:{}:{}", row.name, update.repository, update.tag, update.digest));
+            run.trigger_key =
+                Some(format!("image:{}:{}:{}:{}", row.name, update.repository, update.tag, update.digest));
             Some(run)
         };
         let fired = self.meta().fire_base_image_triggers(500, &prefix, run_of).await?;
@@ -85,10 +85,21 @@ impl Tasks {
 
     /// A git service's call to task `name`'s webhook: verified with the task's secret, then a
     /// run queued for a push to the task's branch. `Ok(None)`: verified, nothing to run.
-    pub async fn source_push(&self, name: &str, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Option<RunRow>, HookError> {
+    pub async fn source_push(
+        &self,
+        name: &str,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+    ) -> Result<Option<RunRow>, HookError> {
         // An unknown task answers as a bad signature does: the endpoint tells no one which tasks exist.
-        let row = self.meta().task(name).await.map_err(|e| HookError::Tasks(e.into()))?.ok_or(HookError::Refused(hooks::Error::Unauthorized))?;
-        let secret = self.secret(&row).map_err(HookError::Tasks)?.ok_or(HookError::Refused(hooks::Error::Unauthorized))?;
+        let row = self
+            .meta()
+            .task(name)
+            .await
+            .map_err(|e| HookError::Tasks(e.into()))?
+            .ok_or(HookError::Refused(hooks::Error::Unauthorized))?;
+        let secret =
+            self.secret(&row).map_err(HookError::Tasks)?.ok_or(HookError::Refused(hooks::Error::Unauthorized))?;
         let push: Option<Push> = hooks::verify(headers, body, &secret).map_err(HookError::Refused)?;
         let spec = spec_of(&row).map_err(HookError::Tasks)?;
         let (Some(push), Some(branch)) = (push, spec.commit_branch()) else { return Ok(None) };

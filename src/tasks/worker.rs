@@ -75,10 +75,9 @@ pub async fn execute(app: Arc<App>, run: RunRow, holder: String) {
     let end = match stop.reason() {
         Some(Stopped::Canceled) => End { status: "Canceled", reason: Some("canceled".into()) },
         Some(Stopped::Timeout) => End { status: "Timeout", reason: Some("the run passed its timeout".into()) },
-        Some(Stopped::Disk) => End::failed(format!(
-            "the run's working directory passed tasks.max_disk ({} bytes)",
-            tasks.config.max_disk
-        )),
+        Some(Stopped::Disk) => {
+            End::failed(format!("the run's working directory passed tasks.max_disk ({} bytes)", tasks.config.max_disk))
+        }
         None => end,
     };
     log.line(&format!(
@@ -205,10 +204,7 @@ impl Ctx<'_> {
         match builder::run(p, self.log, self.stop, capture).await {
             Ok((Ended::Exited(code), out)) => Ok((code, out)),
             Ok((Ended::Stopped(_), _)) => Err(End::failed("stopped")),
-            Err(e) => Err(End {
-                status: "Error",
-                reason: Some(format!("cannot start {}: {e}", p.program.display())),
-            }),
+            Err(e) => Err(End { status: "Error", reason: Some(format!("cannot start {}: {e}", p.program.display())) }),
         }
     }
 }
@@ -333,9 +329,9 @@ async fn steps(
     for step in &file.steps {
         if let StepKind::Push(images) = &step.kind {
             for image in images {
-                let repo = on_registry(image, &cx.registry)
-                    .map(|r| repo_and_tag(r).0)
-                    .ok_or_else(|| End::failed(format!("{image:?}: a run pushes to this registry ({}) only", cx.registry)))?;
+                let repo = on_registry(image, &cx.registry).map(|r| repo_and_tag(r).0).ok_or_else(|| {
+                    End::failed(format!("{image:?}: a run pushes to this registry ({}) only", cx.registry))
+                })?;
                 let name = RepoName::parse(repo).map_err(|e| End::failed(format!("{image:?}: {e}")))?;
                 push.push(name);
             }
@@ -344,14 +340,12 @@ async fn steps(
     let service = app.config.auth.login_server.clone().unwrap_or_else(|| cx.registry.clone());
     let ttl = spec.timeout.min(tasks.config.max_timeout.0.as_secs()) + 300;
     let token = app.access.run_token(&caller, &service, &push, ttl).map_err(|e| End::failed(e.to_string()))?;
-    let auth = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{token}", crate::access::REFRESH_TOKEN_USER));
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{token}", crate::access::REFRESH_TOKEN_USER));
     let auths = serde_json::json!({ "auths": { cx.registry.clone(): { "auth": auth } } });
     private_file(&dir.join("auth.json"), &auths.to_string(), cx.user.as_ref()).map_err(io_end("auth.json"))?;
-    let conf = format!(
-        "unqualified-search-registries = []\n[[registry]]\nlocation = \"{}\"\ninsecure = true\n",
-        cx.registry
-    );
+    let conf =
+        format!("unqualified-search-registries = []\n[[registry]]\nlocation = \"{}\"\ninsecure = true\n", cx.registry);
     private_file(&dir.join("registries.conf"), &conf, cx.user.as_ref()).map_err(io_end("registries.conf"))?;
 
     let total = stop.clone();
@@ -437,7 +431,13 @@ async fn run_steps(cx: &mut Ctx<'_>, file: &TaskFile, spec: &RunSpec, outputs: &
                 stop.stop(Stopped::Timeout);
             })
         };
-        let scoped = Ctx { stop: &stop, context: cx.context.clone(), registry: cx.registry.clone(), user: cx.user.clone(), ..*cx };
+        let scoped = Ctx {
+            stop: &stop,
+            context: cx.context.clone(),
+            registry: cx.registry.clone(),
+            user: cx.user.clone(),
+            ..*cx
+        };
         let result = run_step(&scoped, file, step, spec, outputs).await;
         timer.abort();
         match result {
@@ -495,7 +495,13 @@ async fn run_step(
         StepKind::Push(images) => {
             for (n, image) in images.iter().enumerate() {
                 let digest_file = cx.dir.join(format!("tmp/digest-{}-{n}", step.id.replace('/', "_")));
-                let p = cx.buildah().arg("push").arg("--digestfile").arg(&digest_file).arg(image).arg(format!("docker://{image}"));
+                let p = cx
+                    .buildah()
+                    .arg("push")
+                    .arg("--digestfile")
+                    .arg(&digest_file)
+                    .arg(image)
+                    .arg(format!("docker://{image}"));
                 let (code, _) = cx.run(&p, false).await?;
                 if code != 0 {
                     return Err(End::failed(format!("step {}: pushing {image} failed (exit code {code})", step.id)));
@@ -518,11 +524,14 @@ async fn run_step(
             if code != 0 {
                 return Err(End::failed(format!("step {}: cannot start from {image} (exit code {code})", step.id)));
             }
-            let inspect = cx.buildah().args(["inspect", "--type", "container", "--format", "{{json .OCIv1.Config}}"]).arg(&name);
+            let inspect =
+                cx.buildah().args(["inspect", "--type", "container", "--format", "{{json .OCIv1.Config}}"]).arg(&name);
             let (_, config) = cx.run(&inspect, true).await?;
             let config: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
             let list = |v: &serde_json::Value| -> Vec<String> {
-                v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+                v.as_array()
+                    .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default()
             };
             let entry = match &step.entry_point {
                 Some(e) => taskfile::split_words(e).map_err(|e| End::failed(e.to_string()))?,

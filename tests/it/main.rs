@@ -3,6 +3,7 @@
 //! 127.0.0.1:0, through raw HTTP or through a client that nobody here wrote.
 
 mod support;
+mod tasks;
 
 mod acr;
 mod acr_listings;

@@ -244,16 +244,18 @@ impl RunRequest {
                 })
             }
             "EncodedTaskRunRequest" => Ok(Step::EncodedTask {
-                encoded_task_content: self.encoded_task_content.ok_or_else(|| invalid("encodedTaskContent is required"))?,
+                encoded_task_content: self
+                    .encoded_task_content
+                    .ok_or_else(|| invalid("encodedTaskContent is required"))?,
                 values: self.values,
             }),
             "FileTaskRunRequest" => Ok(Step::FileTask {
                 task_file_path: self.task_file_path.ok_or_else(|| invalid("taskFilePath is required"))?,
                 values: self.values,
             }),
-            other => Err(invalid(format!(
-                "type {other:?}: DockerBuildRequest, EncodedTaskRunRequest or FileTaskRunRequest"
-            ))),
+            other => {
+                Err(invalid(format!("type {other:?}: DockerBuildRequest, EncodedTaskRunRequest or FileTaskRunRequest")))
+            }
         }
     }
 }
@@ -304,10 +306,7 @@ pub(super) async fn list_runs(State(app): State<AppState>, Query(q): Query<RunsQ
 }
 
 async fn run_row(app: &AppState, id: &str) -> Result<RunRow, ApiError> {
-    app.tasks
-        .run(id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::ResourceUnknown, format!("run {id:?} not found")))
+    app.tasks.run(id).await?.ok_or_else(|| ApiError::new(ErrorCode::ResourceUnknown, format!("run {id:?} not found")))
 }
 
 /// GET /berth/v1/runs/{id}
@@ -497,11 +496,8 @@ fn apply(app: &AppState, ask: TaskRequest, base: Option<TaskSpec>) -> Result<Tas
                 .branch
                 .or_else(|| spec.trigger.source_triggers.first().map(|t| t.branch.clone()))
                 .unwrap_or_else(|| "main".into());
-            spec.trigger.source_triggers = vec![spec::SourceTrigger {
-                name: "defaultSourceTriggerName".into(),
-                branch,
-                status: "Enabled".into(),
-            }];
+            spec.trigger.source_triggers =
+                vec![spec::SourceTrigger { name: "defaultSourceTriggerName".into(), branch, status: "Enabled".into() }];
         }
         Some(false) => spec.trigger.source_triggers.clear(),
         None => {}
