@@ -120,6 +120,14 @@ impl Log {
         self.write(&format!("{text}\n"));
     }
 
+    /// A line Berth itself writes (how the run ended), kept even past the bound.
+    pub fn note(&self, text: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            s.pending.push_str(text);
+            s.pending.push('\n');
+        }
+    }
+
     /// What was written since the last call.
     pub fn take(&self) -> String {
         self.state.lock().map(|mut s| std::mem::take(&mut s.pending)).unwrap_or_default()
@@ -159,8 +167,8 @@ pub enum Ended {
     Stopped(Stopped),
 }
 
-/// Runs `p` to its end or until `stop`, its output (stdout and stderr) going to `log`; its
-/// standard output is also returned when `capture` (bounded to 1 MiB).
+/// Runs `p` to its end or until `stop`, its output (stdout and stderr) going to `log`, except
+/// that with `capture` its standard output is returned instead (bounded to 1 MiB).
 pub async fn run(p: &Program, log: &Log, stop: &Stop, capture: bool) -> std::io::Result<(Ended, String)> {
     if let Some(why) = stop.reason() {
         return Ok((Ended::Stopped(why), String::new()));
@@ -207,7 +215,7 @@ pub async fn run(p: &Program, log: &Log, stop: &Stop, capture: bool) -> std::io:
     Ok((ended, captured))
 }
 
-/// Copies a program's output into the log (and, if `keep`, returns up to 1 MiB of it), keeping
+/// Copies a program's output into the log, or if `keep` returns up to 1 MiB of it, keeping
 /// UTF-8 sequences whole across reads.
 async fn pipe(mut from: impl tokio::io::AsyncRead + Unpin, log: Log, keep: bool) -> String {
     const KEEP: usize = 1 << 20;
@@ -227,12 +235,13 @@ async fn pipe(mut from: impl tokio::io::AsyncRead + Unpin, log: Log, keep: bool)
         };
         let text = String::from_utf8_lossy(&carry[..valid]).into_owned();
         carry.drain(..valid);
-        if keep && kept.len() < KEEP {
-            kept.push_str(&text[..text.len().min(KEEP - kept.len())].to_owned());
+        if !keep {
+            log.write(&text);
+        } else if kept.len() + text.len() <= KEEP {
+            kept.push_str(&text);
         }
-        log.write(&text);
     }
-    if !carry.is_empty() {
+    if !carry.is_empty() && !keep {
         log.write(&String::from_utf8_lossy(&carry));
     }
     kept

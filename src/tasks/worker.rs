@@ -66,7 +66,16 @@ pub async fn execute(app: Arc<App>, run: RunRow, holder: String) {
     // Unique even among registries sharing the directory.
     let dir = tasks.config.work_dir.join(format!("{}-{}", run.id, &uuid::Uuid::new_v4().simple().to_string()[..8]));
     let mut outputs = Vec::new();
-    let watch = tokio::spawn(watch(app.clone(), run.clone(), holder.clone(), log.clone(), stop.clone(), dir.clone()));
+    let done = tokio_util::sync::CancellationToken::new();
+    let watch = tokio::spawn(watch(
+        app.clone(),
+        run.clone(),
+        holder.clone(),
+        log.clone(),
+        stop.clone(),
+        dir.clone(),
+        done.clone(),
+    ));
     log.line(&format!("Run ID: {} was started (trigger: {})", run.id, run.trigger_kind));
     let end = match steps(&app, &run, &dir, &log, &stop, &mut outputs).await {
         Ok(()) => End { status: "Succeeded", reason: None },
@@ -80,7 +89,7 @@ pub async fn execute(app: Arc<App>, run: RunRow, holder: String) {
         }
         None => end,
     };
-    log.line(&format!(
+    log.note(&format!(
         "Run ID: {} {} after {}",
         run.id,
         match end.status {
@@ -89,8 +98,8 @@ pub async fn execute(app: Arc<App>, run: RunRow, holder: String) {
         },
         run.started_at.map(|t| format!("{}s", (crate::meta::now_ms() - t) / 1000)).unwrap_or_default()
     ));
-    watch.abort();
-    let mut at = run.log_size;
+    done.cancel();
+    let mut at = watch.await.unwrap_or(run.log_size);
     store_log(&app, &run.id, &mut at, &log).await;
     let outputs = serde_json::to_string(&outputs).ok();
     match tasks.meta().finish_run(&run.id, &holder, end.status, outputs.as_deref(), end.reason.as_deref()).await {
@@ -108,12 +117,23 @@ pub async fn execute(app: Arc<App>, run: RunRow, holder: String) {
 }
 
 /// Stores the log, renews the lease (stopping the run when it is canceled or taken over),
-/// watches the disk, until aborted.
-async fn watch(app: Arc<App>, run: RunRow, holder: String, log: Log, stop: Stop, dir: PathBuf) {
+/// watches the disk, until `done`; the offset the log was stored up to.
+async fn watch(
+    app: Arc<App>,
+    run: RunRow,
+    holder: String,
+    log: Log,
+    stop: Stop,
+    dir: PathBuf,
+    done: tokio_util::sync::CancellationToken,
+) -> i64 {
     let mut at = run.log_size;
     let mut last_renew = tokio::time::Instant::now();
     loop {
-        tokio::time::sleep(LOG_EVERY).await;
+        tokio::select! {
+            () = tokio::time::sleep(LOG_EVERY) => {}
+            () = done.cancelled() => return at,
+        }
         store_log(&app, &run.id, &mut at, &log).await;
         if last_renew.elapsed() < RENEW {
             continue;

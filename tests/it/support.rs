@@ -98,6 +98,11 @@ impl TestApp {
         self.task = Some(task);
     }
 
+    /// Changes the configuration the next [`restart`](Self::restart) uses.
+    pub fn set_config(&mut self, adjust: impl FnOnce(&mut Config)) {
+        adjust(&mut self.config);
+    }
+
     /// Keys of the objects the blob store holds under `prefix` (`blobs`, `uploads`).
     pub async fn stored(&self, prefix: &str) -> Vec<String> {
         use futures_util::TryStreamExt;

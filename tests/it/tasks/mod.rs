@@ -1,7 +1,9 @@
 //! Tasks end to end: runs built by buildah as the build user, from uploaded, git and tarball
 //! contexts, task files with `cmd` steps, triggers, bounds and hostile input.
 
+mod access;
 mod runs;
+mod triggers;
 
 use std::time::Duration;
 
@@ -161,4 +163,96 @@ pub fn has_file(files: &[(String, Vec<u8>)], path: &str) -> Option<String> {
         .rev()
         .find(|(p, _)| p.trim_start_matches("./").trim_start_matches('/') == want)
         .map(|(_, c)| String::from_utf8_lossy(c).into_owned())
+}
+
+/// A git repository served over `git://` on 127.0.0.1 (each connection handed to
+/// `git daemon --inetd`), holding `files` committed on `main`. Dropping it stops serving.
+pub struct GitServer {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl GitServer {
+    pub async fn start(files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let repo = dir.path().join("app.git");
+        std::fs::create_dir(&repo).expect("repo dir");
+        git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+        commit_in(&repo, files, "first");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let base = dir.path().to_path_buf();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let base = base.clone();
+                tokio::spawn(async move {
+                    let child = tokio::process::Command::new("git")
+                        .args(["daemon", "--inetd", "--export-all"])
+                        .arg(format!("--base-path={}", base.display()))
+                        .arg(&base)
+                        .stdin(std::process::Stdio::piped())
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::null())
+                        .kill_on_drop(true)
+                        .spawn();
+                    let Ok(mut child) = child else { return };
+                    let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else { return };
+                    let (mut read, mut write) = tcp.split();
+                    let _ = tokio::join!(
+                        async {
+                            let _ = tokio::io::copy(&mut read, &mut stdin).await;
+                            drop(stdin);
+                        },
+                        tokio::io::copy(&mut stdout, &mut write)
+                    );
+                    let _ = child.wait().await;
+                });
+            }
+        });
+        GitServer { url: format!("git://127.0.0.1:{port}/app.git"), dir, accept }
+    }
+
+    /// Commits `files` (written over the work tree) on `main`; the commit's id.
+    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
+        commit_in(&self.dir.path().join("app.git"), files, message)
+    }
+}
+
+fn commit_in(repo: &std::path::Path, files: &[(&str, &str)], message: &str) -> String {
+    {
+        for (path, content) in files {
+            let p = repo.join(path);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("dirs");
+            std::fs::write(p, content).expect("write");
+        }
+        git(repo, &["add", "-A"]);
+        git(repo, &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", message]);
+        git(repo, &["rev-parse", "HEAD"]).trim().to_owned()
+    }
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git").args(args).current_dir(dir).output().expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Queues a run of `body` (a run request); its id.
+pub async fn queue(app: &TestApp, body: Value) -> String {
+    let run = app.admin(Method::POST, "/runs", Some(body)).await;
+    run["runId"].as_str().expect("runId").to_owned()
+}
+
+/// An `EncodedTaskRunRequest` of the task file `yaml`, with the context `source`.
+pub fn encoded(yaml: &str, source: Option<&str>) -> Value {
+    use base64::Engine as _;
+    let content = base64::engine::general_purpose::STANDARD.encode(yaml);
+    json!({"type": "EncodedTaskRunRequest", "encodedTaskContent": content, "sourceLocation": source})
 }

@@ -1,0 +1,93 @@
+//! Who may run what: a run never holds more than the caller who started it.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::{can_build, context_archive, encoded, finished, push_base, upload};
+use crate::support::{ADMIN, ADMIN_PASSWORD, TestApp, token, user_with};
+
+#[tokio::test]
+async fn a_run_pushes_only_where_its_caller_may_push() {
+    let app = TestApp::spawn().await;
+    let registry = app.host();
+    let source = upload(&app, context_archive(&[("Dockerfile", "FROM scratch\n")])).await;
+    // Readers see runs and start none.
+    let reader = user_with(&app, "watcher", &["Reader"]).await;
+    let res = app.anon(Method::GET, "/berth/v1/runs").basic_auth("watcher", Some(&reader)).send().await.expect("list");
+    assert_eq!(res.status(), 200);
+    let build = json!({"type": "DockerBuildRequest", "imageNames": ["team/a:1"], "sourceLocation": source});
+    let res = app
+        .anon(Method::POST, "/berth/v1/runs")
+        .basic_auth("watcher", Some(&reader))
+        .json(&build)
+        .send()
+        .await
+        .expect("run");
+    assert_eq!(res.status(), 403);
+
+    // A token that carries management writes and a push to team/a only.
+    let bearer = token(&app, ADMIN, ADMIN_PASSWORD, "repository:team/a:pull,push registry:management:write").await;
+    let res = app.anon(Method::POST, "/berth/v1/runs").bearer_auth(&bearer).json(&build).send().await.expect("run");
+    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap_or_default());
+    let elsewhere = json!({"type": "DockerBuildRequest", "imageNames": ["team/b:1"], "sourceLocation": source});
+    let res = app.anon(Method::POST, "/berth/v1/runs").bearer_auth(&bearer).json(&elsewhere).send().await.expect("run");
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.expect("text").contains("team/b"));
+    // A task file's pushes are known when it runs: there the run fails, naming the repository.
+    if !can_build() {
+        return;
+    }
+    push_base(&app, "base/busybox", "1", "m").await;
+    let yaml =
+        format!("version: v1.1.0\nsteps:\n  - build: -t {registry}/team/b:1 .\n  - push: [\"{registry}/team/b:1\"]\n");
+    let source = upload(&app, context_archive(&[("Dockerfile", &format!("FROM {registry}/base/busybox:1\n"))])).await;
+    let res = app
+        .anon(Method::POST, "/berth/v1/runs")
+        .bearer_auth(&bearer)
+        .json(&encoded(&yaml, Some(&source)))
+        .send()
+        .await
+        .expect("run");
+    assert_eq!(res.status(), 202);
+    let id = res.json::<serde_json::Value>().await.expect("json")["runId"].as_str().expect("id").to_owned();
+    let run = finished(&app, &id, Duration::from_secs(60)).await;
+    assert_eq!(run["status"], "Failed", "{run}");
+    assert!(run["runErrorMessage"].as_str().is_some_and(|m| m.contains("may not push to team/b")), "{run}");
+    let res = app.req(Method::GET, "/v2/team/b/tags/list").send().await.expect("tags");
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn a_run_of_a_disabled_owner_does_not_start_and_a_dead_workers_run_ends_in_error() {
+    let app = TestApp::spawn_with(|c| c.tasks.enabled = false).await;
+    let pushed = user_with(&app, "builder", &["Contributor"]).await;
+    let yaml = "version: v1.1.0\nsteps:\n  - cmd: nothing/here:1 true\n";
+    let res = app
+        .anon(Method::POST, "/berth/v1/runs")
+        .basic_auth("builder", Some(&pushed))
+        .json(&encoded(yaml, None))
+        .send()
+        .await
+        .expect("run");
+    assert_eq!(res.status(), 202);
+    let queued = res.json::<serde_json::Value>().await.expect("json")["runId"].as_str().expect("id").to_owned();
+    // A run held by a worker whose lease ran out.
+    let stale = crate::tasks::queue(&app, encoded(yaml, None)).await;
+    app.execute_sql(&format!(
+        "UPDATE runs SET status = 'Running', holder = 'gone', lease_until = 1 WHERE id = '{stale}'"
+    ))
+    .await;
+    app.admin(Method::PATCH, "/users/builder", Some(json!({"status": "disabled"}))).await;
+    // A node that runs tasks takes over.
+    let mut app = app;
+    app.set_config(|c| c.tasks.enabled = true);
+    app.restart().await;
+    let run = finished(&app, &stale, Duration::from_secs(30)).await;
+    assert_eq!(run["status"], "Error");
+    assert!(run["runErrorMessage"].as_str().is_some_and(|m| m.contains("lease ran out")), "{run}");
+    let run = finished(&app, &queued, Duration::from_secs(30)).await;
+    assert_eq!(run["status"], "Failed");
+    assert!(run["runErrorMessage"].as_str().is_some_and(|m| m.contains("\"builder\" cannot run it now")), "{run}");
+}
