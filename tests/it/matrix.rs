@@ -139,6 +139,21 @@ const TABLE: &[(&str, &str, Body, [u16; 14])] = &[
     ("GET /berth/v1/webhooks/{name}/events", "GET /berth/v1/webhooks/{wh}/events", Body::Empty,  [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     // An unknown event: the cell shows the route let the caller through (404) or not.
     ("POST /berth/v1/webhooks/{name}/events/{id}/redeliver", "POST /berth/v1/webhooks/{wh}/events/none/redeliver", Body::Empty, [404, 404, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("GET /berth/v1/runs", "GET /berth/v1/runs", Body::Empty,                                    [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("POST /berth/v1/runs", "POST /berth/v1/runs", Body::Json(r#"{"type": "EncodedTaskRunRequest", "encodedTaskContent": "dmVyc2lvbjogdjEuMS4wCnN0ZXBzOgogIC0gY21kOiBub3RoaW5nL2hlcmU6MSB0cnVlCg=="}"#), [202, 202, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("POST /berth/v1/runs/sources", "POST /berth/v1/runs/sources", Body::Empty,                  [201, 201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("GET /berth/v1/runs/{id}", "GET /berth/v1/runs/{run}", Body::Empty,                         [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("GET /berth/v1/runs/{id}/log", "GET /berth/v1/runs/{run}/log", Body::Empty,                 [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    // An unknown run: the cell shows the route let the caller through (404) or not.
+    ("POST /berth/v1/runs/{id}/cancel", "POST /berth/v1/runs/none/cancel", Body::Empty,         [404, 404, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("GET /berth/v1/tasks", "GET /berth/v1/tasks", Body::Empty,                                  [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("POST /berth/v1/tasks", "POST /berth/v1/tasks", Body::Json(r#"{"name": "task-new-{p}", "encodedTaskContent": "dmVyc2lvbjogdjEuMS4wCnN0ZXBzOgogIC0gY21kOiBub3RoaW5nL2hlcmU6MSB0cnVlCg=="}"#), [201, 201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("GET /berth/v1/tasks/{name}", "GET /berth/v1/tasks/task-{p}", Body::Empty,                  [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("PATCH /berth/v1/tasks/{name}", "PATCH /berth/v1/tasks/task-{p}", Body::Json(r#"{"status": "Disabled"}"#), [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("DELETE /berth/v1/tasks/{name}", "DELETE /berth/v1/tasks/task-gone-{p}", Body::Empty,       [204, 204, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    ("POST /berth/v1/tasks/{name}/run", "POST /berth/v1/tasks/task-{p}/run", Body::Empty,        [202, 202, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
+    // Only the git service's signature lets a call in: every caller without one is refused.
+    ("POST /berth/v1/tasks/{name}/webhook", "POST /berth/v1/tasks/task-{p}/webhook", Body::Empty, [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
     ("GET /berth/v1/scopemaps", "GET /berth/v1/scopemaps", Body::Empty,                          [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("POST /berth/v1/scopemaps", "POST /berth/v1/scopemaps", Body::Json(r#"{"name": "map-new-{p}", "actions": ["repositories/app/content/read"]}"#), [201, 201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
     ("GET /berth/v1/scopemaps/{name}", "GET /berth/v1/scopemaps/map-{p}", Body::Empty,           [200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 401]),
@@ -305,11 +320,18 @@ async fn fixtures(app: &TestApp) -> Fixtures {
             app.admin(Method::POST, "/webhooks", Some(hook)).await;
         }
         per_column.insert((p, "wh"), wh);
+        for task in [format!("task-{p}"), format!("task-gone-{p}")] {
+            app.admin(Method::POST, "/tasks", Some(json!({"name": task, "encodedTaskContent": "dmVyc2lvbjogdjEuMS4wCnN0ZXBzOgogIC0gY21kOiBub3RoaW5nL2hlcmU6MSB0cnVlCg=="}))).await;
+        }
         for map in [format!("map-{p}"), format!("map-gone-{p}")] {
             let actions = ["repositories/app/content/read"];
             app.admin(Method::POST, "/scopemaps", Some(json!({"name": map, "actions": actions}))).await;
         }
     }
+    let run = app
+        .admin(Method::POST, "/runs", Some(json!({"type": "EncodedTaskRunRequest", "encodedTaskContent": "dmVyc2lvbjogdjEuMS4wCnN0ZXBzOgogIC0gY21kOiBub3RoaW5nL2hlcmU6MSB0cnVlCg=="})))
+        .await;
+    shared.insert("run", run["runId"].as_str().expect("runId").to_owned());
     let config = app.push_blob("app", b"{}").await;
     let manifest = String::from_utf8(image_manifest(&config, 2, Vec::new())).expect("utf-8");
     Fixtures { shared, per_column, manifest }
