@@ -228,7 +228,7 @@ async fn pipe(mut from: impl tokio::io::AsyncRead + Unpin, log: Log, keep: bool)
         let text = String::from_utf8_lossy(&carry[..valid]).into_owned();
         carry.drain(..valid);
         if keep && kept.len() < KEEP {
-            kept.push_str(&text[..text.len().min(KEEP - kept.len())].to_owned());
+            kept.push_str(&text[..text.len().min(KEEP - kept.len())]);
         }
         log.write(&text);
     }
