@@ -1,5 +1,5 @@
 //! The portal: server-rendered pages for browsing the registry in a browser, compiled into the
-//! binary (maud templates, one stylesheet, no script). A browser signs in through a form with
+//! binary (maud templates, one stylesheet, one small script no page needs to read). A browser signs in through a form with
 //! the registry's own identities and then carries a session cookie; every page authorizes the
 //! session's caller exactly as the API authorizes a token, through the same `Caller`.
 //!
@@ -16,6 +16,7 @@ mod repositories;
 mod repository;
 mod settings;
 mod signin;
+mod tasks;
 mod webhooks;
 
 use axum::Router;
@@ -42,7 +43,8 @@ const COOKIE: &str = "berth_session";
 /// Rows per page of a listing.
 const PAGE: u32 = 100;
 const STYLESHEET: &str = include_str!("portal.css");
-/// Search as you type: the only script, and no page needs it to read.
+/// Search as you type and a running task's log followed in place: the only script, and no
+/// page needs it to read.
 const SCRIPT: &str = include_str!("portal.js");
 /// Scripts only from the portal's own file (no inline script, so nothing a page shows can
 /// run), nothing from elsewhere, never inside a frame.
@@ -92,6 +94,11 @@ fn routes() -> Router<AppState> {
         .route("/settings/webhook/ping", post(webhooks::ping_webhook))
         .route("/settings/webhook/redeliver", post(webhooks::redeliver_event))
         .route("/settings/webhook/delete", post(webhooks::delete_webhook))
+        .route("/tasks", get(tasks::list_tasks))
+        .route("/runs", get(tasks::list_runs))
+        .route("/runs/{id}", get(tasks::show_run))
+        .route("/runs/{id}/log", get(tasks::run_log))
+        .route("/runs/{id}/cancel", post(tasks::cancel_run))
         .route("/portal.css", get(stylesheet))
         .route("/portal.js", get(script))
         .layer(middleware::from_fn(security_headers))
@@ -152,6 +159,13 @@ impl From<crate::events::webhooks::Error> for PortalError {
     }
 }
 
+/// Task and run errors as the API maps them (unknown: 404, invalid: 400, conflict: 409).
+impl From<crate::tasks::Error> for PortalError {
+    fn from(e: crate::tasks::Error) -> Self {
+        PortalError::Api(e.into())
+    }
+}
+
 impl IntoResponse for PortalError {
     /// The error page, with the status and message the API gives the same error (its
     /// internal failures logged, never shown).
@@ -173,7 +187,7 @@ impl IntoResponse for PortalError {
 /// The page that says what went wrong.
 fn error_page(status: StatusCode, message: &str) -> Response {
     // Unstyled: an error does not know where this portal's stylesheet is.
-    let body = layout("Error", None, None, html! { h1 { "Error" } p.error role="alert" { (message) } });
+    let body = layout("Error", None, None, None, html! { h1 { "Error" } p.error role="alert" { (message) } });
     (status, body).into_response()
 }
 
@@ -225,7 +239,12 @@ impl Session {
 
     /// A page of this session.
     fn page(&self, title: &str, main: Markup) -> Response {
-        layout(title, Some(&self.base), Some(self), main)
+        layout(title, Some(&self.base), Some(self), None, main)
+    }
+
+    /// A page of this session with `head` added to its `<head>`.
+    fn page_with_head(&self, title: &str, head: Markup, main: Markup) -> Response {
+        layout(title, Some(&self.base), Some(self), Some(head), main)
     }
 
     /// `Forbidden` unless the caller may do what `need` names, as the API checks it.
@@ -380,9 +399,9 @@ fn home(base: &str) -> String {
     if base.is_empty() { "/".to_owned() } else { base.to_owned() }
 }
 
-/// A page: the shared frame (the stylesheet at `base`, and navigation and sign-out for a
-/// session) around `main`.
-fn layout(title: &str, base: Option<&str>, session: Option<&Session>, main: Markup) -> Response {
+/// A page: the shared frame (the stylesheet at `base`, `head` if any, and navigation and
+/// sign-out for a session) around `main`.
+fn layout(title: &str, base: Option<&str>, session: Option<&Session>, head: Option<Markup>, main: Markup) -> Response {
     let page = html! {
         (DOCTYPE)
         html lang="en" {
@@ -391,6 +410,7 @@ fn layout(title: &str, base: Option<&str>, session: Option<&Session>, main: Mark
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Berth" }
                 @if let Some(base) = base { link rel="stylesheet" href=(format!("{base}/portal.css")); }
+                @if let Some(head) = head { (head) }
             }
             body {
                 a.skip href="#main" { "Skip to content" }
@@ -400,6 +420,7 @@ fn layout(title: &str, base: Option<&str>, session: Option<&Session>, main: Mark
                             a href=(home(&s.base)) { "Overview" }
                             a href=(format!("{}/repositories", s.base)) { "Repositories" }
                             @if s.manages() {
+                                a href=(format!("{}/tasks", s.base)) { "Tasks" }
                                 a href=(format!("{}/access", s.base)) { "Access" }
                                 a href=(format!("{}/settings", s.base)) { "Settings" }
                             }

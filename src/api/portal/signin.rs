@@ -42,7 +42,7 @@ fn sign_in_page(base: &str, status: StatusCode, error: Option<&str>) -> Response
         }
         p.muted { "The admin user, a user, a service principal or a repository token, with its password." }
     };
-    (status, layout("Sign in", Some(base), None, body)).into_response()
+    (status, layout("Sign in", Some(base), None, None, body)).into_response()
 }
 
 /// POST /signin — on success a session cookie and the overview; else the form again, saying why.

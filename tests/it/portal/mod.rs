@@ -6,3 +6,4 @@ pub mod browser;
 mod pages;
 mod repository;
 mod settings;
+mod tasks;
