@@ -47,7 +47,7 @@ pub use manifests::{Counts, ManifestRow, NewManifest, ReferrerRow};
 pub use quarantine::{QUARANTINE_ENABLED, Visibility};
 pub use scans::{ScanEnd, ScanRow};
 pub use storage::Untagged;
-pub use tasks::{BaseUpdate, LOG_PIECE, NewRun, RunFilter, RunRow, TaskRow};
+pub use tasks::{BaseUpdate, LOG_PIECE, NewRun, RUN_STATUSES, RunFilter, RunRow, TaskRow};
 pub use usage::{StoredBytes, UsageRecount};
 pub use vulns::{NewVuln, StoredVulns, VulnImport, VulnSummary};
 

@@ -74,6 +74,9 @@ pub struct NewRun {
     pub trigger_key: Option<String>,
 }
 
+/// Every status a run may have.
+pub const RUN_STATUSES: &[&str] = &["Queued", "Running", "Succeeded", "Failed", "Canceled", "Error", "Timeout"];
+
 /// A stored run.
 #[derive(Debug, Clone)]
 pub struct RunRow {

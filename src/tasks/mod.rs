@@ -108,8 +108,38 @@ impl Tasks {
         Ok(self.meta.runs(filter).await?)
     }
 
-    pub async fn log_pieces(&self, id: &str, offset: i64, limit: u32) -> Result<Vec<(i64, String)>> {
-        Ok(self.meta.log_pieces(id, offset, limit).await?)
+    /// The log of run `id` from byte `from`, up to about `max` bytes (whole pieces, cut at a
+    /// character boundary), and the offset after what it returns.
+    pub async fn log(&self, id: &str, from: i64, max: i64) -> Result<(String, i64)> {
+        let mut text = String::new();
+        let mut next = from.max(0);
+        while next - from < max {
+            let before = next;
+            for (start, piece) in self.meta.log_pieces(id, next, 16).await? {
+                let end = start + i64::try_from(piece.len()).unwrap_or(0);
+                if end <= next {
+                    continue;
+                }
+                let mut skip = usize::try_from(next - start).unwrap_or(0).min(piece.len());
+                while !piece.is_char_boundary(skip) {
+                    skip += 1;
+                }
+                text.push_str(&piece[skip..]);
+                next = end;
+            }
+            if next == before {
+                break;
+            }
+        }
+        if next - from > max {
+            let mut keep = usize::try_from(max).unwrap_or(0).min(text.len());
+            while !text.is_char_boundary(keep) {
+                keep -= 1;
+            }
+            next -= i64::try_from(text.len() - keep).unwrap_or(0);
+            text.truncate(keep);
+        }
+        Ok((text, next))
     }
 
     pub async fn task(&self, name: &str) -> Result<Option<TaskRow>> {

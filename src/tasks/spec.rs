@@ -68,7 +68,8 @@ impl Platform {
     pub fn parse(s: &str) -> Result<Self, String> {
         let mut parts = s.splitn(3, '/');
         let (os, architecture) = (parts.next().unwrap_or_default(), parts.next());
-        if os.is_empty() || !os.chars().all(|c| c.is_ascii_alphanumeric()) {
+        let word = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric());
+        if !word(os) || architecture.is_some_and(|a| !word(a)) {
             return Err(format!("platform {s:?}: expected OS[/ARCHITECTURE[/VARIANT]], such as linux/amd64"));
         }
         Ok(Platform { os: os.to_owned(), architecture: architecture.unwrap_or("amd64").to_owned() })
@@ -198,6 +199,7 @@ mod tests {
         assert_eq!(Platform::parse("linux/arm64").expect("p").architecture, "arm64");
         assert_eq!(Platform::parse("linux").expect("p").as_string(), "linux/amd64");
         assert!(Platform::parse("../x").is_err());
+        assert!(Platform::parse("linux/").is_err());
         assert_eq!(Argument::parse("A=b=c").expect("a").value, "b=c");
         assert!(Argument::parse("=x").is_err());
         assert!(Argument::parse("novalue").is_err());

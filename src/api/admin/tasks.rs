@@ -21,7 +21,7 @@ use crate::api::time::iso8601;
 use crate::api::{ApiError, auth};
 use crate::app::AppState;
 use crate::auth::{Action, Manage};
-use crate::meta::{RunFilter, RunRow, TaskRow, now_ms};
+use crate::meta::{RUN_STATUSES, RunFilter, RunRow, TaskRow, now_ms};
 use crate::oci::{ErrorCode, RepoName};
 use crate::tasks::{Argument, Owner, Platform, RunSpec, Step, TaskSpec, Tasks, spec};
 
@@ -290,15 +290,13 @@ pub(super) struct RunsQuery {
     top: Option<u32>,
 }
 
-const STATUSES: &[&str] = &["Queued", "Running", "Succeeded", "Failed", "Canceled", "Error", "Timeout"];
-
 /// GET /berth/v1/runs?status=&task=&top= — runs, newest first (`az acr task list-runs`).
 pub(super) async fn list_runs(State(app): State<AppState>, Query(q): Query<RunsQuery>, req: Request) -> Reply {
     managed!(app, req, Manage::Read);
     if let Some(s) = &q.status
-        && !STATUSES.contains(&s.as_str())
+        && !RUN_STATUSES.contains(&s.as_str())
     {
-        return Err(invalid(format!("status {s:?}: one of {}", STATUSES.join(", "))));
+        return Err(invalid(format!("status {s:?}: one of {}", RUN_STATUSES.join(", "))));
     }
     let filter = RunFilter { status: q.status, task: q.task, top: q.top.unwrap_or(15).min(1000) };
     let runs = app.tasks.runs(&filter).await?;
@@ -332,7 +330,7 @@ pub(super) async fn run_log(
 ) -> Reply {
     managed!(app, req, Manage::Read);
     let run = run_row(&app, &id).await?;
-    let (text, next) = log_from(&app, &id, q.offset.max(0)).await?;
+    let (text, next) = app.tasks.log(&id, q.offset.max(0), 1 << 20).await?;
     let mut res = text.into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
@@ -341,25 +339,6 @@ pub(super) async fn run_log(
         h.insert("x-berth-run-status", v);
     }
     Ok(res)
-}
-
-/// The log of `id` from byte `offset`, up to about 1 MiB, and the offset after it.
-pub(crate) async fn log_from(app: &AppState, id: &str, offset: i64) -> Result<(String, i64), ApiError> {
-    let mut text = String::new();
-    let mut next = offset;
-    for (start, piece) in app.tasks.log_pieces(id, offset, 16).await? {
-        let end = start + i64::try_from(piece.len()).unwrap_or(0);
-        if end <= next {
-            continue;
-        }
-        let mut skip = usize::try_from(next - start).unwrap_or(0).min(piece.len());
-        while !piece.is_char_boundary(skip) {
-            skip += 1;
-        }
-        text.push_str(&piece[skip..]);
-        next = end;
-    }
-    Ok((text, next))
 }
 
 /// POST /berth/v1/runs/{id}/cancel — cancels a run (`az acr task cancel-run`): a queued one at

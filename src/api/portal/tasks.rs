@@ -17,7 +17,7 @@ use super::{PAGE, PageResult, PortalError, Session, confirmed, link, see_other, 
 use crate::api::ApiError;
 use crate::app::AppState;
 use crate::auth::Manage;
-use crate::meta::{RunFilter, RunRow, TaskRow, now_ms};
+use crate::meta::{RUN_STATUSES, RunFilter, RunRow, TaskRow, now_ms};
 use crate::oci::ErrorCode;
 use crate::tasks::worker::Output;
 use crate::tasks::{Step, TaskSpec};
@@ -25,7 +25,6 @@ use crate::tasks::{Step, TaskSpec};
 /// The most of a log a page shows (and the follower appends): the rest is the API's.
 const LOG_SHOWN: i64 = 1 << 20;
 /// A run's statuses, as ACR names them.
-const STATUSES: &[&str] = &["Queued", "Running", "Succeeded", "Failed", "Canceled", "Error", "Timeout"];
 
 /// `00:01:05`, as `az acr task list-runs` shows a duration.
 fn duration(ms: i64) -> String {
@@ -151,8 +150,8 @@ pub(super) async fn list_runs(
     session.check_manage(Manage::Read)?;
     let task = query.task.trim();
     let wanted = query.status.trim();
-    if !wanted.is_empty() && !STATUSES.contains(&wanted) {
-        return Err(PortalError::BadRequest(format!("status {wanted:?}: one of {}", STATUSES.join(", "))));
+    if !wanted.is_empty() && !RUN_STATUSES.contains(&wanted) {
+        return Err(PortalError::BadRequest(format!("status {wanted:?}: one of {}", RUN_STATUSES.join(", "))));
     }
     let filter = RunFilter {
         task: Some(task.to_owned()).filter(|t| !t.is_empty()),
@@ -171,7 +170,7 @@ pub(super) async fn list_runs(
             label for="run-status-filter" { "Status" }
             select #run-status-filter name="status" {
                 option value="" selected[wanted.is_empty()] { "Any" }
-                @for s in STATUSES { option value=(s) selected[*s == wanted] { (s) } }
+                @for s in RUN_STATUSES { option value=(s) selected[*s == wanted] { (s) } }
             }
             button type="submit" { "Show" }
         }
@@ -208,41 +207,6 @@ async fn run_row(app: &AppState, id: &str) -> Result<RunRow, PortalError> {
         .run(id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::ResourceUnknown, format!("run {id:?} not found")).into())
-}
-
-/// The log of `id` from byte `from` up to [`LOG_SHOWN`] (reading on while there is more), and
-/// the offset after it.
-async fn read_log(app: &AppState, id: &str, from: i64) -> Result<(String, i64), PortalError> {
-    let mut text = String::new();
-    let mut next = from.max(0);
-    while next < LOG_SHOWN {
-        let before = next;
-        for (start, piece) in app.tasks.log_pieces(id, next, 16).await? {
-            let end = start + i64::try_from(piece.len()).unwrap_or(0);
-            if end <= next {
-                continue;
-            }
-            let mut skip = usize::try_from(next - start).unwrap_or(0).min(piece.len());
-            while !piece.is_char_boundary(skip) {
-                skip += 1;
-            }
-            text.push_str(&piece[skip..]);
-            next = end;
-        }
-        if next == before {
-            break;
-        }
-    }
-    if next > LOG_SHOWN {
-        let over = usize::try_from(next - LOG_SHOWN).unwrap_or(0).min(text.len());
-        let mut keep = text.len() - over;
-        while !text.is_char_boundary(keep) {
-            keep -= 1;
-        }
-        next -= i64::try_from(text.len() - keep).unwrap_or(0);
-        text.truncate(keep);
-    }
-    Ok((text, next))
 }
 
 /// Whether the page stopped showing the log of `run` at `next`.
@@ -298,7 +262,7 @@ pub(super) async fn show_run(State(app): State<AppState>, headers: HeaderMap, Pa
     session.check_manage(Manage::Read)?;
     // The run before its log: a run read as ended has its whole log stored.
     let run = run_row(&app, &id).await?;
-    let (log, next) = read_log(&app, &id, 0).await?;
+    let (log, next) = app.tasks.log(&id, 0, LOG_SHOWN).await?;
     let outputs: Vec<Output> = run.outputs.as_deref().and_then(|o| serde_json::from_str(o).ok()).unwrap_or_default();
     let follow = !run.finished();
     let cancel = follow && session.caller.manage() >= Manage::Write;
@@ -383,7 +347,8 @@ pub(super) async fn run_log(
     let session = Session::of(&app, &headers).await?;
     session.check_manage(Manage::Read)?;
     let run = run_row(&app, &id).await?;
-    let (text, next) = read_log(&app, &id, query.offset).await?;
+    let from = query.offset.max(0);
+    let (text, next) = app.tasks.log(&id, from, (LOG_SHOWN - from).max(0)).await?;
     let answer = json!({
         "text": text,
         "offset": next,
