@@ -90,6 +90,26 @@ impl Registry {
         self.answer(res, &format!("POST {path}")).await
     }
 
+    /// GETs a text answer (such as a run's log) with the stored credentials: its body and
+    /// headers. An error answer is a [`Failure`], as [`Registry::call`]'s are.
+    pub(crate) async fn text(&self, path: &str) -> anyhow::Result<(String, reqwest::header::HeaderMap)> {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.creds {
+            req = req.basic_auth(&c.username, Some(&c.password));
+        }
+        let res = self.send(req).await?;
+        if !res.status().is_success() {
+            return Err(self
+                .answer(res, &format!("GET {path}"))
+                .await
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("GET {path}: the registry refused without saying why")));
+        }
+        let headers = res.headers().clone();
+        let body = res.text().await.with_context(|| format!("GET {path}: the answer was cut off"))?;
+        Ok((body, headers))
+    }
+
     /// Every item of a paged `/acr/v1` listing (following `Link: <…>; rel="next"`): the arrays
     /// under `field`, at most `top` items.
     pub(crate) async fn list(&self, path: &str, field: &str, top: Option<usize>) -> anyhow::Result<Vec<Value>> {

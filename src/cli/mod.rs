@@ -2,6 +2,7 @@
 //! running registry that mirrors `az acr` (command names, flags, JSON output, `-o`, `--query`).
 
 mod audit;
+mod builds;
 mod client;
 mod docker_config;
 mod error;
@@ -13,6 +14,7 @@ mod principals;
 mod repositories;
 mod serve;
 mod storage;
+mod tasks;
 mod tokens;
 mod trust;
 mod vulndb;
@@ -104,6 +106,14 @@ enum Command {
     /// The offline vulnerability database: import OSV records, show what is loaded (Berth's own).
     #[command(subcommand)]
     Vulndb(vulndb::VulndbCommand),
+    /// Build an image from a local folder, a git URL or a tarball URL, and push it (as `az acr build`).
+    Build(builds::BuildArgs),
+    /// Run a task file or a command, with or without a context (as `az acr run`).
+    Run(builds::RunArgs),
+    /// Tasks: builds, task files and commands run by hand, on commits, base image updates and
+    /// timers; and their runs.
+    #[command(subcommand)]
+    Task(tasks::TaskCommand),
     /// Offline administration of a registry's stores (Berth's own).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -141,6 +151,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scan(args) => trust::scan(args, out).await,
         Command::Policy(cmd) => trust::policy(cmd, out).await,
         Command::Vulndb(cmd) => vulndb::vulndb(cmd, out).await,
+        Command::Build(args) => builds::build(args, out).await,
+        Command::Run(args) => builds::run(args, out).await,
+        Command::Task(cmd) => tasks::task(cmd, out).await,
         Command::Admin(AdminCommand::ResetPassword(args)) => serve::reset_password(args, out).await,
     }
 }
@@ -196,5 +209,54 @@ mod tests {
         assert!(parse("berth vulndb import -r localhost:5000 Debian-all.zip -o table").is_ok());
         assert!(parse("berth vulndb import -r localhost:5000").is_err());
         assert!(parse("berth vulndb show -r localhost:5000 --query records -o tsv").is_ok());
+        // Builds, runs and tasks, as `az acr build|run|task`.
+        let cli = parse("berth build -r localhost:5000 -t app:v1 -t app:{{.Run.ID}} -f docker/Dockerfile --build-arg A=1 --build-arg B= --platform linux/arm64 --target final --no-cache --timeout 600 .")
+            .expect("parses");
+        assert!(matches!(cli.command, Command::Build(_)));
+        assert!(
+            parse("berth build -r localhost:5000 --no-push --no-logs https://example.com/org/repo.git#main:app")
+                .is_ok()
+        );
+        assert!(parse("berth build -r localhost:5000 -t app:v1 --no-wait -o tsv --query runId .").is_ok());
+        assert!(parse("berth build -r localhost:5000 -t app:v1").is_err(), "a build needs a context");
+        assert!(parse("berth build -t app:v1 .").is_err(), "a build needs a registry");
+        assert!(parse("berth build -r localhost:5000 --build-arg NOVALUE .").is_err());
+        assert!(parse("berth build -r localhost:5000 --platform /amd64 .").is_err());
+        assert!(parse("berth build -r localhost:5000 --timeout soon .").is_err());
+        let cli = parse("berth run -r localhost:5000 --cmd busybox:1 /dev/null --no-wait").expect("parses");
+        assert!(matches!(cli.command, Command::Run(_)));
+        assert!(parse("berth run -r localhost:5000 -f acb.yaml --set A=1 --set-secret B=2 --timeout 60 .").is_ok());
+        assert!(parse("berth run -r localhost:5000 -f task.yaml").is_ok());
+        assert!(parse("berth run -r localhost:5000 -f task.yaml --cmd x /dev/null").is_err());
+        assert!(parse("berth run -r localhost:5000 --set novalue --cmd x").is_err());
+        assert!(
+            parse("berth task create -n nightly -r localhost:5000 -c /dev/null --cmd busybox:1 --schedule 0_2_*_*_* --commit-trigger-enabled false --status Disabled")
+                .is_ok()
+        );
+        assert!(
+            parse("berth task create -n build -r localhost:5000 -c https://example.com/r.git#main -f Dockerfile -t app:{{.Run.ID}} --arg A=1 --branch main --base-image-trigger-enabled false --no-push --platform linux")
+                .is_ok()
+        );
+        assert!(parse("berth task create -n build -r localhost:5000 --cmd x").is_err(), "create needs a context");
+        assert!(parse("berth task create -n build -r localhost:5000 -c /dev/null --cmd x -f t.yaml").is_err());
+        assert!(parse("berth task create -n build -r localhost:5000 -c /dev/null --cmd x --status paused").is_err());
+        assert!(parse("berth task create -n b -r localhost:5000 -c x --commit-trigger-enabled maybe").is_err());
+        assert!(
+            parse("berth task update -n nightly -r localhost:5000 --status Disabled --query status -o tsv").is_ok()
+        );
+        assert!(parse("berth task list -r localhost:5000 -o table").is_ok());
+        assert!(parse("berth task show -n nightly -r localhost:5000").is_ok());
+        assert!(parse("berth task show -r localhost:5000").is_err());
+        assert!(parse("berth task delete -n nightly -r localhost:5000 --yes").is_ok());
+        assert!(parse("berth task run -n nightly -r localhost:5000 --no-logs").is_ok());
+        assert!(parse("berth task list-runs -r localhost:5000 --run-status Running --query [].runId -o tsv").is_ok());
+        assert!(parse("berth task list-runs -r localhost:5000 -n nightly --top 5 -o table").is_ok());
+        assert!(parse("berth task list-runs -r localhost:5000 --run-status running").is_err());
+        assert!(parse("berth task logs -r localhost:5000 --run-id ca1").is_ok());
+        assert!(parse("berth task logs -r localhost:5000 -n nightly").is_ok());
+        assert!(parse("berth task logs -r localhost:5000 -n nightly --run-id ca1").is_err());
+        assert!(parse("berth task cancel-run -r localhost:5000 --run-id ca1").is_ok());
+        assert!(parse("berth task cancel-run -r localhost:5000").is_err());
+        assert!(parse("berth task show-run -r localhost:5000 --run-id ca1 -o table").is_ok());
     }
 }

@@ -9,6 +9,7 @@ mod identity;
 mod principals;
 mod repository;
 mod storage;
+mod tasks;
 mod trust;
 
 use std::path::PathBuf;
