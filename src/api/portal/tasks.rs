@@ -24,7 +24,6 @@ use crate::tasks::{Step, TaskSpec};
 
 /// The most of a log a page shows (and the follower appends): the rest is the API's.
 const LOG_SHOWN: i64 = 1 << 20;
-/// A run's statuses, as ACR names them.
 
 /// `00:01:05`, as `az acr task list-runs` shows a duration.
 fn duration(ms: i64) -> String {
