@@ -66,6 +66,15 @@ pub struct App {
     first_start: Mutex<Option<Vec<SecretValue>>>,
 }
 
+/// Which background jobs a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Jobs {
+    /// A registry node: all of them.
+    Node,
+    /// A `berth agent`: queued runs only.
+    Agent,
+}
+
 /// Cheap to clone; what axum hands to handlers.
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<App>);
@@ -87,8 +96,19 @@ fn random_key() -> Vec<u8> {
 }
 
 impl App {
-    /// Opens the stores the configuration names (creating them on first start).
+    /// Opens the stores the configuration names (creating them on first start) and starts the
+    /// background jobs of a registry node.
     pub async fn build(config: Config) -> Result<AppState, BuildError> {
+        Self::open(config, Jobs::Node).await
+    }
+
+    /// Opens the stores for a `berth agent`: a worker that serves nothing and runs only queued
+    /// runs (the registry's other jobs are its nodes').
+    pub async fn agent(config: Config) -> Result<AppState, BuildError> {
+        Self::open(config, Jobs::Agent).await
+    }
+
+    async fn open(config: Config, jobs: Jobs) -> Result<AppState, BuildError> {
         config.validate()?;
         private_dir(&config.data_dir).map_err(BuildError::DataDir)?;
         let (master, created) = master_keys(&config)?;
@@ -156,6 +176,11 @@ impl App {
             metrics,
             first_start: Mutex::new(first_start),
         });
+        if jobs == Jobs::Agent {
+            crate::jobs::run_tasks(Arc::downgrade(&app), app.config.tasks.concurrency);
+            crate::jobs::watch_identities(Arc::downgrade(&app));
+            return Ok(AppState(app));
+        }
         if let Some(interval) = gc {
             crate::jobs::collect_garbage(Arc::downgrade(&app), interval);
         }

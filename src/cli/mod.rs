@@ -38,7 +38,7 @@ pub struct Cli {
 impl Cli {
     /// Whether this runs the registry (a long-lived server), not a client command.
     pub fn is_serve(&self) -> bool {
-        matches!(self.command, Command::Serve(_))
+        matches!(self.command, Command::Serve(_) | Command::Agent(_))
     }
 }
 
@@ -46,6 +46,8 @@ impl Cli {
 enum Command {
     /// Run the registry (defaults: 127.0.0.1:5000, state under ./berth-data).
     Serve(serve::ServeArgs),
+    /// Run queued task runs on this machine, for a registry whose stores it shares (Berth's own).
+    Agent(serve::AgentArgs),
     /// Sign in to a registry: store credentials in docker's config, or print a refresh token.
     Login(identity::LoginArgs),
     /// The admin user's credentials.
@@ -129,6 +131,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = &cli.output;
     match cli.command {
         Command::Serve(args) => serve::serve(args).await,
+        Command::Agent(args) => serve::agent(args).await,
         Command::Login(args) => identity::login(args, out).await,
         Command::Credential(cmd) => identity::credential(cmd, out).await,
         Command::Update(args) => identity::update(args, out).await,

@@ -54,6 +54,37 @@ pub(super) struct ServeArgs {
     tls_self_signed: bool,
 }
 
+#[derive(Debug, Args)]
+pub(super) struct AgentArgs {
+    #[command(flatten)]
+    stores: Stores,
+    /// The registry builds pull from and push to, as HOST:PORT [tasks.registry]
+    #[arg(long, value_name = "HOST:PORT")]
+    registry: Option<String>,
+}
+
+/// `berth agent`: runs queued runs, as ACR's agent pools do, on a machine that serves nothing.
+/// It shares the registry's metadata and blob stores (PostgreSQL, and S3 or Azure Blob: a
+/// SQLite database has one user) and reaches the registry at `tasks.registry`.
+pub(super) async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let mut config = args.stores.load()?;
+    if let Some(registry) = args.registry {
+        config.tasks.registry = registry;
+    }
+    anyhow::ensure!(
+        !config.tasks.registry.is_empty(),
+        "an agent needs the registry's address: --registry HOST:PORT (or tasks.registry)"
+    );
+    config.tasks.enabled = true;
+    let (registry, concurrency) = (config.tasks.registry.clone(), config.tasks.concurrency);
+    let state = App::agent(config).await?;
+    tracing::info!(%registry, concurrency, "agent running queued runs");
+    shutdown_signal().await;
+    state.registry.meta().close().await;
+    Ok(())
+}
+
 pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Everything the registry writes (database, blobs, keys, certificates) is its own alone.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));

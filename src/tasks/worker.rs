@@ -235,10 +235,14 @@ fn io_end(what: &str) -> impl Fn(std::io::Error) -> End + '_ {
 
 /// Creates the run's working directory, owned by the build user.
 fn prepare(dir: &Path, user: Option<&BuildUser>) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if let Some(parent) = dir.parent() {
-        // Others may pass through to their own run's directory, and see nothing else.
-        std::fs::DirBuilder::new().recursive(true).mode(0o711).create(parent)?;
+        // Made here: others may pass through to their own run's directory, and see nothing
+        // else (whatever the umask: `berth serve` runs with 077). One made by hand is left as is.
+        if !parent.exists() {
+            std::fs::DirBuilder::new().recursive(true).create(parent)?;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o711))?;
+        }
     }
     let _ = std::fs::remove_dir_all(dir);
     std::fs::DirBuilder::new().mode(0o700).create(dir)?;

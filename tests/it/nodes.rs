@@ -26,6 +26,9 @@ fn server(var: &str) -> Option<String> {
 struct Cluster {
     nodes: Vec<Option<BerthProcess>>,
     config: Config,
+    /// The configuration file and master key the nodes share.
+    file: std::path::PathBuf,
+    key: String,
     _dir: tempfile::TempDir,
     client: reqwest::Client,
 }
@@ -51,7 +54,7 @@ impl Cluster {
         // One master key for all, as the scale-out guide says.
         let key = berth::auth::seal::MasterKeys::generate().expect("master key");
         let nodes = (1..=3).map(|n| Some(node(&file, &dir.path().join(format!("node{n}")), &key))).collect();
-        Some(Self { nodes, config, _dir: dir, client: reqwest::Client::new() })
+        Some(Self { nodes, config, file, key, _dir: dir, client: reqwest::Client::new() })
     }
 
     fn node(&self, n: usize) -> &BerthProcess {
@@ -376,4 +379,82 @@ async fn webhook_events_are_delivered_in_order_by_one_node_and_the_next_takes_ov
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 12, "one id per event, the same when sent again");
+}
+
+/// Runs `sql` on the cluster's database.
+async fn sql(c: &Cluster, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&c.config.database_url().expect("url")).await.expect("connect");
+    sqlx::query(sql).execute(&pool).await.expect("statement");
+    pool.close().await;
+}
+
+async fn runs(c: &Cluster, n: usize, query: &str) -> Vec<Value> {
+    let res = c.req(n, Method::GET, &format!("/berth/v1/runs?{query}")).send().await.expect("runs");
+    res.json::<Vec<Value>>().await.expect("json")
+}
+
+#[tokio::test]
+async fn a_timer_fires_once_across_nodes_and_an_agent_runs_what_they_queue() {
+    let Some(c) = Cluster::start(|c| {
+        c.gc.enabled = false;
+        c.tasks.enabled = false;
+    })
+    .await
+    else {
+        return;
+    };
+    use base64::Engine as _;
+    let yaml =
+        base64::engine::general_purpose::STANDARD.encode("version: v1.1.0\nsteps:\n  - cmd: nothing/here:1 true\n");
+    let task = json!({"name": "every-night", "encodedTaskContent": yaml, "schedules": ["0 21 * * *"]});
+    let res = c.req(1, Method::POST, "/berth/v1/tasks").json(&task).send().await.expect("create");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // A past tick (2026-01-01T21:00:00Z) as all three nodes look for due timers.
+    sql(&c, "UPDATE tasks SET next_tick = 1767301200000 WHERE name = 'every-night'").await;
+    let start = Instant::now();
+    while runs(&c, 2, "task=every-night").await.is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the timer did not fire");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let fired = runs(&c, 3, "task=every-night").await;
+    assert_eq!(fired.len(), 1, "one run per tick across the nodes: {fired:?}");
+    assert_eq!(fired[0]["status"], "Queued", "no node runs tasks: {fired:?}");
+
+    if !crate::tasks::can_build() {
+        return;
+    }
+    // No node runs tasks: an agent on its own does, reaching the registry through node 1.
+    let archive = crate::tasks::context_archive(&[
+        ("Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n"),
+        ("a.txt", "from the agent"),
+    ]);
+    let res = c.req(2, Method::POST, "/berth/v1/runs/sources").body(archive).send().await.expect("upload");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let source = res.json::<Value>().await.expect("json")["sourceLocation"].clone();
+    let build = json!({"type": "DockerBuildRequest", "imageNames": ["agent/built:v1"], "sourceLocation": source});
+    let res = c.req(3, Method::POST, "/berth/v1/runs").json(&build).send().await.expect("run");
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let id = res.json::<Value>().await.expect("json")["runId"].as_str().expect("id").to_owned();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args(["agent", "--config"]).arg(&c.file).arg("--data-dir").arg(c._dir.path().join("agent"));
+    cmd.args(["--registry", &c.host(1)]).env_remove("BERTH_DATABASE_URL").env("BERTH_SECRET_KEY", &c.key);
+    let mut agent = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("agent");
+    let start = Instant::now();
+    let run = loop {
+        let res = c.req(1, Method::GET, &format!("/berth/v1/runs/{id}")).send().await.expect("run");
+        let run: Value = res.json().await.expect("json");
+        if !matches!(run["status"].as_str(), Some("Queued" | "Running")) {
+            break run;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "the agent did not run it: {run}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(run["outputImages"][0]["repository"], "agent/built");
+    let res = c.req(2, Method::GET, "/v2/agent/built/tags/list").send().await.expect("tags");
+    assert_eq!(res.status(), StatusCode::OK);
 }
