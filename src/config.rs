@@ -315,6 +315,8 @@ pub struct TasksConfig {
     pub max_memory: u64,
     /// Disk a run's working directory may fill (context, image storage, files it writes).
     pub max_disk: u64,
+    /// How long a run and its log are kept after it ended (ACR keeps 30 days).
+    pub retention: Duration,
 }
 
 impl Default for TasksConfig {
@@ -333,6 +335,7 @@ impl Default for TasksConfig {
             max_timeout: Duration(std::time::Duration::from_secs(8 * 3600)),
             max_memory: 8 << 30,
             max_disk: 20 << 30,
+            retention: Duration(std::time::Duration::from_secs(30 * 86_400)),
         }
     }
 }

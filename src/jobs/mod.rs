@@ -255,13 +255,27 @@ pub fn run_tasks(app: Weak<App>, concurrency: u32) {
     });
 }
 
+/// How often runs past `tasks.retention` are deleted.
+const PRUNE_RUNS_EVERY: Duration = Duration::from_secs(3600);
+
 /// Queues the runs of task triggers: timers due, and base images pushes moved. Any node does
-/// it: each queued run is decided in one transaction, so one node queues it.
+/// it: each queued run is decided in one transaction, so one node queues it. Every hour it also
+/// deletes the runs past `tasks.retention` (idempotent, so any node may).
 pub fn trigger_tasks(app: Weak<App>) {
     tokio::spawn(async move {
+        let mut last_prune: Option<Instant> = None;
         loop {
             tokio::time::sleep(TASK_POLL).await;
             let Some(app) = app.upgrade() else { return };
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_RUNS_EVERY) {
+                let keep = i64::try_from(app.config.tasks.retention.0.as_millis()).unwrap_or(i64::MAX);
+                match app.tasks.meta().prune_runs(crate::meta::now_ms().saturating_sub(keep)).await {
+                    Ok(n) if n > 0 => tracing::info!(runs = n, "deleted runs past tasks.retention"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot delete old runs"),
+                }
+                last_prune = Some(Instant::now());
+            }
             for fired in [app.tasks.fire_timers().await, app.tasks.fire_base_image_triggers().await] {
                 match fired {
                     Ok(runs) if !runs.is_empty() => tracing::info!(?runs, "task triggers queued runs"),

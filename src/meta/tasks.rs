@@ -516,6 +516,19 @@ impl MetaStore {
         Ok(queued)
     }
 
+    /// Deletes runs that ended before `before` (Unix ms) and their logs; how many.
+    pub async fn prune_runs(&self, before: i64) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let ended = "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < $1";
+        sqlx::query(&format!("DELETE FROM run_logs WHERE run IN ({ended})")).bind(before).execute(&mut *tx).await?;
+        let done = sqlx::query("DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// Tasks whose timer's next tick is due at `now`.
     pub async fn due_timers(&self, now: i64) -> Result<Vec<TaskRow>> {
         let sql = format!(

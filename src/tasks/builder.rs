@@ -1,5 +1,6 @@
 //! Running a run's programs (buildah, git) as the build user, within bounds: `prlimit` caps
-//! each program's address space and file sizes before it starts, its output goes to the run's
+//! each program's address space and file sizes before it starts, `nice` puts it below the
+//! registry in CPU priority, its output goes to the run's
 //! log (bounded), and stopping a run (cancel, timeout, disk) kills its whole process tree:
 //! every descendant is found through `/proc` and stopped before any is killed, so none can
 //! fork away meanwhile.
@@ -173,8 +174,10 @@ pub async fn run(p: &Program, log: &Log, stop: &Stop, capture: bool) -> std::io:
     if let Some(why) = stop.reason() {
         return Ok((Ended::Stopped(why), String::new()));
     }
-    let mut cmd = tokio::process::Command::new("prlimit");
-    cmd.arg(format!("--as={}", p.max_memory))
+    // Below the registry's own threads in CPU priority, so pushes and pulls go on during builds.
+    let mut cmd = tokio::process::Command::new("nice");
+    cmd.args(["-n", "10", "prlimit"])
+        .arg(format!("--as={}", p.max_memory))
         .arg(format!("--fsize={}", p.max_file))
         .arg("--")
         .arg(&p.program)

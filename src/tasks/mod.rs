@@ -78,6 +78,11 @@ pub struct Tasks {
     prefix: OnceLock<String>,
 }
 
+/// A secret argument sealed under its name.
+fn argument_label(name: &str) -> String {
+    format!("task-argument:{name}")
+}
+
 /// A secret sealed under its task's name, so a sealed value moved to another task opens not.
 fn secret_label(task: &str) -> String {
     format!("task-webhook:{task}")
@@ -276,6 +281,29 @@ impl Tasks {
         {
             tracing::warn!(run = %run.id, error = %e, "cannot delete a run's uploaded context");
         }
+    }
+
+    /// Seals the values of `step`'s secret arguments, for storing.
+    pub fn seal_secrets(&self, step: &mut Step) -> Result<()> {
+        self.seal_arguments(step.arguments_mut())
+    }
+
+    /// Seals the values of the secret ones of `arguments`.
+    pub fn seal_arguments(&self, arguments: &mut [Argument]) -> Result<()> {
+        for a in arguments.iter_mut().filter(|a| a.is_secret) {
+            a.value = self.master.seal(&argument_label(&a.name), a.value.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Opens the values of `step`'s secret arguments, for running.
+    pub fn open_secrets(&self, step: &mut Step) -> Result<()> {
+        for a in step.arguments_mut().iter_mut().filter(|a| a.is_secret) {
+            let plain = self.master.open(&argument_label(&a.name), &a.value)?;
+            a.value =
+                String::from_utf8(plain).map_err(|_| Error::Invalid(format!("secret {:?} is not UTF-8", a.name)))?;
+        }
+        Ok(())
     }
 
     /// A new source webhook secret for `task`, sealed for storing, and its value to show once.

@@ -26,6 +26,25 @@ impl Argument {
     }
 }
 
+impl Step {
+    /// The step's arguments or values (for sealing and opening the secret ones).
+    pub fn arguments_mut(&mut self) -> &mut Vec<Argument> {
+        match self {
+            Step::Docker { arguments, .. } => arguments,
+            Step::FileTask { values, .. } | Step::EncodedTask { values, .. } => values,
+        }
+    }
+
+    /// The step as the API shows it: secret values hidden.
+    pub fn shown(&self) -> Step {
+        let mut step = self.clone();
+        for a in step.arguments_mut().iter_mut().filter(|a| a.is_secret) {
+            a.value = "*****".into();
+        }
+        step
+    }
+}
+
 /// The step a task or run carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all_fields = "camelCase")]

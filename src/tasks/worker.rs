@@ -301,7 +301,8 @@ async fn steps(
     outputs: &mut Vec<Output>,
 ) -> Result<(), End> {
     let tasks = &app.tasks;
-    let spec: RunSpec = serde_json::from_str(&run.spec).map_err(|e| End::failed(format!("unreadable run: {e}")))?;
+    let mut spec: RunSpec = serde_json::from_str(&run.spec).map_err(|e| End::failed(format!("unreadable run: {e}")))?;
+    tasks.open_secrets(&mut spec.step).map_err(End::from)?;
     let caller = {
         let token: Option<Vec<crate::auth::scope::AccessEntry>> =
             run.token_access.as_deref().and_then(|t| serde_json::from_str(t).ok());

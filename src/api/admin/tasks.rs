@@ -143,7 +143,7 @@ pub(crate) fn run_json(r: &RunRow) -> Value {
 /// ACR's `Task` resource (plus its webhook's address when it has a commit trigger).
 fn task_json(app: &AppState, headers: &axum::http::HeaderMap, row: &TaskRow) -> Result<Value, ApiError> {
     let spec: TaskSpec = serde_json::from_str(&row.spec).map_err(ApiError::internal)?;
-    let mut step = serde_json::to_value(&spec.step).map_err(ApiError::internal)?;
+    let mut step = serde_json::to_value(spec.step.shown()).map_err(ApiError::internal)?;
     step["contextPath"] = json!(spec.context_path);
     let webhook = spec.commit_branch().map(|_| {
         let origin = auth::Origin::of(app, headers);
@@ -271,8 +271,9 @@ pub(super) async fn schedule_run(State(app): State<AppState>, req: Request) -> R
     if matches!(ask.kind.as_str(), "DockerBuildRequest" | "FileTaskRunRequest") && source.is_none() {
         return Err(invalid("this run needs a context (sourceLocation)"));
     }
-    let step = ask.step()?;
+    let mut step = ask.step()?;
     check_pushes(&app, &caller, &step)?;
+    app.tasks.seal_secrets(&mut step)?;
     let spec = RunSpec { step, timeout, branch: None, commit: None, record_bases: false };
     let run = Tasks::new_run(&owner_of(&caller), &spec, source, &platform);
     let row = app.tasks.queue(run).await?.ok_or_else(|| ApiError::internal("the run was not queued"))?;
@@ -411,7 +412,10 @@ fn valid_task_name(name: &str) -> Result<(), ApiError> {
 }
 
 /// `ask` applied over `base` (a new task's defaults, or the stored task).
-fn apply(app: &AppState, ask: TaskRequest, base: Option<TaskSpec>) -> Result<TaskSpec, ApiError> {
+fn apply(app: &AppState, mut ask: TaskRequest, base: Option<TaskSpec>) -> Result<TaskSpec, ApiError> {
+    for given in [ask.arguments.as_mut(), ask.values.as_mut()].into_iter().flatten() {
+        app.tasks.seal_arguments(given)?;
+    }
     let mut spec = base.unwrap_or_else(|| TaskSpec {
         step: Step::Docker {
             image_names: Vec::new(),

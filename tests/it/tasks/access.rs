@@ -60,7 +60,7 @@ async fn a_run_pushes_only_where_its_caller_may_push() {
 }
 
 #[tokio::test]
-async fn a_run_of_a_disabled_owner_does_not_start_and_a_dead_workers_run_ends_in_error() {
+async fn a_disabled_owners_run_does_not_start_a_dead_workers_ends_in_error_and_old_runs_go() {
     let app = TestApp::spawn_with(|c| c.tasks.enabled = false).await;
     let pushed = user_with(&app, "builder", &["Contributor"]).await;
     let yaml = "version: v1.1.0\nsteps:\n  - cmd: nothing/here:1 true\n";
@@ -79,6 +79,10 @@ async fn a_run_of_a_disabled_owner_does_not_start_and_a_dead_workers_run_ends_in
         "UPDATE runs SET status = 'Running', holder = 'gone', lease_until = 1 WHERE id = '{stale}'"
     ))
     .await;
+    // A run that ended long ago (past tasks.retention): deleted with its log.
+    let old = crate::tasks::queue(&app, encoded(yaml, None)).await;
+    app.admin(Method::POST, &format!("/runs/{old}/cancel"), None).await;
+    app.execute_sql(&format!("UPDATE runs SET finished_at = 1 WHERE id = '{old}'")).await;
     app.admin(Method::PATCH, "/users/builder", Some(json!({"status": "disabled"}))).await;
     // A node that runs tasks takes over.
     let mut app = app;
@@ -87,6 +91,15 @@ async fn a_run_of_a_disabled_owner_does_not_start_and_a_dead_workers_run_ends_in
     let run = finished(&app, &stale, Duration::from_secs(30)).await;
     assert_eq!(run["status"], "Error");
     assert!(run["runErrorMessage"].as_str().is_some_and(|m| m.contains("lease ran out")), "{run}");
+    let mut status = 0;
+    for _ in 0..50 {
+        status = app.req(Method::GET, &format!("/berth/v1/runs/{old}")).send().await.expect("run").status().as_u16();
+        if status == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 404, "a run past tasks.retention is deleted");
     let run = finished(&app, &queued, Duration::from_secs(30)).await;
     assert_eq!(run["status"], "Failed");
     assert!(run["runErrorMessage"].as_str().is_some_and(|m| m.contains("\"builder\" cannot run it now")), "{run}");

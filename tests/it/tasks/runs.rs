@@ -206,3 +206,38 @@ async fn a_build_that_fills_its_memory_or_disk_fails_alone() {
         assert_eq!(res.status(), 200, "{what}");
     }
 }
+
+#[tokio::test]
+async fn secret_build_arguments_reach_the_build_and_are_stored_sealed() {
+    if !can_build() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let registry = app.host();
+    push_base(&app, "base/busybox", "1", "m").await;
+    let dockerfile = format!("FROM {registry}/base/busybox:1\nARG TOKEN\nRUN echo \"$TOKEN\" > /seen\n");
+    let source = upload(&app, context_archive(&[("Dockerfile", &dockerfile)])).await;
+    let args = json!([{"name": "TOKEN", "value": "s3cret-value", "isSecret": true}]);
+    let build =
+        json!({"type": "DockerBuildRequest", "imageNames": ["sec/app:1"], "sourceLocation": source, "arguments": args});
+    let id = queue(&app, build).await;
+    let run = finished(&app, &id, Duration::from_secs(120)).await;
+    assert_eq!(run["status"], "Succeeded", "{run}\n{}", log(&app, &id).await);
+    let seen = has_file(&image_files(&app, "sec/app", "1").await, "seen");
+    assert_eq!(seen.as_deref(), Some("s3cret-value\n"));
+    assert!(!log(&app, &id).await.contains("s3cret-value"));
+    // A task's secret arguments are shown hidden.
+    let task = json!({"name": "with-secret", "contextPath": "https://example.com/x.git", "imageNames": ["sec/app:2"],
+                      "arguments": [{"name": "TOKEN", "value": "s3cret-value", "isSecret": true}]});
+    let shown = app.admin(Method::POST, "/tasks", Some(task)).await;
+    assert_eq!(shown["step"]["arguments"][0]["value"], "*****");
+    // Nothing in the database holds the value.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.database_url()).await.expect("db");
+    for table in ["runs", "tasks"] {
+        let rows: Vec<(String,)> =
+            sqlx::query_as(&format!("SELECT spec FROM {table}")).fetch_all(&pool).await.expect("specs");
+        assert!(rows.iter().all(|(spec,)| !spec.contains("s3cret-value")), "{table}: {rows:?}");
+    }
+    pool.close().await;
+}
