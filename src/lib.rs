@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod blob;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod events;

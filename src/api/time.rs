@@ -4,17 +4,8 @@
 fn civil(ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
+    let (year, month, day) = crate::calendar::civil_from_days(days);
+    (year, i64::from(month), i64::from(day), rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
 }
 
 /// The UTC date (year, month, day) of `ms` (Unix milliseconds).
@@ -33,6 +24,12 @@ pub(crate) fn iso8601(ms: i64) -> String {
 pub(crate) fn iso8601_z(ms: i64) -> String {
     let (y, mo, d, h, mi, s, milli) = civil(ms);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:07}Z", milli * 10_000)
+}
+
+/// `01:02:05`: a duration as `az acr task list-runs` shows it (hours past 24 go on counting).
+pub(crate) fn hms(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// `2026-11-22T10:00:00.123Z`: RFC 3339 in UTC to the millisecond, as log shippers read it.
@@ -54,7 +51,8 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
         return None;
     }
-    let mut ms = days_from_civil(y, mo, d) * 86_400_000;
+    let (mo, d) = (u32::try_from(mo).ok()?, u32::try_from(d).ok()?);
+    let mut ms = crate::calendar::days_from_civil(y, mo, d) * 86_400_000;
     let Some(rest) = rest else { return Some(ms) };
     let (clock, offset) = if let Some(c) = rest.strip_suffix(['Z', 'z']) {
         (c, 0)
@@ -77,17 +75,6 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     let milli = if frac.is_empty() { 0 } else { num(&format!("{:0<3}", &frac[..frac.len().min(3)]))? };
     ms += ((h * 60 + mi) * 60 + sec) * 1000 + milli - offset * 60_000;
     Some(ms)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -438,8 +438,7 @@ fn started(v: &Value) -> String {
 /// `00:00:12`; blank until the run has finished.
 fn duration(start: &Value, finish: &Value) -> String {
     let (Some(start), Some(finish)) = (millis(start), millis(finish)) else { return " ".into() };
-    let secs = (finish - start).div_euclid(1000).max(0);
-    format!("{:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+    crate::api::time::hms(finish - start)
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 //! ACR documents `{minute} {hour} {day} {month} {day-of-week}` with `*`, numbers, lists, ranges,
 //! steps and names (its own example is `0 12 * * Mon-Fri`), at most one tick a minute. Matching follows
 //! Vixie cron, including its rule that a day matches on day-of-month OR day-of-week when both are
-//! restricted. Dates are computed with Howard Hinnant's civil-calendar algorithms so that Berth needs
-//! no date library for this.
+//! restricted. Dates come from `crate::calendar`: no date library.
 
 use std::fmt;
 use std::str::FromStr;
+
+use crate::calendar::{civil_from_days, days_from_civil};
 
 /// Why a cron expression was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,31 +188,6 @@ impl Schedule {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (Hinnant's `civil_from_days`).
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// 0 = Sunday; 1970-01-01 was a Thursday.
 fn weekday(days: i64) -> u32 {
     (days + 4).rem_euclid(7) as u32
@@ -227,18 +203,6 @@ mod tests {
 
     fn sched(s: &str) -> Schedule {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
-    }
-
-    #[test]
-    fn civil_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-        for z in (-800_000..800_000).step_by(997) {
-            let (y, m, d) = civil_from_days(z);
-            assert_eq!(days_from_civil(y, m, d), z);
-        }
-        assert_eq!(weekday(days_from_civil(2024, 2, 29)), 4);
     }
 
     #[test]

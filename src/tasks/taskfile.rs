@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde_yaml_ng::Value;
 
-use super::cron::civil_from_days;
 use super::dockerfile::parse_reference;
+use crate::calendar::civil_from_days;
 
 /// Task files, and what their templates render to, are read into memory whole; this bounds them.
 pub const MAX_TASK_FILE_BYTES: usize = 256 * 1024;

@@ -25,16 +25,10 @@ use crate::tasks::{Step, TaskSpec};
 /// The most of a log a page shows (and the follower appends): the rest is the API's.
 const LOG_SHOWN: i64 = 1 << 20;
 
-/// `00:01:05`, as `az acr task list-runs` shows a duration.
-fn duration(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
 /// How long a run took, or has taken so far; nothing before it started.
 fn run_duration(run: &RunRow) -> String {
     match run.started_at {
-        Some(start) => duration(run.finished_at.unwrap_or_else(now_ms) - start),
+        Some(start) => crate::api::time::hms(run.finished_at.unwrap_or_else(now_ms) - start),
         None => String::new(),
     }
 }
@@ -396,10 +390,10 @@ mod tests {
 
     #[test]
     fn durations_read_as_acr_shows_them() {
-        assert_eq!(duration(0), "00:00:00");
-        assert_eq!(duration(65_400), "00:01:05");
-        assert_eq!(duration(3_725_000), "01:02:05");
-        assert_eq!(duration(-5), "00:00:00");
+        assert_eq!(crate::api::time::hms(0), "00:00:00");
+        assert_eq!(crate::api::time::hms(65_400), "00:01:05");
+        assert_eq!(crate::api::time::hms(3_725_000), "01:02:05");
+        assert_eq!(crate::api::time::hms(-5), "00:00:00");
     }
 
     #[test]
