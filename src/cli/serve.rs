@@ -76,6 +76,10 @@ pub(super) async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         !config.tasks.registry.is_empty(),
         "an agent needs the registry's address: --registry HOST:PORT (or tasks.registry)"
     );
+    anyhow::ensure!(
+        config.database_url()?.starts_with("postgres"),
+        "an agent shares the registry's PostgreSQL database (database.url = \"postgres://…\"): a SQLite database has only one user, the registry"
+    );
     config.tasks.enabled = true;
     let (registry, concurrency) = (config.tasks.registry.clone(), config.tasks.concurrency);
     let state = App::agent(config).await?;

@@ -502,6 +502,8 @@ async fn run_step(
             if let Some(t) = &args.target {
                 p = p.arg("--target").arg(t);
             }
+            // The step's platform, else the run's (`--platform`, linux/amd64 by default).
+            p = p.arg("--platform").arg(args.platform.as_deref().unwrap_or(&cx.run.platform));
             if args.no_cache {
                 p = p.arg("--no-cache");
             }

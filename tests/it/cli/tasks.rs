@@ -269,3 +269,19 @@ async fn a_task_is_created_run_listed_changed_and_deleted() {
     assert_eq!(failed.code, Some(1), "{}", failed.stderr);
     assert!(failed.stderr.contains("Queued a run with ID:") && failed.stderr.contains("failed"), "{}", failed.stderr);
 }
+
+#[tokio::test]
+async fn an_agent_refuses_a_sqlite_registry_and_writes_nothing() {
+    let (_dir, data) = temp_dir();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["agent", "--registry", "127.0.0.1:5000", "--data-dir"])
+        .arg(data.join("data"))
+        .env_remove("BERTH_DATABASE_URL")
+        .output()
+        .await
+        .expect("berth agent");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("an agent shares the registry's PostgreSQL database"), "{stderr}");
+    assert!(!data.join("data").exists(), "the agent made a registry of its own");
+}

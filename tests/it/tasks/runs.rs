@@ -241,3 +241,58 @@ async fn secret_build_arguments_reach_the_build_and_are_stored_sealed() {
     }
     pool.close().await;
 }
+
+/// Serves `archive` at `/ctx.tar.gz` and a redirect to it at `/moved.tar.gz`, over plain HTTP on
+/// 127.0.0.1; the base URL.
+async fn serve_tarball(archive: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let archive = archive.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 4096];
+                let n = tcp.read(&mut head).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&head[..n]).into_owned();
+                let answer = if request.starts_with("GET /ctx.tar.gz ") {
+                    let mut a =
+                        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", archive.len())
+                            .into_bytes();
+                    a.extend_from_slice(&archive);
+                    a
+                } else {
+                    b"HTTP/1.1 302 Found\r\nlocation: /ctx.tar.gz\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        .to_vec()
+                };
+                let _ = tcp.write_all(&answer).await;
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn a_tarball_url_is_downloaded_within_the_address_rules_and_a_redirect_is_not_followed() {
+    if !can_build() {
+        return;
+    }
+    let archive = context_archive(&[("Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n"), ("a.txt", "from a tarball")]);
+    let base = serve_tarball(archive).await;
+    let app = TestApp::spawn().await;
+    let build = |url: String| json!({"type": "DockerBuildRequest", "imageNames": ["tar/app:1"], "sourceLocation": url});
+    let id = queue(&app, build(format!("{base}/ctx.tar.gz"))).await;
+    let run = finished(&app, &id, Duration::from_secs(120)).await;
+    assert_eq!(run["status"], "Succeeded", "{run}\n{}", log(&app, &id).await);
+    assert_eq!(has_file(&image_files(&app, "tar/app", "1").await, "a.txt").as_deref(), Some("from a tarball"));
+    let id = queue(&app, build(format!("{base}/moved.tar.gz"))).await;
+    let run = finished(&app, &id, Duration::from_secs(60)).await;
+    assert_eq!(run["status"], "Failed");
+    assert!(run["runErrorMessage"].as_str().is_some_and(|m| m.contains("302")), "{run}");
+    // The webhook address rules: a denied range is refused, for tarballs as for git.
+    let denied = TestApp::spawn_with(|c| c.webhooks.deny = vec!["127.0.0.0/8".parse().expect("net")]).await;
+    let id = queue(&denied, build(format!("{base}/ctx.tar.gz"))).await;
+    let run = finished(&denied, &id, Duration::from_secs(60)).await;
+    assert_eq!(run["status"], "Failed");
+    assert!(run["runErrorMessage"].as_str().is_some_and(|m| m.contains("not allowed")), "{run}");
+}
