@@ -168,11 +168,20 @@ pub enum Ended {
     Stopped(Stopped),
 }
 
+/// What a program left: how it ended, its standard output if captured, and the end of its
+/// standard error (which also went to the log).
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub ended: Ended,
+    pub stdout: String,
+    pub stderr_tail: String,
+}
+
 /// Runs `p` to its end or until `stop`, its output (stdout and stderr) going to `log`, except
 /// that with `capture` its standard output is returned instead (bounded to 1 MiB).
-pub async fn run(p: &Program, log: &Log, stop: &Stop, capture: bool) -> std::io::Result<(Ended, String)> {
+pub async fn run(p: &Program, log: &Log, stop: &Stop, capture: bool) -> std::io::Result<Finished> {
     if let Some(why) = stop.reason() {
-        return Ok((Ended::Stopped(why), String::new()));
+        return Ok(Finished { ended: Ended::Stopped(why), stdout: String::new(), stderr_tail: String::new() });
     }
     // Below the registry's own threads in CPU priority, so pushes and pulls go on during builds.
     let mut cmd = tokio::process::Command::new("nice");
@@ -208,20 +217,22 @@ pub async fn run(p: &Program, log: &Log, stop: &Stop, capture: bool) -> std::io:
             Ended::Stopped(stop.reason().unwrap_or(Stopped::Canceled))
         }
     };
-    let captured = match out {
+    let stdout = match out {
         Some(h) => h.await.unwrap_or_default(),
         None => String::new(),
     };
-    if let Some(h) = err {
-        let _ = h.await;
-    }
-    Ok((ended, captured))
+    let stderr_tail = match err {
+        Some(h) => h.await.unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(Finished { ended, stdout: if capture { stdout } else { String::new() }, stderr_tail })
 }
 
-/// Copies a program's output into the log, or if `keep` returns up to 1 MiB of it, keeping
-/// UTF-8 sequences whole across reads.
+/// Copies a program's output into the log and returns its last 4 KiB, or if `keep` returns up
+/// to 1 MiB of it instead, keeping UTF-8 sequences whole across reads.
 async fn pipe(mut from: impl tokio::io::AsyncRead + Unpin, log: Log, keep: bool) -> String {
     const KEEP: usize = 1 << 20;
+    const TAIL: usize = 4 << 10;
     let mut kept = String::new();
     let mut buf = vec![0u8; 16 << 10];
     let mut carry: Vec<u8> = Vec::new();
@@ -240,6 +251,14 @@ async fn pipe(mut from: impl tokio::io::AsyncRead + Unpin, log: Log, keep: bool)
         carry.drain(..valid);
         if !keep {
             log.write(&text);
+            kept.push_str(&text);
+            if kept.len() > 2 * TAIL {
+                let mut cut = kept.len() - TAIL;
+                while !kept.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                kept.drain(..cut);
+            }
         } else if kept.len() + text.len() <= KEEP {
             kept.push_str(&text);
         }
@@ -379,8 +398,8 @@ mod tests {
         };
         assert!(sleeping(std::process::id()) >= 2);
         stop.stop(Stopped::Canceled);
-        let (ended, _) = run.await.expect("join").expect("run");
-        assert_eq!(ended, Ended::Stopped(Stopped::Canceled));
+        let finished = run.await.expect("join").expect("run");
+        assert_eq!(finished.ended, Ended::Stopped(Stopped::Canceled));
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         // The orphaned sleep (reparented away from the shell) is gone too.
         let left = std::fs::read_dir("/proc")

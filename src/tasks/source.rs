@@ -173,8 +173,8 @@ impl Fetch<'_> {
         }
         git = git.arg("--").arg(&target).arg(to);
         self.log.line(&format!("Cloning {url}{}", branch.map(|b| format!(" at {b}")).unwrap_or_default()));
-        let (ended, _) = builder::run(&git, self.log, self.stop, false).await.map_err(io)?;
-        match ended {
+        let finished = builder::run(&git, self.log, self.stop, false).await.map_err(io)?;
+        match finished.ended {
             Ended::Exited(0) => Ok(()),
             Ended::Exited(code) => Err(Error::Invalid(format!("git clone {url} failed (exit code {code})"))),
             Ended::Stopped(_) => Err(Error::Invalid("stopped while cloning".into())),

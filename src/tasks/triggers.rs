@@ -44,8 +44,12 @@ impl Tasks {
         let mut queued = Vec::new();
         for row in self.meta().due_timers(now).await? {
             let Some(tick) = row.next_tick else { continue };
-            let spec = spec_of(&row)?;
-            let next = next_tick(&spec, now)?;
+            // One task stored unreadable must not hold up the others' timers.
+            let Ok(spec) = spec_of(&row) else {
+                tracing::warn!(task = row.name, "a task's definition is unreadable: its timer is skipped");
+                continue;
+            };
+            let next = next_tick(&spec, now).unwrap_or(None);
             let mut run = Tasks::task_run(&row, "Timer", None, None)?;
             let name = timer_at(&spec, tick);
             run.trigger_detail =

@@ -25,6 +25,8 @@ const RENEW: Duration = Duration::from_secs(2);
 pub const LEASE: Duration = Duration::from_secs(30);
 /// How often the log is stored.
 const LOG_EVERY: Duration = Duration::from_millis(500);
+/// What buildah says when its chroot isolation hits a transient EBUSY.
+const MEMFD_EBUSY: &str = "sealing memfd copy: Device or resource busy";
 /// The largest task file read from a context.
 const MAX_TASK_FILE: u64 = 256 << 10;
 
@@ -108,6 +110,19 @@ pub async fn execute(app: Arc<App>, run: RunRow, holder: String) {
         Err(e) => tracing::warn!(run = %run.id, error = %e, "cannot record how a run ended"),
     }
     tasks.forget_source(&run).await;
+    if !rustix::process::geteuid().is_root() && dir.join("storage").exists() {
+        // Rootless buildah's files belong to ids of its user namespace: only in it can they go.
+        let p = Program {
+            program: tasks.config.buildah.clone(),
+            args: ["unshare", "rm", "-rf", "storage", "runroot"].map(Into::into).to_vec(),
+            dir: dir.clone(),
+            env: vec![("HOME".into(), dir.join("home").display().to_string())],
+            user: None,
+            max_memory: tasks.config.max_memory,
+            max_file: tasks.config.max_disk,
+        };
+        let _ = builder::run(&p, &Log::new(0), &Stop::default(), false).await;
+    }
     let removed = dir.clone();
     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&removed)).await
         && e.kind() != std::io::ErrorKind::NotFound
@@ -220,11 +235,24 @@ impl Ctx<'_> {
     }
 
     /// Runs `p`; Ok(code) when it exited, Err when the run was stopped or it could not start.
+    /// buildah 1.28's chroot isolation sometimes fails to seal the copy of itself it runs
+    /// (`sealing memfd copy: Device or resource busy`, a transient EBUSY from the kernel): that
+    /// failure is tried once more.
     async fn run(&self, p: &Program, capture: bool) -> Result<(i32, String), End> {
-        match builder::run(p, self.log, self.stop, capture).await {
-            Ok((Ended::Exited(code), out)) => Ok((code, out)),
-            Ok((Ended::Stopped(_), _)) => Err(End::failed("stopped")),
-            Err(e) => Err(End { status: "Error", reason: Some(format!("cannot start {}: {e}", p.program.display())) }),
+        let mut retried = false;
+        loop {
+            let f = builder::run(p, self.log, self.stop, capture).await.map_err(|e| End {
+                status: "Error",
+                reason: Some(format!("cannot start {}: {e}", p.program.display())),
+            })?;
+            match f.ended {
+                Ended::Exited(code) if code != 0 && !retried && f.stderr_tail.contains(MEMFD_EBUSY) => {
+                    self.log.line("[berth] buildah could not seal its helper (a transient EBUSY): once more");
+                    retried = true;
+                }
+                Ended::Exited(code) => return Ok((code, f.stdout)),
+                Ended::Stopped(_) => return Err(End::failed("stopped")),
+            }
         }
     }
 }
@@ -363,12 +391,9 @@ async fn steps(
         }
     }
     let service = app.config.auth.login_server.clone().unwrap_or_else(|| cx.registry.clone());
-    let ttl = spec.timeout.min(tasks.config.max_timeout.0.as_secs()) + 300;
-    let token = app.access.run_token(&caller, &service, &push, ttl).map_err(|e| End::failed(e.to_string()))?;
-    let auth =
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{token}", crate::access::REFRESH_TOKEN_USER));
-    let auths = serde_json::json!({ "auths": { cx.registry.clone(): { "auth": auth } } });
-    private_file(&dir.join("auth.json"), &auths.to_string(), cx.user.as_ref()).map_err(io_end("auth.json"))?;
+    let credential = Credential { caller, service, push };
+    // Refused now, before anything is built, if the owner may not push there.
+    credential.token(app, 60)?;
     let conf =
         format!("unqualified-search-registries = []\n[[registry]]\nlocation = \"{}\"\ninsecure = true\n", cx.registry);
     private_file(&dir.join("registries.conf"), &conf, cx.user.as_ref()).map_err(io_end("registries.conf"))?;
@@ -379,7 +404,7 @@ async fn steps(
         tokio::time::sleep(total_timeout).await;
         total.stop(Stopped::Timeout);
     });
-    let result = run_steps(&mut cx, &file, &spec, outputs).await;
+    let result = run_steps(&mut cx, &file, &spec, &credential, outputs).await;
     timer.abort();
     result
 }
@@ -438,10 +463,43 @@ fn inside(root: &Path, rel: &str) -> Result<PathBuf, String> {
     Ok(root.join(p))
 }
 
-async fn run_steps(cx: &mut Ctx<'_>, file: &TaskFile, spec: &RunSpec, outputs: &mut Vec<Output>) -> Result<(), End> {
+/// What the builder signs in with: a refresh token for the run's pushes and its owner's pulls,
+/// made anew for each step so that none outlives its step by more than 5 minutes.
+struct Credential {
+    caller: crate::access::Caller,
+    service: String,
+    push: Vec<RepoName>,
+}
+
+impl Credential {
+    fn token(&self, app: &App, ttl: u64) -> Result<String, End> {
+        app.access.run_token(&self.caller, &self.service, &self.push, ttl).map_err(|e| End::failed(e.to_string()))
+    }
+
+    /// Writes `auth.json` (buildah's `REGISTRY_AUTH_FILE`) with a token living `ttl` seconds.
+    fn write(&self, cx: &Ctx<'_>, ttl: u64) -> Result<(), End> {
+        let token = self.token(cx.app, ttl)?;
+        let auth =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{token}", crate::access::REFRESH_TOKEN_USER));
+        let auths = serde_json::json!({ "auths": { cx.registry.clone(): { "auth": auth } } });
+        let (fresh, path) = (cx.dir.join("auth.json.new"), cx.dir.join("auth.json"));
+        let _ = std::fs::remove_file(&fresh);
+        private_file(&fresh, &auths.to_string(), cx.user.as_ref()).map_err(io_end("auth.json"))?;
+        std::fs::rename(&fresh, &path).map_err(io_end("auth.json"))
+    }
+}
+
+async fn run_steps(
+    cx: &mut Ctx<'_>,
+    file: &TaskFile,
+    spec: &RunSpec,
+    credential: &Credential,
+    outputs: &mut Vec<Output>,
+) -> Result<(), End> {
     for index in file.order() {
         let step = &file.steps[index];
         let timeout = step.timeout.unwrap_or(file.step_timeout);
+        credential.write(cx, timeout.as_secs() + 300)?;
         cx.log.line(&format!(
             "Executing step ID: {}. Timeout(sec): {}, Working directory: '{}'",
             step.id,
