@@ -198,4 +198,5 @@ def main():
     print(f"| pull of a 16 MiB layer, during the scan | {busy[1]:.0f} ms ({busy[1] / quiet[1]:.2f}x) |")
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -228,10 +228,13 @@ pub fn scan_images(app: Weak<App>, timeout: Duration) {
 const TASK_POLL: Duration = Duration::from_secs(1);
 
 /// Claims queued runs while fewer than `concurrency` run on this node, and runs each on a
-/// task of its own with a lease (see `tasks::worker`).
+/// task of its own with a lease (see `tasks::worker`): at once for runs this node queued, within
+/// a second for others.
 pub fn run_tasks(app: Weak<App>, concurrency: u32) {
     let node = uuid::Uuid::new_v4().to_string();
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency as usize));
+    // Only the signal is held between rounds: the application may go.
+    let Some(queued) = app.upgrade().map(|a| a.tasks.queued()) else { return };
     tokio::spawn(async move {
         loop {
             let Ok(slot) = slots.clone().acquire_owned().await else { return };
@@ -250,7 +253,7 @@ pub fn run_tasks(app: Weak<App>, concurrency: u32) {
                 Err(e) => tracing::warn!(error = %e, "cannot claim a run"),
             }
             drop((app, slot));
-            tokio::time::sleep(TASK_POLL).await;
+            let _ = tokio::time::timeout(TASK_POLL, queued.notified()).await;
         }
     });
 }

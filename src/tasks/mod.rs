@@ -76,6 +76,9 @@ pub struct Tasks {
     /// listens.
     registry: OnceLock<String>,
     prefix: OnceLock<String>,
+    /// Notified when this node queues a run: its workers claim it at once (runs queued on other
+    /// nodes wait for the next poll).
+    queued: Arc<tokio::sync::Notify>,
 }
 
 /// A secret argument sealed under its name.
@@ -94,7 +97,7 @@ impl Tasks {
         if !config.registry.is_empty() {
             let _ = registry.set(config.registry.clone());
         }
-        Tasks { meta, blobs, master, config, registry, prefix: OnceLock::new() }
+        Tasks { meta, blobs, master, config, registry, prefix: OnceLock::new(), queued: Arc::default() }
     }
 
     pub fn meta(&self) -> &MetaStore {
@@ -209,9 +212,17 @@ impl Tasks {
     pub async fn queue(&self, run: NewRun) -> Result<Option<RunRow>> {
         let prefix = self.prefix().await?;
         match self.meta.queue_run(&run, &prefix).await? {
-            Some(id) => Ok(self.meta.run(&id).await?),
+            Some(id) => {
+                self.queued.notify_one();
+                Ok(self.meta.run(&id).await?)
+            }
             None => Ok(None),
         }
+    }
+
+    /// What is notified when this node queues a run.
+    pub fn queued(&self) -> Arc<tokio::sync::Notify> {
+        self.queued.clone()
     }
 
     /// A new run of `spec` for `owner`, of type `run_type`, started by `trigger_kind`.

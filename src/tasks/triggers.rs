@@ -57,6 +57,7 @@ impl Tasks {
             run.trigger_key = Some(format!("timer:{}:{tick}", row.name));
             let prefix = self.prefix().await?;
             if let Some(id) = self.meta().fire_timer(&row.name, tick, next, &run, &prefix).await? {
+                self.queued.notify_one();
                 queued.push(id);
             }
         }
@@ -84,6 +85,9 @@ impl Tasks {
             Some(run)
         };
         let fired = self.meta().fire_base_image_triggers(500, &prefix, run_of).await?;
+        if !fired.is_empty() {
+            self.queued.notify_one();
+        }
         Ok(fired.into_iter().map(|(_, id)| id).collect())
     }
 
