@@ -437,6 +437,18 @@ impl BlobStore {
         Ok(result.into_stream().map_err(io::Error::other).boxed())
     }
 
+    /// The build contexts stored, with when each was written (Unix ms).
+    pub async fn list_sources(&self) -> Result<Vec<(uuid::Uuid, i64)>> {
+        let metas: Vec<object_store::ObjectMeta> = self.store.list(Some(&Path::from("sources"))).try_collect().await?;
+        Ok(metas
+            .iter()
+            .filter_map(|m| {
+                let id = m.location.filename().and_then(|f| uuid::Uuid::parse_str(f).ok())?;
+                Some((id, m.last_modified.timestamp_millis()))
+            })
+            .collect())
+    }
+
     pub async fn delete_source(&self, id: &uuid::Uuid) -> Result<()> {
         match self.store.delete(&Self::source_key(id)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

@@ -516,6 +516,13 @@ impl MetaStore {
         Ok(queued)
     }
 
+    /// The uploaded contexts (`upload:<id>`) of runs that have not ended.
+    pub async fn sources_in_use(&self) -> Result<Vec<String>> {
+        let sql = "SELECT source FROM runs WHERE status IN ('Queued', 'Running') AND source LIKE 'upload:%'";
+        let rows = sqlx::query(sql).fetch_all(&self.reader).await?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
     /// Deletes runs that ended before `before` (Unix ms) and their logs; how many.
     pub async fn prune_runs(&self, before: i64) -> Result<u64> {
         let mut tx = self.write().await?;

@@ -39,6 +39,7 @@ pub struct GcReport {
     pub finished_at: i64,
     pub dry_run: bool,
     pub manifests_deleted: u64,
+    /// Idle upload sessions, and build contexts no run needs.
     pub uploads_expired: u64,
     pub blobs_deleted: u64,
     pub bytes_freed: u64,
@@ -126,6 +127,18 @@ impl Registry {
             {
                 self.blobs.discard(&id, &upload.parts).await?;
                 self.blobs.remove_upload(&id).await?;
+                report.uploads_expired += 1;
+            }
+        }
+        // Build contexts uploaded for runs: those no queued or running run needs (one whose run
+        // was never asked for, or whose run ended on a node that died), once as old as an idle
+        // upload session.
+        let in_use = self.meta.sources_in_use().await?;
+        for (id, modified) in self.blobs.list_sources().await? {
+            if modified < ago(opts.upload_ttl) && !in_use.contains(&format!("upload:{id}")) {
+                if !opts.dry_run {
+                    self.blobs.delete_source(&id).await?;
+                }
                 report.uploads_expired += 1;
             }
         }

@@ -213,8 +213,10 @@ impl Tasks {
         let prefix = self.prefix().await?;
         match self.meta.queue_run(&run, &prefix).await? {
             Some(id) => {
+                // Read as queued, before a worker here claims it.
+                let row = self.meta.run(&id).await?;
                 self.queued.notify_one();
-                Ok(self.meta.run(&id).await?)
+                Ok(row)
             }
             None => Ok(None),
         }

@@ -472,7 +472,18 @@ pub fn test_config(dir: &Path) -> Config {
 }
 
 pub async fn start_with(config: Config) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
-    let state = App::build(config).await.expect("app builds");
+    // After a restart, a background job of the stopped server may still hold its application
+    // (and so its SQLite database) for the rest of a round: wait for it.
+    let mut tries = 0;
+    let state = loop {
+        match App::build(config.clone()).await {
+            Err(berth::app::BuildError::Database { source: berth::meta::Error::InUse(_), .. }) if tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            built => break built.expect("app builds"),
+        }
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();

@@ -104,3 +104,23 @@ async fn a_disabled_owners_run_does_not_start_a_dead_workers_ends_in_error_and_o
     assert_eq!(run["status"], "Failed");
     assert!(run["runErrorMessage"].as_str().is_some_and(|m| m.contains("\"builder\" cannot run it now")), "{run}");
 }
+
+#[tokio::test]
+async fn garbage_collection_drops_uploaded_contexts_no_run_needs() {
+    let app = TestApp::spawn_with(|c| {
+        c.tasks.enabled = false;
+        c.gc.upload_ttl = berth::config::Duration(Duration::from_millis(500));
+    })
+    .await;
+    let needed = crate::tasks::upload(&app, crate::tasks::context_archive(&[("Dockerfile", "FROM scratch\n")])).await;
+    crate::tasks::upload(&app, crate::tasks::context_archive(&[("Dockerfile", "FROM scratch\n")])).await;
+    let build = json!({"type": "DockerBuildRequest", "imageNames": ["x/y:1"], "sourceLocation": needed});
+    crate::tasks::queue(&app, build).await;
+    assert_eq!(app.stored("sources").await.len(), 2);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let report = app.admin(Method::POST, "/gc", None).await;
+    assert_eq!(report["uploadsExpired"], 1, "{report}");
+    let left = app.stored("sources").await;
+    assert_eq!(left.len(), 1);
+    assert!(needed.ends_with(left[0].trim_start_matches("sources/")), "{left:?} vs {needed}");
+}
