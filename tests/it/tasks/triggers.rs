@@ -175,3 +175,53 @@ async fn a_timer_tick_queues_one_run_and_moves_to_the_next_tick() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(runs_of(&app, "nightly").await.len(), 1);
 }
+
+#[tokio::test]
+async fn gitlab_azure_repos_and_bitbucket_pushes_queue_runs_and_bad_secrets_do_not() {
+    // Runs are only queued here: no node runs them.
+    let app = TestApp::spawn_with(|c| c.tasks.enabled = false).await;
+    let task = json!({"name": "many-hosts", "contextPath": "https://git.example.com/app.git", "imageNames": ["x/y:1"],
+                      "commitTriggerEnabled": true, "branch": "main"});
+    let secret =
+        app.admin(Method::POST, "/tasks", Some(task)).await["webhookSecret"].as_str().expect("secret").to_owned();
+    let commit = |n: u8| format!("{n:040x}");
+    let sig = |key: &str, body: &[u8]| berth::tasks::hooks::github_signature(key.as_bytes(), body);
+    let basic = |pass: &str| format!("Basic {}", crate::support::base64_encode(&format!("azure:{pass}")));
+    let gitlab = |c: &str| json!({"object_kind": "push", "ref": "refs/heads/main", "after": c, "project": {"git_http_url": "https://git.example.com/app.git"}});
+    let azure = |c: &str| json!({"eventType": "git.push", "resource": {"refUpdates": [{"name": "refs/heads/main", "oldObjectId": commit(9), "newObjectId": c}], "repository": {"remoteUrl": "https://git.example.com/app.git"}}});
+    let cloud = |c: &str| json!({"push": {"changes": [{"new": {"type": "branch", "name": "main", "target": {"hash": c}}, "old": null}]}, "repository": {"full_name": "org/app"}});
+    let server = |c: &str| json!({"eventKey": "repo:refs_changed", "changes": [{"ref": {"id": "refs/heads/main", "displayId": "main", "type": "BRANCH"}, "fromHash": commit(9), "toHash": c, "type": "UPDATE"}], "repository": {"slug": "app"}});
+    type Signer<'a> = Box<dyn Fn(&str, &[u8]) -> Vec<(&'static str, String)> + 'a>;
+    let providers: Vec<(&str, serde_json::Value, Signer)> = vec![
+        (
+            "GitLab",
+            gitlab(&commit(1)),
+            Box::new(|key, _| vec![("x-gitlab-event", "Push Hook".into()), ("x-gitlab-token", key.into())]),
+        ),
+        ("AzureRepos", azure(&commit(2)), Box::new(|key, _| vec![("authorization", basic(key))])),
+        (
+            "Bitbucket",
+            cloud(&commit(3)),
+            Box::new(|key, body| vec![("x-event-key", "repo:push".into()), ("x-hub-signature", sig(key, body))]),
+        ),
+        (
+            "Bitbucket",
+            server(&commit(4)),
+            Box::new(|key, body| {
+                vec![("x-event-key", "repo:refs_changed".into()), ("x-hub-signature", sig(key, body))]
+            }),
+        ),
+    ];
+    for (n, (provider, payload, sign)) in providers.iter().enumerate() {
+        let body = serde_json::to_vec(payload).expect("json");
+        let refused = post_hook(&app, "many-hosts", sign("not-the-secret", &body), body.clone()).await;
+        assert_eq!(refused.status(), 401, "{provider}: a wrong secret");
+        assert_eq!(runs_of(&app, "many-hosts").await.len(), n, "{provider}: nothing queued");
+        let res = post_hook(&app, "many-hosts", sign(&secret, &body), body).await;
+        assert_eq!(res.status(), 202, "{provider}: {}", res.text().await.unwrap_or_default());
+        let run = &runs_of(&app, "many-hosts").await[0];
+        assert_eq!(run["trigger"], "Commit");
+        assert_eq!(run["sourceTrigger"]["commitId"], commit(u8::try_from(n).expect("n") + 1), "{provider}: {run}");
+        assert_eq!(run["sourceTrigger"]["providerType"], *provider);
+    }
+}
