@@ -234,8 +234,22 @@ pub fn run_tasks(app: Weak<App>, concurrency: u32) {
     let node = uuid::Uuid::new_v4().to_string();
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency as usize));
     // Only the signal is held between rounds: the application may go.
-    let Some(queued) = app.upgrade().map(|a| a.tasks.queued()) else { return };
+    let Some((queued, work_dir)) = app.upgrade().map(|a| (a.tasks.queued(), a.tasks.config.work_dir.clone())) else {
+        return;
+    };
     tokio::spawn(async move {
+        // Held while this worker lives: its runs' directory is its own.
+        let claim = {
+            let (work_dir, node) = (work_dir.clone(), node.clone());
+            tokio::task::spawn_blocking(move || crate::tasks::worker::claim_work_dir(&work_dir, &node)).await
+        };
+        let _lock = match claim.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
+            Ok(lock) => lock,
+            Err(e) => {
+                tracing::warn!(dir = %work_dir.display(), error = %e, "cannot use tasks.work_dir: this node runs no runs");
+                return;
+            }
+        };
         loop {
             let Ok(slot) = slots.clone().acquire_owned().await else { return };
             let Some(app) = app.upgrade() else { return };

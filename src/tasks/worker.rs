@@ -65,8 +65,12 @@ pub async fn execute(app: Arc<App>, run: RunRow, holder: String) {
     let tasks = &app.tasks;
     let log = Log::new(tasks.config.max_log);
     let stop = Stop::default();
-    // Unique even among registries sharing the directory.
-    let dir = tasks.config.work_dir.join(format!("{}-{}", run.id, &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    // In this worker's own directory (see `claim_work_dir`), unique even among registries.
+    let dir = node_dir(&tasks.config.work_dir, &holder).join(format!(
+        "{}-{}",
+        run.id,
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
     let mut outputs = Vec::new();
     let done = tokio_util::sync::CancellationToken::new();
     let watch = tokio::spawn(watch(
@@ -261,17 +265,45 @@ fn io_end(what: &str) -> impl Fn(std::io::Error) -> End + '_ {
     move |e| End { status: "Error", reason: Some(format!("{what}: {e}")) }
 }
 
-/// Creates the run's working directory, owned by the build user.
-fn prepare(dir: &Path, user: Option<&BuildUser>) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    if let Some(parent) = dir.parent() {
-        // Made here: others may pass through to their own run's directory, and see nothing
-        // else (whatever the umask: `berth serve` runs with 077). One made by hand is left as is.
-        if !parent.exists() {
-            std::fs::DirBuilder::new().recursive(true).create(parent)?;
-            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o711))?;
+/// The directory of worker `node`'s runs, under `work_dir`.
+fn node_dir(work_dir: &Path, node: &str) -> PathBuf {
+    work_dir.join(format!("node-{node}"))
+}
+
+/// Makes worker `node`'s directory and locks it for as long as the returned file is held, then
+/// removes what workers that are gone left behind (a process killed mid-run leaves its runs'
+/// directories): every other `node-*` directory whose lock no process holds. Workers of other
+/// registries or agents sharing `work_dir` hold theirs, and are left alone.
+pub fn claim_work_dir(work_dir: &Path, node: &str) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{FlockOperation, flock};
+    use std::os::unix::fs::PermissionsExt;
+    let mine = node_dir(work_dir, node);
+    for dir in [work_dir, mine.as_path()] {
+        if !dir.exists() {
+            // Others may pass through to their own run's directory, and see nothing else
+            // (whatever the umask: `berth serve` runs with 077). One made by hand is left as is.
+            std::fs::create_dir_all(dir)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
         }
     }
+    let lock = std::fs::File::create(mine.join(".lock"))?;
+    flock(&lock, FlockOperation::NonBlockingLockExclusive)?;
+    for entry in std::fs::read_dir(work_dir)?.flatten() {
+        let path = entry.path();
+        let stale = entry.file_name().to_str().is_some_and(|n| n.starts_with("node-"))
+            && path != mine
+            && std::fs::File::open(path.join(".lock"))
+                .is_ok_and(|f| flock(&f, FlockOperation::NonBlockingLockExclusive).is_ok());
+        if stale && let Err(e) = std::fs::remove_dir_all(&path) {
+            tracing::warn!(dir = %path.display(), error = %e, "cannot remove what a stopped worker left");
+        }
+    }
+    Ok(lock)
+}
+
+/// Creates the run's working directory, owned by the build user.
+fn prepare(dir: &Path, user: Option<&BuildUser>) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
     let _ = std::fs::remove_dir_all(dir);
     std::fs::DirBuilder::new().mode(0o700).create(dir)?;
     for sub in ["home", "xdg", "tmp"] {

@@ -124,3 +124,26 @@ async fn garbage_collection_drops_uploaded_contexts_no_run_needs() {
     assert_eq!(left.len(), 1);
     assert!(needed.ends_with(left[0].trim_start_matches("sources/")), "{left:?} vs {needed}");
 }
+
+#[tokio::test]
+async fn a_starting_worker_removes_what_stopped_workers_left_and_no_live_ones() {
+    // The default tasks.work_dir, shared with every other test server (each holds its lock).
+    let work_dir = std::env::temp_dir().join("berth-tasks");
+    let stale = work_dir.join(format!("node-stale-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(stale.join("ab1-12345678/storage")).expect("stale run");
+    std::fs::write(stale.join(".lock"), b"").expect("lock file");
+    std::fs::write(stale.join("ab1-12345678/storage/layer"), vec![0u8; 4096]).expect("leftover");
+    let _app = TestApp::spawn().await;
+    for _ in 0..50 {
+        if !stale.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!stale.exists(), "a dead worker's directory is removed");
+    let live = std::fs::read_dir(&work_dir)
+        .expect("work dir")
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("node-")) && e.path().join(".lock").exists());
+    assert!(live.count() >= 1, "this server's own directory stays");
+}
