@@ -64,8 +64,9 @@ const GC_REPORT: &str = "gc";
 const RETENTION_DAYS: &str = "retention_days";
 const RETENTION_ENABLED: &str = "retention_enabled";
 
-fn ago(d: Duration) -> i64 {
-    now_ms() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+/// The instant `d` before `start` (ms since the epoch).
+fn cutoff(start: i64, d: Duration) -> i64 {
+    start.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Registry {
@@ -105,6 +106,10 @@ impl Registry {
     /// One garbage-collection pass.
     pub async fn collect_garbage(&self, opts: GcOptions) -> Result<GcReport> {
         let mut report = GcReport { started_at: now_ms(), dry_run: opts.dry_run, ..GcReport::default() };
+        // Every cutoff counts from the pass's start: the steps before the blobs' (listing a
+        // remote store) can take seconds, and must not shorten anyone's grace period.
+        let ago = |d| cutoff(report.started_at, d);
+        let idle_before = ago(opts.upload_ttl);
         let retention = self.retention().await?;
         if retention.enabled {
             let actor = Actor::internal("retention", opts.audit);
@@ -119,7 +124,7 @@ impl Registry {
                 }
             }
         }
-        for upload in self.meta.idle_uploads(ago(opts.upload_ttl)).await? {
+        for upload in self.meta.idle_uploads(idle_before).await? {
             if opts.dry_run {
                 report.uploads_expired += 1;
             } else if self.meta.delete_upload(&upload.id).await?
@@ -135,7 +140,7 @@ impl Registry {
         // upload session.
         let in_use = self.meta.sources_in_use().await?;
         for (id, modified) in self.blobs.list_sources().await? {
-            if modified < ago(opts.upload_ttl) && !in_use.contains(&format!("upload:{id}")) {
+            if modified < idle_before && !in_use.contains(&format!("upload:{id}")) {
                 if !opts.dry_run {
                     self.blobs.delete_source(&id).await?;
                 }
@@ -165,7 +170,7 @@ impl Registry {
         let unreferenced = self.meta.unreferenced_count().await?;
         report.blobs_waiting = unreferenced.saturating_sub(if opts.dry_run { report.blobs_deleted } else { 0 });
         if opts.sweep_store {
-            report.orphans_deleted = self.sweep_store(before, ago(opts.upload_ttl), opts.dry_run).await?;
+            report.orphans_deleted = self.sweep_store(before, idle_before, opts.dry_run).await?;
         }
         report.finished_at = now_ms();
         if !opts.dry_run {
