@@ -273,6 +273,14 @@ impl MetaStore {
         Ok(n as u64)
     }
 
+    /// Whether the outbox has an event past the position a consumer keeps in setting `cursor`:
+    /// a read-only probe, so the consumer's idle rounds never take the writer.
+    pub(super) async fn events_past(&self, cursor: &str) -> Result<bool> {
+        let sql = "SELECT 1 FROM events
+                   WHERE seq > COALESCE((SELECT CAST(value AS BIGINT) FROM settings WHERE name = $1), 0) LIMIT 1";
+        Ok(sqlx::query(sql).bind(cursor).fetch_optional(&self.reader).await?.is_some())
+    }
+
     /// Up to `limit` events after `seq`, in commit order.
     pub async fn events_after(&self, seq: i64, limit: u32) -> Result<Vec<EventRow>> {
         let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2");

@@ -342,6 +342,22 @@ fn claim(db: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
+/// Setting `name`, read inside `tx`.
+async fn setting_in(tx: &mut Transaction<'static, Any>, name: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&mut **tx).await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Sets setting `name` inside `tx`.
+async fn set_setting_in(tx: &mut Transaction<'static, Any>, name: &str, value: &str) -> Result<()> {
+    sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
+        .bind(name)
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Now, in Unix milliseconds: the time unit of every stored timestamp.
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)

@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{MetaStore, Result, now_ms};
+use super::{MetaStore, Result, now_ms, set_setting_in, setting_in};
 
 /// The setting holding the last outbox event the scan queue has read.
 const CURSOR: &str = "scan_cursor";
@@ -70,25 +70,11 @@ impl MetaStore {
     /// Reads up to `limit` outbox events past the scan cursor, queues a scan of each manifest
     /// pushed, and moves the cursor past them, in one transaction; the number of events read.
     pub async fn queue_pushed(&self, limit: u32) -> Result<usize> {
-        // Idle rounds only read: the writer is taken when there is something to queue.
-        let idle = sqlx::query(
-            "SELECT 1 FROM events WHERE seq > COALESCE((SELECT CAST(value AS BIGINT) FROM settings WHERE name = $1), 0)
-             LIMIT 1",
-        )
-        .bind(CURSOR)
-        .fetch_optional(&self.reader)
-        .await?
-        .is_none();
-        if idle {
+        if !self.events_past(CURSOR).await? {
             return Ok(0);
         }
         let mut tx = self.write().await?;
-        let cursor = sqlx::query("SELECT value FROM settings WHERE name = $1")
-            .bind(CURSOR)
-            .fetch_optional(&mut *tx)
-            .await?
-            .and_then(|r| r.get::<String, _>(0).parse::<i64>().ok())
-            .unwrap_or(0);
+        let cursor = setting_in(&mut tx, CURSOR).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
         let rows =
             sqlx::query("SELECT seq, action, repository, digest FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
                 .bind(cursor)
@@ -110,11 +96,7 @@ impl MetaStore {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
-            .bind(CURSOR)
-            .bind(last.to_string())
-            .execute(&mut *tx)
-            .await?;
+        set_setting_in(&mut tx, CURSOR, &last.to_string()).await?;
         tx.commit().await?;
         Ok(rows.len())
     }

@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::{MetaStore, Result, now_ms};
+use super::{MetaStore, Result, now_ms, set_setting_in, setting_in};
 
 /// The setting holding the last outbox event the base image trigger has read.
 const CURSOR: &str = "task_cursor";
@@ -168,20 +168,6 @@ fn base36(mut n: u64) -> String {
     }
     out.reverse();
     String::from_utf8_lossy(&out).into_owned()
-}
-
-async fn setting_in(tx: &mut Transaction<'static, Any>, name: &str) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&mut **tx).await?;
-    Ok(row.map(|r| r.get(0)))
-}
-
-async fn set_setting_in(tx: &mut Transaction<'static, Any>, name: &str, value: &str) -> Result<()> {
-    sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
-        .bind(name)
-        .bind(value)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// Queues `run` inside `tx`: None if a run with its trigger key exists.
@@ -453,15 +439,7 @@ impl MetaStore {
         prefix: &str,
         run_of: impl Fn(&TaskRow, &BaseUpdate) -> Option<NewRun>,
     ) -> Result<Vec<(BaseUpdate, String)>> {
-        let idle = sqlx::query(
-            "SELECT 1 FROM events WHERE seq > COALESCE((SELECT CAST(value AS BIGINT) FROM settings WHERE name = $1), 0)
-             LIMIT 1",
-        )
-        .bind(CURSOR)
-        .fetch_optional(&self.reader)
-        .await?
-        .is_none();
-        if idle {
+        if !self.events_past(CURSOR).await? {
             return Ok(Vec::new());
         }
         let mut tx = self.write().await?;
