@@ -11,44 +11,25 @@
 # GROWTH_DIST_MAX (largest size seeded for Distribution, default 100000: a million images are
 # ~18 million files and directories in its layout), GROWTH_COUNT (default 2000), BENCH_RUNS
 # (default 3), BERTH_BIN (default target/release/berth, built here).
-set -euo pipefail
-shopt -s inherit_errexit
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit
+. bench/lib.sh
 RUNS=${BENCH_RUNS:-3} COUNT=${GROWTH_COUNT:-2000}
 SIZES=${GROWTH_SIZES:-"0 100000 1000000"} DIST_MAX=${GROWTH_DIST_MAX:-100000}
-for tool in cargo docker-registry curl python3; do
-    command -v "$tool" >/dev/null || { echo "bench needs $tool (apt-get install -y docker-registry curl)" >&2; exit 1; }
-done
+needs "apt-get install -y docker-registry curl" cargo docker-registry curl python3
 if [ -z "${BERTH_BIN:-}" ]; then
-    echo "building berth (release)..." >&2
-    cargo build --release >&2
+    build_berth
     BERTH_BIN=target/release/berth LABEL=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
 fi
 
-W=$(mktemp -d /tmp/berth-growth.XXXXXX)
+workdir growth
+# One registry runs at a time, on one port: PID is the running one.
 PID=
-stop() { [ -z "$PID" ] || { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; }; }
-trap 'stop; rm -rf "$W"' EXIT
-trap 'exit 130' INT TERM
-fail() { echo "FAILED: $*" >&2; exit 1; }
-median() { sort -g | awk '{a[NR] = $1} END {if (!NR) exit 1; print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-PORT=$(python3 -c 'import socket; print(socket.create_server(("127.0.0.1", 0)).getsockname()[1])')
-HOST=127.0.0.1:$PORT
-PASS=bench-admin-password
-export BENCH_AUTH="Basic $(printf 'admin:%s' "$PASS" | base64)"
-ready() { # LOG
-    for _ in $(seq 600); do
-        curl -sf -o /dev/null -u "admin:$PASS" "http://$HOST/v2/" && return
-        kill -0 "$PID" 2>/dev/null || { cat "$1" >&2; fail "server exited"; }
-        sleep 0.05
-    done
-    cat "$1" >&2
-    fail "no answer within 30 s"
-}
+stop() { [ -z "$PID" ] || { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID= PIDS=(); }; }
+HOST=127.0.0.1:$(ports 1)
 start_berth() { # SIZE: the registry seeded with SIZE images ("empty": the template they are copied from)
-    BERTH_ADMIN_PASSWORD=$PASS BERTH_LOG=warn "$BERTH_BIN" serve --listen "$HOST" --data-dir "$W/berth-$1" >>"$W/berth.log" 2>&1 &
-    PID=$!
-    ready "$W/berth.log"
+    serve_berth "$BERTH_BIN" "berth-$1" "$HOST"
+    PID=$SERVED
+    ready "http://$HOST/v2/" "$PID" "$W/berth-$1.log" 30
 }
 start_dist() { # SIZE
     cat >"$W/dist.yml" <<YML
@@ -60,8 +41,8 @@ storage:
 http: {addr: $HOST}
 YML
     docker-registry serve "$W/dist.yml" >>"$W/dist.log" 2>&1 &
-    PID=$!
-    ready "$W/dist.log"
+    PID=$! && PIDS+=("$PID")
+    ready "http://$HOST/v2/" "$PID" "$W/dist.log" 30
 }
 seeded() { # SIZE: a seeded image pulls (the seeding wrote what the registry reads)
     [ "$1" = 0 ] && return

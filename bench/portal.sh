@@ -8,33 +8,14 @@
 # start, the middle and the end, by name and by last update, and of a prefix search, beside
 # `/v2/_catalog?n=100` on both registries; and of both tabs of a repository of 100 tags on 100
 # manifests (pushed through the API) beside its tags/list. Run by hand: bash bench/portal.sh
-set -euo pipefail
-shopt -s inherit_errexit
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit
+. bench/lib.sh
 REPOS=${BENCH_REPOSITORIES:-100000}
-for tool in cargo curl python3 docker-registry; do
-    command -v "$tool" >/dev/null || { echo "bench needs $tool (apt-get install -y docker-registry)" >&2; exit 1; }
-done
-
-echo "building berth (release)..." >&2
-cargo build --release >&2
-
-W=$(mktemp -d /tmp/berth-portal.XXXXXX)
-PIDS=()
-cleanup() {
-    status=$?
-    if [ "$status" != 0 ]; then tail -n 20 "$W"/*.log >&2 || true; fi
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port() { python3 -c 'import socket; s = socket.create_server(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-BERTH=127.0.0.1:$(port) DIST=127.0.0.1:$(port)
-[ "$BERTH" != "$DIST" ] || DIST=127.0.0.1:$(port)
-PASS=bench-admin-password
-export BENCH_AUTH="Basic $(printf 'admin:%s' "$PASS" | base64)"
+needs "apt-get install -y docker-registry" cargo curl python3 docker-registry
+build_berth
+workdir portal
+read -r BP DP < <(ports 2)
+BERTH=127.0.0.1:$BP DIST=127.0.0.1:$DP
 cat >"$W/dist.yml" <<YML
 version: 0.1
 log: {level: error, accesslog: {disabled: true}}
@@ -45,17 +26,11 @@ YML
 
 echo "seeding $REPOS repositories..." >&2
 python3 bench/portal.py seed-distribution "$W/dist" "$REPOS"
-BERTH_ADMIN_PASSWORD=$PASS BERTH_LOG=warn target/release/berth serve --listen "$BERTH" --data-dir "$W/berth" \
-    >"$W/berth.log" 2>&1 &
-PIDS+=("$!")
+serve_berth target/release/berth berth "$BERTH"
+ready "http://$BERTH/v2/" "$SERVED" "$W/berth.log"
 docker-registry serve "$W/dist.yml" >"$W/dist.log" 2>&1 &
 PIDS+=("$!")
-for url in "http://$BERTH/v2/" "http://$DIST/v2/"; do
-    for _ in $(seq 200); do
-        curl -s -o /dev/null "$url" && break
-        sleep 0.05
-    done
-done
+ready "http://$DIST/v2/" "$!" "$W/dist.log"
 python3 bench/portal.py seed-berth "$W/berth/berth.db" "$REPOS"
 for host in "$BERTH" "$DIST"; do python3 bench/portal.py seed-repository "$host" team/web-frontend; done
 

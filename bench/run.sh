@@ -4,39 +4,20 @@
 # same workload against each and prints one table: medians of BENCH_RUNS runs (default 3), the
 # ratio (> 1 always means Berth is better), and throughput as a share of this machine's limits
 # measured in the same run. Run by hand: bash bench/run.sh   (see bench/README.md)
-set -euo pipefail
-shopt -s inherit_errexit # a failing request inside $(...) stops the run too
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit
+. bench/lib.sh
 RUNS=${BENCH_RUNS:-3}
-for tool in cargo docker-registry wrk ab curl openssl python3 split; do
-    command -v "$tool" >/dev/null ||
-        { echo "bench needs $tool (apt-get install -y docker-registry wrk apache2-utils curl openssl)" >&2; exit 1; }
-done
+needs "apt-get install -y docker-registry wrk apache2-utils curl openssl" \
+    cargo docker-registry wrk ab curl openssl python3 split
+build_berth
+workdir bench
 
-echo "building berth (release)..." >&2
-cargo build --release >&2
-
-W=$(mktemp -d /tmp/berth-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() { echo "FAILED: $*" >&2; exit 1; }
-median() { sort -g | awk '{a[NR] = $1} END {if (!NR) exit 1; print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN {printf "%.0f\n", b / s / 1e6}'; } # BYTES SECONDS
 OCTET='Content-Type: application/octet-stream'
 ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
 
 # ---- servers: Berth, Distribution, and a sendfile(2) file server as the pull ceiling --------------
-read -r BP DP IP < <(python3 -c '
-import socket
-s = [socket.create_server(("127.0.0.1", 0)) for _ in range(3)]
-print(*(x.getsockname()[1] for x in s))')
+read -r BP DP IP < <(ports 3)
 [ -n "${IP:-}" ] || fail "no free ports"
 BERTH=127.0.0.1:$BP DIST=127.0.0.1:$DP IDEAL=127.0.0.1:$IP
 mkdir "$W/files"
@@ -52,33 +33,22 @@ YML
 # Berth has auth on: every client sends the admin user's Basic credentials (curl through
 # $CURL_HOME/.curlrc, wrk and ab through a header, load.py through BENCH_AUTH). Distribution runs
 # without auth and ignores them.
-PASS=bench-admin-password
-AUTH="Authorization: Basic $(printf 'admin:%s' "$PASS" | base64)"
-export CURL_HOME=$W BENCH_AUTH=${AUTH#Authorization: }
+AUTH="Authorization: $BENCH_AUTH"
+export CURL_HOME=$W
 printf 'user = "admin:%s"\n' "$PASS" >"$W/.curlrc"
 # Berth runs with its audit log off, as Distribution has none, except for the row "manifest GET,
 # audit on", for which it restarts over the same data with the audit log on (and stays so).
 printf '[audit]\nenabled = false\n' >"$W/audit-off.toml"
 printf '[audit]\nenabled = true\n' >"$W/audit-on.toml"
 start_berth() { # CONFIG
-    BERTH_ADMIN_PASSWORD=$PASS BERTH_LOG=warn target/release/berth serve --listen "$BERTH" --data-dir "$W/berth" \
-        --config "$1" >>"$W/berth.log" 2>&1 &
-    BERTH_PID=$! && PIDS+=("$BERTH_PID")
+    serve_berth target/release/berth berth "$BERTH" --config "$1"
+    BERTH_PID=$SERVED
 }
 start_berth "$W/audit-off.toml"
 docker-registry serve "$W/dist.yml" >"$W/dist.log" 2>&1 &
 DIST_PID=$! && PIDS+=("$DIST_PID")
 python3 bench/load.py serve "$IP" "$W/files" >"$W/ideal.log" 2>&1 &
 PIDS+=("$!")
-ready() { # URL PID LOG
-    for _ in $(seq 200); do
-        curl -sf -o /dev/null "$1" && return
-        kill -0 "$2" 2>/dev/null || { cat "$3" >&2; fail "server for $1 exited"; }
-        sleep 0.05
-    done
-    cat "$3" >&2
-    fail "$1 did not answer within 10 s"
-}
 ready "http://$BERTH/v2/" "$BERTH_PID" "$W/berth.log"
 # The trickling uploads come from a user of their own.
 curl -sf -o /dev/null -H 'Content-Type: application/json' -d '{"name": "trickler", "password": "trickle-password", "roles": ["AcrPush"]}' \

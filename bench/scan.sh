@@ -4,42 +4,18 @@
 # 1 GiB image to the first, and prints its peak memory while it scans that image and the
 # medians of 16 MiB pushes and pulls during the scan beside the same on the quiet server.
 # Run by hand: bash bench/scan.sh (about 5 minutes after the build).
-set -euo pipefail
-shopt -s inherit_errexit
-cd "$(dirname "$0")/.."
-for tool in cargo curl python3; do
-    command -v "$tool" >/dev/null || { echo "bench needs $tool" >&2; exit 1; }
-done
-echo "building berth (release)..." >&2
-cargo build --release >&2
-
-W=$(mktemp -d /tmp/berth-scan.XXXXXX)
-PIDS=()
-cleanup() {
-    status=$?
-    if [ "$status" != 0 ]; then tail -n 20 "$W"/*.log >&2 || true; fi
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port() { python3 -c 'import socket; s = socket.create_server(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-SCAN=127.0.0.1:$(port) QUIET=127.0.0.1:$(port)
-[ "$SCAN" != "$QUIET" ] || QUIET=127.0.0.1:$(port)
-PASS=bench-admin-password
-export BENCH_AUTH="Basic $(printf 'admin:%s' "$PASS" | base64)"
+cd "$(dirname "$0")/.." || exit
+. bench/lib.sh
+needs "" cargo curl python3
+build_berth
+workdir scan
+read -r SP QP < <(ports 2)
+SCAN=127.0.0.1:$SP QUIET=127.0.0.1:$QP
 printf '[scan]\nenabled = false\n' >"$W/quiet.toml"
-BERTH_ADMIN_PASSWORD=$PASS BERTH_LOG=warn target/release/berth serve --listen "$SCAN" --data-dir "$W/scan" \
-    >"$W/scan.log" 2>&1 &
-SCAN_PID=$! && PIDS+=("$SCAN_PID")
-BERTH_ADMIN_PASSWORD=$PASS BERTH_LOG=warn target/release/berth serve --listen "$QUIET" --data-dir "$W/quiet" \
-    --config "$W/quiet.toml" >"$W/quiet.log" 2>&1 &
-QUIET_PID=$! && PIDS+=("$QUIET_PID")
-for url in "http://$SCAN/v2/" "http://$QUIET/v2/"; do
-    for _ in $(seq 200); do
-        curl -s -o /dev/null "$url" && break
-        sleep 0.05
-    done
-done
+serve_berth target/release/berth scan "$SCAN"
+SCAN_PID=$SERVED
+serve_berth target/release/berth quiet "$QUIET" --config "$W/quiet.toml"
+QUIET_PID=$SERVED
+ready "http://$SCAN/v2/" "$SCAN_PID" "$W/scan.log"
+ready "http://$QUIET/v2/" "$QUIET_PID" "$W/quiet.log"
 python3 bench/scan.py "$W" "$SCAN" "$SCAN_PID" "$QUIET" "$QUIET_PID"
