@@ -17,10 +17,9 @@ use super::client::Registry;
 use super::identity::{RegistryTarget, cell};
 use super::output::{self, OutputArgs};
 use crate::api::time::{parse_rfc3339, rfc3339};
+pub(super) use crate::tasks::NULL_CONTEXT;
 use crate::tasks::{Argument, Platform, context};
 
-/// What `az acr run` and `az acr task create` take as "no context".
-pub(super) const NULL_CONTEXT: &str = "/dev/null";
 /// The task file `az acr run` runs from a context when no `-f` names one.
 const DEFAULT_TASK_FILE: &str = "acb.yaml";
 /// How often a followed log is asked for what is new.
@@ -132,7 +131,7 @@ impl Source {
 }
 
 /// Arguments and secret arguments, as the API takes them.
-fn arguments(plain: Vec<Argument>, secret: Vec<Argument>) -> Value {
+pub(super) fn arguments(plain: Vec<Argument>, secret: Vec<Argument>) -> Value {
     let secret = secret.into_iter().map(|a| Argument { is_secret: true, ..a });
     json!(plain.into_iter().chain(secret).collect::<Vec<_>>())
 }

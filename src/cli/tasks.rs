@@ -11,7 +11,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::builds::{self, NULL_CONTEXT, Wait, run_columns, run_path};
+use super::builds::{self, NULL_CONTEXT, Source, Wait, run_columns, run_path};
 use super::client::{Registry, confirm};
 use super::error::Failure;
 use super::identity::{RegistryTarget, bool_value, cell};
@@ -111,12 +111,10 @@ impl Settings {
             put("imageNames", json!(self.images));
         }
         if !self.args.is_empty() || !self.secret_args.is_empty() {
-            let secret = self.secret_args.into_iter().map(|a| Argument { is_secret: true, ..a });
-            put("arguments", json!(self.args.into_iter().chain(secret).collect::<Vec<_>>()));
+            put("arguments", builds::arguments(self.args, self.secret_args));
         }
         if !self.set.is_empty() || !self.set_secret.is_empty() {
-            let secret = self.set_secret.into_iter().map(|a| Argument { is_secret: true, ..a });
-            put("values", json!(self.set.into_iter().chain(secret).collect::<Vec<_>>()));
+            put("values", builds::arguments(self.set, self.set_secret));
         }
         if let Some(t) = self.target {
             put("target", json!(t));
@@ -160,6 +158,64 @@ fn is_git(context: &str) -> bool {
         && ![".tar.gz", ".tgz", ".tar"].iter().any(|ext| url.ends_with(ext))
 }
 
+/// What `task run` changes for this run only (`az acr task run`'s flags).
+#[derive(Debug, Args)]
+pub(super) struct RunOverrides {
+    /// The context for this run: a local folder (uploaded), a git URL or a tarball URL
+    #[arg(short = 'c', long)]
+    context: Option<String>,
+    /// The Dockerfile or task file in the context
+    #[arg(short = 'f', long)]
+    file: Option<String>,
+    /// A build argument, NAME=VALUE, over the task's (repeatable)
+    #[arg(long = "arg", value_name = "NAME=VALUE", value_parser = Argument::parse)]
+    args: Vec<Argument>,
+    /// A build argument kept out of the log, NAME=VALUE (repeatable)
+    #[arg(long = "secret-arg", value_name = "NAME=VALUE", value_parser = Argument::parse)]
+    secret_args: Vec<Argument>,
+    /// A task file value, NAME=VALUE, over the task's (repeatable)
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = Argument::parse)]
+    set: Vec<Argument>,
+    /// A secret task file value, NAME=VALUE (repeatable)
+    #[arg(long = "set-secret", value_name = "NAME=VALUE", value_parser = Argument::parse)]
+    set_secret: Vec<Argument>,
+    /// The Dockerfile stage to build
+    #[arg(long)]
+    target: Option<String>,
+}
+
+impl RunOverrides {
+    /// The run request: `overrideTaskStepProperties` with what was given (a local folder
+    /// uploaded first).
+    async fn body(self, registry: &Registry) -> anyhow::Result<Value> {
+        let mut over = Map::new();
+        let context = match Source::of(self.context.as_deref())? {
+            Source::Local(dir) => {
+                let dockerfile = self.file.as_deref().unwrap_or("Dockerfile");
+                Some(builds::upload_context(registry, &dir, dockerfile).await?)
+            }
+            Source::Remote(url) => Some(url),
+            Source::None => self.context.map(|_| NULL_CONTEXT.to_owned()),
+        };
+        if let Some(c) = context {
+            over.insert("contextPath".into(), json!(c));
+        }
+        if let Some(f) = self.file {
+            over.insert("file".into(), json!(f));
+        }
+        if let Some(t) = self.target {
+            over.insert("target".into(), json!(t));
+        }
+        if !self.args.is_empty() || !self.secret_args.is_empty() {
+            over.insert("arguments".into(), builds::arguments(self.args, self.secret_args));
+        }
+        if !self.set.is_empty() || !self.set_secret.is_empty() {
+            over.insert("values".into(), builds::arguments(self.set, self.set_secret));
+        }
+        Ok(json!({ "overrideTaskStepProperties": over }))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub(super) enum TaskCommand {
     /// Create a task: a build, a task file or a command, with its triggers
@@ -199,6 +255,8 @@ pub(super) enum TaskCommand {
     Run {
         #[command(flatten)]
         named: Named,
+        #[command(flatten)]
+        overrides: RunOverrides,
         /// Do not stream the log: wait for the run to end, then print it
         #[arg(long)]
         no_logs: bool,
@@ -294,9 +352,11 @@ pub(super) async fn task(cmd: TaskCommand, out: &OutputArgs) -> anyhow::Result<(
             confirm(&format!("Are you sure you want to delete the task '{}'?", named.name), yes)?;
             registry.call(Method::DELETE, &task_path(&named.name), None).await.map(drop)
         }
-        TaskCommand::Run { named, no_logs, no_wait } => {
+        TaskCommand::Run { named, overrides, no_logs, no_wait } => {
             let registry = named.target.registry()?;
-            let queued = registry.call(Method::POST, &format!("{}/run", task_path(&named.name)), None).await?;
+            let body = overrides.body(&registry).await?;
+            let path = format!("{}/run", task_path(&named.name));
+            let queued = registry.call(Method::POST, &path, Some(&body)).await?;
             builds::follow(&registry, queued, "run", &Wait { timeout: None, no_logs, no_wait }, out).await
         }
         TaskCommand::ListRuns { target, name, run_status, top } => {

@@ -28,7 +28,7 @@ use crate::blob::BlobStore;
 use crate::config::TasksConfig;
 use crate::meta::{self, MetaStore, NewRun, RunRow, TaskRow};
 
-pub use spec::{Argument, Platform, RunSpec, Step, TaskSpec};
+pub use spec::{Argument, NULL_CONTEXT, Overrides, Platform, RunSpec, Step, TaskSpec, given_context};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -250,20 +250,39 @@ impl Tasks {
 
     /// A run of task `row` (its definition as stored), started by `trigger_kind`.
     pub fn task_run(row: &TaskRow, trigger_kind: &str, branch: Option<&str>, commit: Option<&str>) -> Result<NewRun> {
-        let spec: TaskSpec = serde_json::from_str(&row.spec)
-            .map_err(|e| Error::Invalid(format!("task {:?} is stored unreadable: {e}", row.name)))?;
+        let spec = Self::task_spec(row)?;
+        let record_bases = spec.base_image_trigger();
+        Ok(Self::run_of(row, spec, record_bases, trigger_kind, branch, commit))
+    }
+
+    /// The stored definition of task `row`.
+    pub fn task_spec(row: &TaskRow) -> Result<TaskSpec> {
+        serde_json::from_str(&row.spec)
+            .map_err(|e| Error::Invalid(format!("task {:?} is stored unreadable: {e}", row.name)))
+    }
+
+    /// A run of task `row` doing `spec` (the task's own, or with a manual run's overrides),
+    /// recording the base images it builds from if `record_bases`.
+    pub fn run_of(
+        row: &TaskRow,
+        spec: TaskSpec,
+        record_bases: bool,
+        trigger_kind: &str,
+        branch: Option<&str>,
+        commit: Option<&str>,
+    ) -> NewRun {
         let run_spec = RunSpec {
             step: spec.step.clone(),
             timeout: spec.timeout,
             branch: branch.map(str::to_owned),
             commit: commit.map(str::to_owned),
-            record_bases: spec.base_image_trigger(),
+            record_bases,
         };
         let run_type = match spec.step {
             Step::Docker { .. } => "AutoBuild",
             _ => "AutoRun",
         };
-        Ok(NewRun {
+        NewRun {
             task: Some(row.name.clone()),
             run_type: run_type.into(),
             owner: row.owner.clone(),
@@ -275,7 +294,7 @@ impl Tasks {
             trigger_kind: trigger_kind.into(),
             trigger_detail: None,
             trigger_key: None,
-        })
+        }
     }
 
     /// Cancels a run (see [`MetaStore::cancel_run`]); a queued run's uploaded context goes.

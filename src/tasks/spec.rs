@@ -179,6 +179,88 @@ impl TaskSpec {
     }
 }
 
+/// The context that says there is none (as az takes it).
+pub const NULL_CONTEXT: &str = "/dev/null";
+
+/// A context as given: none for an empty one or [`NULL_CONTEXT`].
+pub fn given_context(c: &str) -> Option<&str> {
+    Some(c).filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case(NULL_CONTEXT))
+}
+
+/// What a manual run of a task changes (`az acr task run`; ACR's `overrideTaskStepProperties`):
+/// arguments and values are merged by name over the task's, the rest replaces the task's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Overrides {
+    /// A git or tarball URL, an uploaded context, or `/dev/null` for none.
+    #[serde(default)]
+    pub context_path: Option<String>,
+    /// The Dockerfile or task file, in the context.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Build arguments (a Dockerfile task).
+    #[serde(default)]
+    pub arguments: Vec<Argument>,
+    /// Task file values (a task file).
+    #[serde(default)]
+    pub values: Vec<Argument>,
+    /// The Dockerfile stage to build.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+impl Overrides {
+    pub fn is_empty(&self) -> bool {
+        *self == Overrides::default()
+    }
+
+    /// `spec` as this run does it, or why these overrides do not fit its step.
+    pub fn apply(self, mut spec: TaskSpec) -> Result<TaskSpec, String> {
+        let docker = matches!(spec.step, Step::Docker { .. });
+        if !self.arguments.is_empty() && !docker {
+            return Err("arguments (--arg) are a Dockerfile task's: give a task file values (--set)".into());
+        }
+        if !self.values.is_empty() && docker {
+            return Err("values (--set) are a task file's: give a Dockerfile task arguments (--arg)".into());
+        }
+        if self.target.is_some() && !docker {
+            return Err("a target stage (--target) is a Dockerfile task's".into());
+        }
+        match (&mut spec.step, self.file) {
+            (Step::Docker { docker_file_path: path, .. } | Step::FileTask { task_file_path: path, .. }, Some(f)) => {
+                *path = f;
+            }
+            (Step::EncodedTask { .. }, Some(_)) => {
+                return Err("this task's file is stored with it: a file (-f) cannot replace it".into());
+            }
+            (_, None) => {}
+        }
+        if let Step::Docker { target, .. } = &mut spec.step
+            && self.target.is_some()
+        {
+            *target = self.target;
+        }
+        merge(spec.step.arguments_mut(), self.arguments.into_iter().chain(self.values));
+        if let Some(c) = self.context_path {
+            spec.context_path = given_context(&c).map(str::to_owned);
+        }
+        if spec.context_path.is_none() && !matches!(spec.step, Step::EncodedTask { .. }) {
+            return Err("this task reads its file from a context: the run needs one (--context)".into());
+        }
+        Ok(spec)
+    }
+}
+
+/// `given` over `into`: a name already there takes the given value, a new one is added.
+fn merge(into: &mut Vec<Argument>, given: impl IntoIterator<Item = Argument>) {
+    for a in given {
+        match into.iter_mut().find(|b| b.name == a.name) {
+            Some(b) => *b = a,
+            None => into.push(a),
+        }
+    }
+}
+
 /// What one run does: a task's step, or a quick run's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -199,6 +281,66 @@ pub struct RunSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn docker_task() -> TaskSpec {
+        TaskSpec {
+            step: Step::Docker {
+                image_names: vec!["app:v1".into()],
+                is_push_enabled: true,
+                no_cache: false,
+                docker_file_path: "Dockerfile".into(),
+                arguments: vec![Argument::parse("A=1").expect("arg"), Argument::parse("B=2").expect("arg")],
+                target: None,
+            },
+            context_path: Some("https://example.com/repo.git".into()),
+            platform: Platform::default(),
+            timeout: 600,
+            trigger: Triggers::default(),
+        }
+    }
+
+    #[test]
+    fn overrides_merge_arguments_by_name_and_replace_the_rest() {
+        let over: Overrides = serde_json::from_str(
+            r#"{"file":"other.Dockerfile","target":"final","contextPath":"upload:x",
+                "arguments":[{"name":"B","value":"3","isSecret":true},{"name":"C","value":"4"}]}"#,
+        )
+        .expect("overrides");
+        let spec = over.apply(docker_task()).expect("applies");
+        let Step::Docker { docker_file_path, arguments, target, image_names, .. } = &spec.step else { panic!() };
+        assert_eq!(docker_file_path, "other.Dockerfile");
+        assert_eq!(target.as_deref(), Some("final"));
+        assert_eq!(image_names, &["app:v1"], "what is not overridden stays");
+        let args: Vec<_> = arguments.iter().map(|a| (a.name.as_str(), a.value.as_str(), a.is_secret)).collect();
+        assert_eq!(args, [("A", "1", false), ("B", "3", true), ("C", "4", false)]);
+        assert_eq!(spec.context_path.as_deref(), Some("upload:x"));
+        assert!(Overrides::default().is_empty());
+        assert_eq!(Overrides::default().apply(docker_task()).expect("nothing"), docker_task());
+    }
+
+    #[test]
+    fn overrides_that_do_not_fit_the_step_are_refused() {
+        let values = Overrides { values: vec![Argument::parse("V=1").expect("arg")], ..Overrides::default() };
+        assert!(values.apply(docker_task()).expect_err("values").contains("--set"));
+        let no_context = Overrides { context_path: Some("/dev/null".into()), ..Overrides::default() };
+        assert!(no_context.apply(docker_task()).expect_err("context").contains("--context"));
+        let mut file_task = docker_task();
+        file_task.step = Step::FileTask { task_file_path: "acb.yaml".into(), values: Vec::new() };
+        let args = Overrides { arguments: vec![Argument::parse("A=1").expect("arg")], ..Overrides::default() };
+        assert!(args.apply(file_task.clone()).expect_err("arguments").contains("--arg"));
+        let target = Overrides { target: Some("t".into()), ..Overrides::default() };
+        assert!(target.apply(file_task.clone()).expect_err("target").contains("--target"));
+        let mut encoded = file_task;
+        encoded.step = Step::EncodedTask { encoded_task_content: String::new(), values: Vec::new() };
+        let file = Overrides { file: Some("x.yaml".into()), ..Overrides::default() };
+        assert!(file.apply(encoded.clone()).expect_err("file").contains("-f"));
+        encoded.context_path = None;
+        let set = Overrides { values: vec![Argument::parse("V=1").expect("arg")], ..Overrides::default() };
+        let Step::EncodedTask { values, .. } = set.apply(encoded).expect("a stored file needs no context").step else {
+            panic!()
+        };
+        assert_eq!(values[0].value, "1");
+    }
 
     #[test]
     fn steps_read_and_write_acr_field_names() {

@@ -23,7 +23,7 @@ use crate::app::AppState;
 use crate::auth::{Action, Manage};
 use crate::meta::{RUN_STATUSES, RunFilter, RunRow, TaskRow, now_ms};
 use crate::oci::{ErrorCode, RepoName};
-use crate::tasks::{Argument, Owner, Platform, RunSpec, Step, TaskSpec, Tasks, spec};
+use crate::tasks::{Argument, Overrides, Owner, Platform, RunSpec, Step, TaskSpec, Tasks, given_context, spec};
 
 type Reply = Result<Response, ApiError>;
 
@@ -431,7 +431,7 @@ fn apply(app: &AppState, mut ask: TaskRequest, base: Option<TaskSpec>) -> Result
         trigger: spec::Triggers::default(),
     });
     if let Some(c) = ask.context_path {
-        spec.context_path = (!c.is_empty() && c != "/dev/null").then_some(c);
+        spec.context_path = given_context(&c).map(str::to_owned);
     }
     let task_file = ask.file.as_deref().is_some_and(|f| f.ends_with(".yaml") || f.ends_with(".yml"));
     if let Some(content) = ask.encoded_task_content {
@@ -625,15 +625,32 @@ pub(super) async fn delete_task(State(app): State<AppState>, Path(name): Path<St
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// A manual run's request (`az acr task run`): its overrides, if any.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct TaskRunRequest {
+    #[serde(default)]
+    override_task_step_properties: Option<Overrides>,
+}
+
 /// POST /berth/v1/tasks/{name}/run — queues a run of the task now (`az acr task run`), as the
 /// caller (who must hold what the task pushes).
 pub(super) async fn run_task(State(app): State<AppState>, Path(name): Path<String>, req: Request) -> Reply {
-    let (caller, _) = managed!(app, req, Manage::Write);
+    let (caller, body) = managed!(app, req, Manage::Write);
+    let ask: TaskRunRequest = if body.is_empty() { TaskRunRequest::default() } else { json_body(&body)? };
     let row = task_row(&app, &name).await?;
-    let spec: TaskSpec = serde_json::from_str(&row.spec).map_err(ApiError::internal)?;
+    let mut overrides = ask.override_task_step_properties.unwrap_or_default();
+    check_source(overrides.context_path.as_deref().and_then(given_context))?;
+    for given in [&mut overrides.arguments, &mut overrides.values] {
+        app.tasks.seal_arguments(given)?;
+    }
+    // The bases a task's base image trigger watches are those of its own definition.
+    let own = overrides.is_empty();
+    let spec = overrides.apply(Tasks::task_spec(&row)?).map_err(invalid)?;
     check_pushes(&app, &caller, &spec.step)?;
     let owner = owner_of(&caller);
-    let mut run = Tasks::task_run(&row, "Manual", None, None)?;
+    let record_bases = own && spec.base_image_trigger();
+    let mut run = Tasks::run_of(&row, spec, record_bases, "Manual", None, None);
     run.owner = owner.name.clone();
     run.credential = owner.credential.clone();
     run.token_access = owner.token.as_ref().and_then(|t| serde_json::to_string(t).ok());

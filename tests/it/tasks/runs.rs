@@ -231,13 +231,24 @@ async fn secret_build_arguments_reach_the_build_and_are_stored_sealed() {
                       "arguments": [{"name": "TOKEN", "value": "s3cret-value", "isSecret": true}]});
     let shown = app.admin(Method::POST, "/tasks", Some(task)).await;
     assert_eq!(shown["step"]["arguments"][0]["value"], "*****");
-    // Nothing in the database holds the value.
+    // A run's secret override (`task run --secret-arg`) reaches its build, sealed as the task's.
+    let source = upload(&app, context_archive(&[("Dockerfile", &dockerfile)])).await;
+    let over = json!({"overrideTaskStepProperties": {"contextPath": source,
+                      "arguments": [{"name": "TOKEN", "value": "0ther-s3cret", "isSecret": true}]}});
+    let run = app.admin(Method::POST, "/tasks/with-secret/run", Some(over)).await;
+    let id = run["runId"].as_str().expect("runId").to_owned();
+    let run = finished(&app, &id, Duration::from_secs(120)).await;
+    assert_eq!(run["status"], "Succeeded", "{run}\n{}", log(&app, &id).await);
+    assert_eq!(has_file(&image_files(&app, "sec/app", "2").await, "seen").as_deref(), Some("0ther-s3cret\n"));
+    assert!(!log(&app, &id).await.contains("0ther-s3cret"));
+    // Nothing in the database holds either value.
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&app.database_url()).await.expect("db");
     for table in ["runs", "tasks"] {
         let rows: Vec<(String,)> =
             sqlx::query_as(&format!("SELECT spec FROM {table}")).fetch_all(&pool).await.expect("specs");
-        assert!(rows.iter().all(|(spec,)| !spec.contains("s3cret-value")), "{table}: {rows:?}");
+        let clear = |(spec,): &(String,)| !spec.contains("s3cret-value") && !spec.contains("0ther-s3cret");
+        assert!(rows.iter().all(clear), "{table}: {rows:?}");
     }
     pool.close().await;
 }
