@@ -29,6 +29,35 @@ pub(super) struct Named {
     target: RegistryTarget,
 }
 
+/// Build arguments and task file values, as create, update and run take them.
+#[derive(Debug, Args)]
+pub(super) struct Values {
+    /// A build argument, NAME=VALUE (repeatable)
+    #[arg(long = "arg", value_name = "NAME=VALUE", value_parser = Argument::parse)]
+    args: Vec<Argument>,
+    /// A build argument kept out of the log, NAME=VALUE (repeatable)
+    #[arg(long = "secret-arg", value_name = "NAME=VALUE", value_parser = Argument::parse)]
+    secret_args: Vec<Argument>,
+    /// A value for the task file's {{.Values.NAME}}, NAME=VALUE (repeatable)
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = Argument::parse)]
+    set: Vec<Argument>,
+    /// A secret value for the task file, NAME=VALUE (repeatable)
+    #[arg(long = "set-secret", value_name = "NAME=VALUE", value_parser = Argument::parse)]
+    set_secret: Vec<Argument>,
+}
+
+impl Values {
+    /// Puts what was given into a request `body`: `arguments` and `values`, as the API takes them.
+    fn put(self, body: &mut Map<String, Value>) {
+        if !self.args.is_empty() || !self.secret_args.is_empty() {
+            body.insert("arguments".into(), builds::arguments(self.args, self.secret_args));
+        }
+        if !self.set.is_empty() || !self.set_secret.is_empty() {
+            body.insert("values".into(), builds::arguments(self.set, self.set_secret));
+        }
+    }
+}
+
 /// What create and update set.
 #[derive(Debug, Args)]
 pub(super) struct Settings {
@@ -42,18 +71,8 @@ pub(super) struct Settings {
     /// Image name and tag a build step pushes, e.g. app:{{.Run.ID}} (repeatable)
     #[arg(short = 't', long = "image")]
     images: Vec<String>,
-    /// A build argument, NAME=VALUE (repeatable)
-    #[arg(long = "arg", value_name = "NAME=VALUE", value_parser = Argument::parse)]
-    args: Vec<Argument>,
-    /// A build argument kept out of the log, NAME=VALUE (repeatable)
-    #[arg(long = "secret-arg", value_name = "NAME=VALUE", value_parser = Argument::parse)]
-    secret_args: Vec<Argument>,
-    /// A value for the task file's {{.Values.NAME}}, NAME=VALUE (repeatable)
-    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = Argument::parse)]
-    set: Vec<Argument>,
-    /// A secret value for the task file, NAME=VALUE (repeatable)
-    #[arg(long = "set-secret", value_name = "NAME=VALUE", value_parser = Argument::parse)]
-    set_secret: Vec<Argument>,
+    #[command(flatten)]
+    values: Values,
     /// The Dockerfile stage to build
     #[arg(long)]
     target: Option<String>,
@@ -110,12 +129,6 @@ impl Settings {
         if !self.images.is_empty() {
             put("imageNames", json!(self.images));
         }
-        if !self.args.is_empty() || !self.secret_args.is_empty() {
-            put("arguments", builds::arguments(self.args, self.secret_args));
-        }
-        if !self.set.is_empty() || !self.set_secret.is_empty() {
-            put("values", builds::arguments(self.set, self.set_secret));
-        }
         if let Some(t) = self.target {
             put("target", json!(t));
         }
@@ -146,6 +159,7 @@ impl Settings {
         if let Some(s) = self.status {
             put("status", json!(s));
         }
+        self.values.put(&mut body);
         Ok(body)
     }
 }
@@ -167,18 +181,8 @@ pub(super) struct RunOverrides {
     /// The Dockerfile or task file in the context
     #[arg(short = 'f', long)]
     file: Option<String>,
-    /// A build argument, NAME=VALUE, over the task's (repeatable)
-    #[arg(long = "arg", value_name = "NAME=VALUE", value_parser = Argument::parse)]
-    args: Vec<Argument>,
-    /// A build argument kept out of the log, NAME=VALUE (repeatable)
-    #[arg(long = "secret-arg", value_name = "NAME=VALUE", value_parser = Argument::parse)]
-    secret_args: Vec<Argument>,
-    /// A task file value, NAME=VALUE, over the task's (repeatable)
-    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = Argument::parse)]
-    set: Vec<Argument>,
-    /// A secret task file value, NAME=VALUE (repeatable)
-    #[arg(long = "set-secret", value_name = "NAME=VALUE", value_parser = Argument::parse)]
-    set_secret: Vec<Argument>,
+    #[command(flatten)]
+    values: Values,
     /// The Dockerfile stage to build
     #[arg(long)]
     target: Option<String>,
@@ -206,12 +210,7 @@ impl RunOverrides {
         if let Some(t) = self.target {
             over.insert("target".into(), json!(t));
         }
-        if !self.args.is_empty() || !self.secret_args.is_empty() {
-            over.insert("arguments".into(), builds::arguments(self.args, self.secret_args));
-        }
-        if !self.set.is_empty() || !self.set_secret.is_empty() {
-            over.insert("values".into(), builds::arguments(self.set, self.set_secret));
-        }
+        self.values.put(&mut over);
         Ok(json!({ "overrideTaskStepProperties": over }))
     }
 }
@@ -251,7 +250,8 @@ pub(super) enum TaskCommand {
         #[arg(short = 'y', long)]
         yes: bool,
     },
-    /// Run a task now and stream its log
+    /// Run a task now and stream its log. The flags change this run only: an argument or value
+    /// replaces the task's of the same name, or is added
     Run {
         #[command(flatten)]
         named: Named,
