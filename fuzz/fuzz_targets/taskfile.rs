@@ -1,5 +1,6 @@
-//! Task files and Dockerfiles: no text panics rendering, parsing or ordering a task file, and a
-//! parsed file's steps wait only for earlier steps; no Dockerfile panics the FROM reader.
+//! Task files, values files and Dockerfiles: no text panics rendering, parsing or ordering a task
+//! file, and a parsed file's steps wait only for earlier steps; no values file or Dockerfile
+//! panics its reader.
 #![no_main]
 
 use berth::tasks::{dockerfile, taskfile};
@@ -30,4 +31,5 @@ fuzz_target!(|text: &str| {
     }
     let _ = dockerfile::base_images(text, &[("A".into(), "b".into())]);
     let _ = taskfile::parse_build_args(text);
+    let _ = taskfile::parse_values(text);
 });

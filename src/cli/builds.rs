@@ -92,6 +92,9 @@ pub(super) struct RunArgs {
     /// A secret value for the task file, NAME=VALUE (repeatable)
     #[arg(long = "set-secret", value_name = "NAME=VALUE", value_parser = Argument::parse)]
     set_secret: Vec<Argument>,
+    /// A values file (YAML) for the task file, found where the task file is; --set wins over it
+    #[arg(long, value_name = "FILE")]
+    values: Option<String>,
     /// The platform to run on: OS/ARCHITECTURE, e.g. linux/amd64
     #[arg(long, value_parser = Platform::parse)]
     platform: Option<Platform>,
@@ -254,16 +257,21 @@ pub(super) async fn run(args: RunArgs, out: &OutputArgs) -> anyhow::Result<()> {
     let registry = args.target.registry()?;
     let source = Source::of(args.context.as_deref())?;
     let mut body = Map::new();
-    // The task file: sent whole when it is here to read, else named for the registry to read.
+    // The task file and values file: sent whole when they are here to read, else named for the
+    // registry to read in the context.
+    let local = |name: &str| match &source {
+        Source::Local(dir) => dir.join(name),
+        _ => PathBuf::from(name),
+    };
     let encoded = match (&args.cmd, &args.file, &source) {
         (Some(cmd), _, _) => Some(encoded_cmd(cmd)?),
         (None, Some(file), Source::None) => Some(encoded_file(Path::new(file))?),
-        (None, file, Source::Local(dir)) => {
-            let name = file.as_deref().unwrap_or(DEFAULT_TASK_FILE);
-            Some(encoded_file(&dir.join(name))?)
-        }
+        (None, file, Source::Local(_)) => Some(encoded_file(&local(file.as_deref().unwrap_or(DEFAULT_TASK_FILE)))?),
         (None, file, Source::Remote(_)) => {
             body.insert("taskFilePath".into(), json!(file.as_deref().unwrap_or(DEFAULT_TASK_FILE)));
+            if let Some(values) = &args.values {
+                body.insert("valuesFilePath".into(), json!(values));
+            }
             None
         }
         (None, None, Source::None) => {
@@ -274,6 +282,9 @@ pub(super) async fn run(args: RunArgs, out: &OutputArgs) -> anyhow::Result<()> {
     body.insert("type".into(), json!(kind));
     if let Some(content) = encoded {
         body.insert("encodedTaskContent".into(), json!(content));
+        if let Some(values) = &args.values {
+            body.insert("encodedValuesContent".into(), json!(encoded_file(&local(values))?));
+        }
     }
     body.insert("values".into(), arguments(args.set, args.set_secret));
     match source {

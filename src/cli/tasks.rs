@@ -73,6 +73,9 @@ pub(super) struct Settings {
     images: Vec<String>,
     #[command(flatten)]
     values: Values,
+    /// A values file (YAML) for the task file: in the context, or local with --context /dev/null
+    #[arg(long = "values", value_name = "FILE")]
+    values_file: Option<String>,
     /// The Dockerfile stage to build
     #[arg(long)]
     target: Option<String>,
@@ -125,6 +128,13 @@ impl Settings {
             }
             (None, Some(file)) => put("file", json!(file)),
             (None, None) => {}
+        }
+        match self.values_file {
+            Some(values) if no_context => {
+                put("encodedValuesContent", json!(builds::encoded_file(Path::new(&values))?));
+            }
+            Some(values) => put("valuesFilePath", json!(values)),
+            None => {}
         }
         if !self.images.is_empty() {
             put("imageNames", json!(self.images));

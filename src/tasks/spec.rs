@@ -35,6 +35,26 @@ impl Step {
         }
     }
 
+    /// Gives a task file its values file (`--values`): one in the context (`path`) for a task
+    /// file in the context, or one sent whole (`content`, base64) for a task file sent whole.
+    pub fn set_values_file(&mut self, path: Option<String>, content: Option<String>) -> Result<(), String> {
+        match (self, path, content) {
+            (_, None, None) => {}
+            (Step::FileTask { values_file_path, .. }, Some(path), None) => *values_file_path = Some(path),
+            (Step::EncodedTask { encoded_values_content, .. }, None, Some(content)) => {
+                *encoded_values_content = Some(content);
+            }
+            (Step::Docker { .. }, ..) => return Err("a values file (--values) is a task file's".into()),
+            (Step::FileTask { .. }, ..) => {
+                return Err("a task file in the context takes a values file in the context: valuesFilePath".into());
+            }
+            (Step::EncodedTask { .. }, ..) => {
+                return Err("a task file sent whole takes a values file sent whole: encodedValuesContent".into());
+            }
+        }
+        Ok(())
+    }
+
     /// The step as the API shows it: secret values hidden.
     pub fn shown(&self) -> Step {
         let mut step = self.clone();
@@ -64,6 +84,9 @@ pub enum Step {
     /// A task file in the context (`task create -f task.yaml`, `berth run -f` with a context).
     FileTask {
         task_file_path: String,
+        /// A values file in the context (`--values`), read before `values`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        values_file_path: Option<String>,
         #[serde(default)]
         values: Vec<Argument>,
     },
@@ -71,6 +94,9 @@ pub enum Step {
     EncodedTask {
         /// The file, base64.
         encoded_task_content: String,
+        /// A values file sent with it (`--values`), base64, read before `values`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encoded_values_content: Option<String>,
         #[serde(default)]
         values: Vec<Argument>,
     },
@@ -325,13 +351,15 @@ mod tests {
         let no_context = Overrides { context_path: Some("/dev/null".into()), ..Overrides::default() };
         assert!(no_context.apply(docker_task()).expect_err("context").contains("--context"));
         let mut file_task = docker_task();
-        file_task.step = Step::FileTask { task_file_path: "acb.yaml".into(), values: Vec::new() };
+        file_task.step =
+            Step::FileTask { task_file_path: "acb.yaml".into(), values_file_path: None, values: Vec::new() };
         let args = Overrides { arguments: vec![Argument::parse("A=1").expect("arg")], ..Overrides::default() };
         assert!(args.apply(file_task.clone()).expect_err("arguments").contains("--arg"));
         let target = Overrides { target: Some("t".into()), ..Overrides::default() };
         assert!(target.apply(file_task.clone()).expect_err("target").contains("--target"));
         let mut encoded = file_task;
-        encoded.step = Step::EncodedTask { encoded_task_content: String::new(), values: Vec::new() };
+        encoded.step =
+            Step::EncodedTask { encoded_task_content: String::new(), encoded_values_content: None, values: Vec::new() };
         let file = Overrides { file: Some("x.yaml".into()), ..Overrides::default() };
         assert!(file.apply(encoded.clone()).expect_err("file").contains("-f"));
         encoded.context_path = None;

@@ -84,6 +84,10 @@ pub enum Error {
     UnsupportedTemplate { line: usize, expr: String },
     #[error("the task file is not valid YAML: {0}")]
     Yaml(#[from] serde_yaml_ng::Error),
+    #[error("the values file is not valid YAML: {0}")]
+    ValuesYaml(serde_yaml_ng::Error),
+    #[error("the values file: {0}")]
+    Values(String),
     #[error("unsupported task file version {0:?}; Berth reads version 1 (v1.0.0, v1.1.0)")]
     Version(String),
     #[error("task file: {0}")]
@@ -433,6 +437,49 @@ pub fn parse_build_args(s: &str) -> Result<BuildArgs, Error> {
         }
         _ => Err(Error::ManyBuildContexts(contexts.join(", "))),
     }
+}
+
+/// A values file (`--values`): a YAML mapping whose scalars become `{{.Values.NAME}}`; nested
+/// mappings give dotted names (`a: {b: 1}` is `{{.Values.a.b}}`), as Go templates read them.
+pub fn parse_values(yaml: &str) -> Result<BTreeMap<String, String>, Error> {
+    if yaml.len() > MAX_TASK_FILE_BYTES {
+        return Err(Error::TooLarge { what: "the values file", size: yaml.len() });
+    }
+    let doc: Value = serde_yaml_ng::from_str(yaml).map_err(Error::ValuesYaml)?;
+    let mut out = BTreeMap::new();
+    match doc {
+        Value::Null => {}
+        Value::Mapping(m) => flatten_values("", m, &mut out)?,
+        _ => return Err(Error::Values("expected a mapping of names to values".into())),
+    }
+    Ok(out)
+}
+
+fn flatten_values(prefix: &str, m: serde_yaml_ng::Mapping, out: &mut BTreeMap<String, String>) -> Result<(), Error> {
+    for (k, v) in m {
+        let key = match k {
+            Value::String(k) => k,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => return Err(Error::Values(format!("a name must be a string, not {other:?}"))),
+        };
+        let name = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
+        let value = match v {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Mapping(inner) => {
+                flatten_values(&name, inner, out)?;
+                continue;
+            }
+            Value::Null => return Err(Error::Values(format!("{name:?} has no value"))),
+            Value::Sequence(_) | Value::Tagged(_) => {
+                return Err(Error::Values(format!("{name:?}: only strings, numbers and booleans are values")));
+            }
+        };
+        out.insert(name, value);
+    }
+    Ok(())
 }
 
 /// Parses a rendered task file (see [`render`]) and checks it: exactly one of build, push or cmd per step,
@@ -1109,5 +1156,24 @@ steps:
         );
         assert_eq!(t.step_timeout, Duration::from_secs(3600));
         assert_eq!(err_text(quick_cmd("  ")), "the command is empty");
+    }
+
+    #[test]
+    fn values_files_flatten_to_dotted_names() {
+        let v = parse_values("repo: hello\ncount: 3\nflag: true\nimage:\n  tag: v1\n  deep: {x: y}\n").expect("values");
+        let want = [("count", "3"), ("flag", "true"), ("image.deep.x", "y"), ("image.tag", "v1"), ("repo", "hello")];
+        assert_eq!(v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), want);
+        assert!(parse_values("").expect("an empty file").is_empty());
+        for (bad, says) in [
+            ("- a\n- b\n", "a mapping"),
+            ("list: [1, 2]\n", "\"list\""),
+            ("empty:\n", "no value"),
+            ("a: [\n", "not valid YAML"),
+        ] {
+            let err = parse_values(bad).expect_err(bad).to_string();
+            assert!(err.contains(says), "{bad:?}: {err}");
+        }
+        let big = format!("a: {}\n", "x".repeat(MAX_TASK_FILE_BYTES));
+        assert!(matches!(parse_values(&big), Err(Error::TooLarge { what: "the values file", .. })));
     }
 }

@@ -463,27 +463,47 @@ fn task_file(cx: &Ctx<'_>, step: &Step, mut values: RunValues) -> Result<TaskFil
             };
             Ok(taskfile::quick_build(args, *is_push_enabled))
         }
-        Step::EncodedTask { encoded_task_content, values: given } => {
+        Step::EncodedTask { encoded_task_content, encoded_values_content, values: given } => {
+            if let Some(content) = encoded_values_content {
+                values.values.extend(values_of(&decoded(content, "values file")?)?);
+            }
             values.values.extend(given.iter().map(|a| (a.name.clone(), a.value.clone())));
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(encoded_task_content)
-                .map_err(|e| format!("the task file is not base64: {e}"))?;
-            let text = String::from_utf8(bytes).map_err(|_| "the task file is not UTF-8".to_owned())?;
-            let rendered = taskfile::render(&text, &values).map_err(|e| e.to_string())?;
+            let rendered =
+                taskfile::render(&decoded(encoded_task_content, "task file")?, &values).map_err(|e| e.to_string())?;
             taskfile::parse(&rendered).map_err(|e| e.to_string())
         }
-        Step::FileTask { task_file_path, values: given } => {
-            values.values.extend(given.iter().map(|a| (a.name.clone(), a.value.clone())));
-            let path = inside(&cx.context, task_file_path)?;
-            let meta = std::fs::symlink_metadata(&path).map_err(|e| format!("task file {task_file_path:?}: {e}"))?;
-            if !meta.is_file() || meta.len() > MAX_TASK_FILE {
-                return Err(format!("task file {task_file_path:?}: no regular file of at most 256 KiB"));
+        Step::FileTask { task_file_path, values_file_path, values: given } => {
+            if let Some(path) = values_file_path {
+                values.values.extend(values_of(&context_file(cx, path, "values file")?)?);
             }
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("task file {task_file_path:?}: {e}"))?;
+            values.values.extend(given.iter().map(|a| (a.name.clone(), a.value.clone())));
+            let text = context_file(cx, task_file_path, "task file")?;
             let rendered = taskfile::render(&text, &values).map_err(|e| e.to_string())?;
             taskfile::parse(&rendered).map_err(|e| e.to_string())
         }
     }
+}
+
+/// A file sent base64 with the run (`what` names it in errors).
+fn decoded(content: &str, what: &str) -> Result<String, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(content)
+        .map_err(|e| format!("the {what} is not base64: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| format!("the {what} is not UTF-8"))
+}
+
+fn values_of(yaml: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    taskfile::parse_values(yaml).map_err(|e| e.to_string())
+}
+
+/// The task or values file `rel` in the run's context: a regular file of at most 256 KiB.
+fn context_file(cx: &Ctx<'_>, rel: &str, what: &str) -> Result<String, String> {
+    let path = inside(&cx.context, rel)?;
+    let meta = std::fs::symlink_metadata(&path).map_err(|e| format!("{what} {rel:?}: {e}"))?;
+    if !meta.is_file() || meta.len() > MAX_TASK_FILE {
+        return Err(format!("{what} {rel:?}: no regular file of at most 256 KiB"));
+    }
+    std::fs::read_to_string(&path).map_err(|e| format!("{what} {rel:?}: {e}"))
 }
 
 /// `rel` within `root`, refusing absolute paths and `..` (links are refused where opened).

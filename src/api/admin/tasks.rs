@@ -214,6 +214,10 @@ pub(super) struct RunRequest {
     #[serde(default)]
     task_file_path: Option<String>,
     #[serde(default)]
+    values_file_path: Option<String>,
+    #[serde(default)]
+    encoded_values_content: Option<String>,
+    #[serde(default)]
     values: Vec<Argument>,
     #[serde(default)]
     source_location: Option<String>,
@@ -229,34 +233,41 @@ fn yes() -> bool {
 
 impl RunRequest {
     fn step(self) -> Result<Step, ApiError> {
-        match self.kind.as_str() {
+        let (path, content) = (self.values_file_path, self.encoded_values_content);
+        let mut step = match self.kind.as_str() {
             "DockerBuildRequest" => {
                 if self.is_push_enabled && self.image_names.is_empty() {
                     return Err(invalid("a build that pushes needs at least one image name (-t)"));
                 }
-                Ok(Step::Docker {
+                Step::Docker {
                     image_names: self.image_names,
                     is_push_enabled: self.is_push_enabled,
                     no_cache: self.no_cache,
                     docker_file_path: self.docker_file_path.unwrap_or_else(|| "Dockerfile".into()),
                     arguments: self.arguments,
                     target: self.target,
-                })
+                }
             }
-            "EncodedTaskRunRequest" => Ok(Step::EncodedTask {
+            "EncodedTaskRunRequest" => Step::EncodedTask {
                 encoded_task_content: self
                     .encoded_task_content
                     .ok_or_else(|| invalid("encodedTaskContent is required"))?,
+                encoded_values_content: None,
                 values: self.values,
-            }),
-            "FileTaskRunRequest" => Ok(Step::FileTask {
+            },
+            "FileTaskRunRequest" => Step::FileTask {
                 task_file_path: self.task_file_path.ok_or_else(|| invalid("taskFilePath is required"))?,
+                values_file_path: None,
                 values: self.values,
-            }),
+            },
             other => {
-                Err(invalid(format!("type {other:?}: DockerBuildRequest, EncodedTaskRunRequest or FileTaskRunRequest")))
+                return Err(invalid(format!(
+                    "type {other:?}: DockerBuildRequest, EncodedTaskRunRequest or FileTaskRunRequest"
+                )));
             }
-        }
+        };
+        step.set_values_file(path, content).map_err(invalid)?;
+        Ok(step)
     }
 }
 
@@ -381,6 +392,12 @@ pub(super) struct TaskRequest {
     arguments: Option<Vec<Argument>>,
     #[serde(default)]
     values: Option<Vec<Argument>>,
+    /// A values file in the context, for a task file in the context.
+    #[serde(default)]
+    values_file_path: Option<String>,
+    /// A values file, base64, for a task file stored whole.
+    #[serde(default)]
+    encoded_values_content: Option<String>,
     #[serde(default)]
     target: Option<String>,
     #[serde(default)]
@@ -435,10 +452,15 @@ fn apply(app: &AppState, mut ask: TaskRequest, base: Option<TaskSpec>) -> Result
     }
     let task_file = ask.file.as_deref().is_some_and(|f| f.ends_with(".yaml") || f.ends_with(".yml"));
     if let Some(content) = ask.encoded_task_content {
-        spec.step = Step::EncodedTask { encoded_task_content: content, values: ask.values.clone().unwrap_or_default() };
+        spec.step = Step::EncodedTask {
+            encoded_task_content: content,
+            encoded_values_content: None,
+            values: ask.values.clone().unwrap_or_default(),
+        };
     } else if task_file {
         spec.step = Step::FileTask {
             task_file_path: ask.file.clone().unwrap_or_default(),
+            values_file_path: None,
             values: ask.values.clone().unwrap_or_default(),
         };
     } else if let Step::Docker { image_names, is_push_enabled, no_cache, docker_file_path, arguments, target } =
@@ -466,6 +488,7 @@ fn apply(app: &AppState, mut ask: TaskRequest, base: Option<TaskSpec>) -> Result
     if let (Some(v), Step::FileTask { values, .. } | Step::EncodedTask { values, .. }) = (ask.values, &mut spec.step) {
         *values = v;
     }
+    spec.step.set_values_file(ask.values_file_path, ask.encoded_values_content).map_err(invalid)?;
     if ask.platform.is_some() {
         spec.platform = platform(ask.platform.as_ref())?;
     }

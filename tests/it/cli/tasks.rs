@@ -337,6 +337,66 @@ async fn task_run_overrides_change_one_run_and_leave_the_task_as_it_was() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_files_fill_task_files_and_set_wins_over_them() {
+    if !can_build() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let berth = Berth::logged_in(&app).await;
+    push_base(&app, "base/busybox", "1", "base").await;
+    let task = format!(
+        "version: v1.1.0\nsteps:\n  - cmd: {}/base/busybox:1 echo greeting={{{{.Values.greeting}}}} who={{{{.Values.who}}}} tag={{{{.Values.image.tag}}}}\n",
+        app.host()
+    );
+    // No context: both files are read here and sent whole.
+    let (_dir, local) = temp_dir();
+    write(&local, "acb.yaml", &task);
+    write(&local, "values.yaml", "greeting: hello\nwho: the-file\nimage:\n  tag: v1\n");
+    let (acb, values) = (local.join("acb.yaml"), local.join("values.yaml"));
+    let (acb, values) = (acb.to_str().expect("utf-8"), values.to_str().expect("utf-8"));
+    let ran =
+        berth.run(&["run", "-r", "{R}", "-f", acb, "--values", values, "--set", "who=the-flag", "/dev/null"]).await;
+    assert!(ran.ok, "{}", ran.stderr);
+    assert!(ran.stderr.contains("\ngreeting=hello who=the-flag tag=v1\n"), "{}", ran.stderr);
+
+    // A git context: the registry reads both in the context.
+    let git =
+        GitServer::start(&[("ci/acb.yaml", &task), ("ci/values.yaml", "greeting: hi\nwho: git\nimage: {tag: v2}\n")])
+            .await;
+    let ran = berth.run(&["run", "-r", "{R}", "-f", "ci/acb.yaml", "--values", "ci/values.yaml", &git.url]).await;
+    assert!(ran.ok, "{}", ran.stderr);
+    assert!(ran.stderr.contains("\ngreeting=hi who=git tag=v2\n"), "{}", ran.stderr);
+    let ran = berth.run(&["run", "-r", "{R}", "-f", "ci/acb.yaml", "--values", "../values.yaml", &git.url]).await;
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("\"../values.yaml\" is outside the context"), "{}", ran.stderr);
+
+    // A task keeps its values file; a Dockerfile task takes none.
+    let create = [
+        "task",
+        "create",
+        "-n",
+        "valued",
+        "-r",
+        "{R}",
+        "-c",
+        &git.url,
+        "-f",
+        "ci/acb.yaml",
+        "--values",
+        "ci/values.yaml",
+        "--commit-trigger-enabled",
+        "false",
+    ];
+    let created = berth.json(&create).await;
+    assert_eq!(created["step"]["valuesFilePath"], "ci/values.yaml", "{created}");
+    let ran = berth.run(&["task", "run", "-n", "valued", "-r", "{R}"]).await;
+    assert!(ran.ok && ran.stderr.contains("\ngreeting=hi who=git tag=v2\n"), "{}", ran.stderr);
+    let docker = ["task", "create", "-n", "dockerfile", "-r", "{R}", "-c", &git.url, "-t", "a:b", "--values", "v.yaml"];
+    let err = berth.fails_with(1, &docker).await;
+    assert!(err.contains("a values file (--values) is a task file's"), "{err}");
+}
+
 #[tokio::test]
 async fn an_agent_refuses_a_sqlite_registry_and_writes_nothing() {
     let (_dir, data) = temp_dir();
