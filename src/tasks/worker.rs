@@ -415,7 +415,10 @@ async fn steps(
         if let StepKind::Push(images) = &step.kind {
             for image in images {
                 let repo = on_registry(image, &cx.registry).map(|r| repo_and_tag(r).0).ok_or_else(|| {
-                    End::failed(format!("{image:?}: a run pushes to this registry ({}) only", cx.registry))
+                    End::failed(format!(
+                        "{image:?}: a run pushes to this registry ({}) only: name it as {{{{.Run.Registry}}}}/REPOSITORY:TAG",
+                        cx.registry
+                    ))
                 })?;
                 let name = RepoName::parse(repo).map_err(|e| End::failed(format!("{image:?}: {e}")))?;
                 push.push(name);

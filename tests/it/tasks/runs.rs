@@ -113,6 +113,15 @@ async fn a_context_reaching_outside_is_refused_and_bounds_hold() {
         "{run}"
     );
 
+    // A task file pushing anywhere but this registry fails before any step, naming the form to use.
+    for image in ["bare:1", "docker.io/library/x:1"] {
+        let id = queue(&app, encoded(&format!("version: v1.1.0\nsteps:\n  - push: [\"{image}\"]\n"), None)).await;
+        let run = finished(&app, &id, Duration::from_secs(60)).await;
+        assert_eq!(run["status"], "Failed", "{run}");
+        let says = |m: &str| m.contains(image) && m.contains("{{.Run.Registry}}/REPOSITORY:TAG");
+        assert!(run["runErrorMessage"].as_str().is_some_and(says), "{run}");
+    }
+
     // A context over tasks.max_context: 413 with the setting named.
     let big = vec![b'x'; 100 << 10];
     let res = app.req(Method::POST, "/berth/v1/runs/sources").body(big).send().await.expect("upload");
