@@ -94,6 +94,13 @@ async fn catch_panic(req: Request, next: Next) -> Response {
     }
 }
 
+/// `?offset=N`: where in a run's log to read from (the API's and the portal's log followers).
+#[derive(serde::Deserialize)]
+pub(crate) struct LogQuery {
+    #[serde(default)]
+    pub(crate) offset: i64,
+}
+
 /// Whether `s` is a host and optional port (`registry.example.com:5000`, `10.0.0.1`,
 /// `[::1]:5000`): what a `Host` header or `auth.login_server` may be. Anything else would end
 /// up inside challenges and tokens.

@@ -18,7 +18,7 @@ use super::identities::managed;
 use super::{json_body, manager};
 use crate::access::Caller;
 use crate::api::time::iso8601;
-use crate::api::{ApiError, auth};
+use crate::api::{ApiError, LogQuery, auth};
 use crate::app::AppState;
 use crate::auth::{Action, Manage};
 use crate::meta::{RUN_STATUSES, RunFilter, RunRow, TaskRow, now_ms};
@@ -323,12 +323,6 @@ async fn run_row(app: &AppState, id: &str) -> Result<RunRow, ApiError> {
 pub(super) async fn show_run(State(app): State<AppState>, Path(id): Path<String>, req: Request) -> Reply {
     managed!(app, req, Manage::Read);
     Ok(Json(run_json(&run_row(&app, &id).await?)).into_response())
-}
-
-#[derive(Deserialize)]
-pub(super) struct LogQuery {
-    #[serde(default)]
-    offset: i64,
 }
 
 /// GET /berth/v1/runs/{id}/log?offset=N — the log from byte `offset` (up to 1 MiB), with

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::settings::write_form;
 use super::{PAGE, PageResult, PortalError, Session, confirmed, link, see_other, when};
-use crate::api::ApiError;
+use crate::api::{ApiError, LogQuery};
 use crate::app::AppState;
 use crate::auth::Manage;
 use crate::meta::{RUN_STATUSES, RunFilter, RunRow, TaskRow, now_ms};
@@ -320,12 +320,6 @@ pub(super) async fn show_run(State(app): State<AppState>, headers: HeaderMap, Pa
         true => Ok(session.page_with_head(&title, html! { noscript { meta http-equiv="refresh" content="3"; } }, body)),
         false => Ok(session.page(&title, body)),
     }
-}
-
-#[derive(Deserialize)]
-pub(super) struct LogQuery {
-    #[serde(default)]
-    offset: i64,
 }
 
 /// GET /runs/{id}/log?offset=N — what the run page's script follows: the log from byte
